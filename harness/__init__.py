@@ -1,0 +1,1 @@
+"""Benchmark harness: tasks x tuning strategies x seeds, at an equal budget, reproducibly."""

@@ -1,0 +1,113 @@
+"""Running cells: one Optuna study per (task, strategy, seed), trials trained by the one trainer.
+
+A cell resumes where it stopped: trials that ended (complete, pruned, or failed with a recorded
+reason) count against its budget and are never re-run; fixed configurations that were lost to an
+interruption are enqueued again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.plan import Cell, Plan
+from harness.seeding import sampler_seed, training_seed
+from harness.space import config_key
+from harness.store import RunStore, counts_against_budget, spent
+from harness.task import Data
+from harness.trainer import Diverged, EpochRecord, fit
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+TrialHook = Callable[[Cell, FrozenTrial], None]
+
+
+def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial]) -> list[Mapping[str, Any]]:
+    """Planned fixed configurations not yet run nor waiting in the queue (a multiset difference)."""
+    have = Counter(config_key(t.params) for t in trials if counts_against_budget(t))
+    have += Counter(config_key(t.system_attrs.get("fixed_params", {})) for t in trials if t.state == TrialState.WAITING)
+    missing = []
+    for config in planned:
+        key = config_key(config)
+        if have[key] > 0:
+            have[key] -= 1
+        else:
+            missing.append(config)
+    return missing
+
+
+class LocalExecutor:
+    """Runs every cell of a plan in this process, one trial at a time, on one device."""
+
+    def __init__(self, plan: Plan, store: RunStore, device: torch.device) -> None:
+        self.plan, self.store, self.device = plan, store, device
+        self._data: dict[str, Data] = {}
+
+    def data(self, cell: Cell) -> Data:
+        """Each task's data, loaded and moved to the device once per process."""
+        if cell.task.label not in self._data:
+            self._data[cell.task.label] = cell.task.task.data().to(self.device)
+        return self._data[cell.task.label]
+
+    def remaining(self, cell: Cell) -> int:
+        return self.plan.budget.trials - spent(self.store.existing_trials(cell))
+
+    def run_cell(self, cell: Cell, on_trial: TrialHook | None = None,
+                 on_epoch: Callable[[EpochRecord], None] | None = None) -> None:
+        budget = self.plan.budget
+        study = self.store.study(cell)
+        optuna.storages.fail_stale_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        remaining = budget.trials - spent(trials)
+        if remaining <= 0:
+            return
+        search = cell.strategy.strategy.plan(cell.task.space, budget, sampler_seed(cell.seed, len(trials)))
+        study = self.store.study(cell, search.sampler, search.pruner)
+        study.set_user_attr("strategy_note", search.note)
+        self.data(cell)  # load before the first trial starts its clock
+        if search.configs:
+            planned = [search.configs[i % len(search.configs)] for i in range(budget.trials)]
+            for config in missing_configs(planned, trials):
+                study.enqueue_trial(dict(config), skip_if_exists=False)
+
+        def objective(trial: optuna.Trial) -> float:
+            return self.run_trial(cell, trial, on_epoch)
+
+        callbacks = [lambda _study, frozen: on_trial(cell, frozen)] if on_trial else None
+        study.optimize(objective, n_trials=remaining, catch=(Diverged,), callbacks=callbacks)
+
+    def run_trial(self, cell: Cell, trial: optuna.Trial,
+                  on_epoch: Callable[[EpochRecord], None] | None = None) -> float:
+        """Train one configuration; report every epoch so pruners can act and curves survive a stop."""
+        config = cell.task.space.suggest(trial)
+        seed = training_seed(cell.seed, trial.number)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("train_seed", seed)
+        data = self.data(cell)
+        torch.manual_seed(seed)
+        model = cell.task.task.model(config, data).to(self.device)
+        curve: list[dict[str, float]] = []
+
+        def report(record: EpochRecord) -> None:
+            curve.append(asdict(record))
+            trial.set_user_attr("curve", curve)
+            trial.report(record.val_accuracy, record.epoch)
+            if on_epoch is not None:
+                on_epoch(record)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
+
+        try:
+            result = fit(model, data, config, self.plan.budget.epochs, seed, on_epoch=report)
+        except Diverged as error:
+            trial.set_user_attr("fail_reason", str(error))
+            raise
+        trial.set_user_attr("test_accuracy", result.test_accuracy)
+        trial.set_user_attr("test_loss", result.test_loss)
+        return result.val_accuracy

@@ -1,0 +1,99 @@
+"""Optimizers and learning-rate schedules, each registered by name with one line of help.
+
+A schedule is a pure function of training progress returning the factor applied to the base
+learning rate, so it can be read, plotted and tested without an optimizer around it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+from harness.registry import Registry
+from harness.space import Choice, Float, Param, when
+
+optimizers: Registry = Registry("optimizer")
+schedules: Registry = Registry("schedule")
+
+
+@optimizers.register("sgd")
+def sgd(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
+        momentum: float = 0.9, nesterov: bool = False) -> torch.optim.Optimizer:
+    """SGD with heavy-ball or Nesterov momentum: the conv-net classic."""
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0,
+                           weight_decay=weight_decay)
+
+
+@optimizers.register("adam")
+def adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
+         beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
+    """Adam (Kingma & Ba, 2015); weight decay is L2 added to the gradient."""
+    return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+@optimizers.register("adamw")
+def adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
+          beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
+    """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, the Transformer default."""
+    return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+@optimizers.register("rmsprop")
+def rmsprop(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
+            momentum: float = 0.0, alpha: float = 0.99) -> torch.optim.Optimizer:
+    """RMSprop (Hinton): per-parameter step sizes from a running mean of squared gradients."""
+    return torch.optim.RMSprop(params, lr=lr, alpha=alpha, momentum=momentum, weight_decay=weight_decay)
+
+
+@schedules.register("constant")
+def constant(step: int, total: int, per_epoch: int) -> float:
+    """The base learning rate throughout."""
+    return 1.0
+
+
+@schedules.register("step")
+def step_decay(step: int, total: int, per_epoch: int, step_every: float = 1 / 3, gamma: float = 0.1) -> float:
+    """Multiply by gamma after every `step_every` of training (1/3: the classic 30/60-of-90-epoch decay)."""
+    return gamma ** (step // max(1, round(step_every * total)))
+
+
+@schedules.register("exponential")
+def exponential(step: int, total: int, per_epoch: int, gamma: float = 0.9) -> float:
+    """Multiply by gamma after every epoch."""
+    return gamma ** (step // per_epoch)
+
+
+@schedules.register("cosine")
+def cosine(step: int, total: int, per_epoch: int) -> float:
+    """Cosine annealing towards zero over the run (Loshchilov & Hutter, 2017, without restarts)."""
+    return 0.5 * (1.0 + math.cos(math.pi * step / total))
+
+
+@schedules.register("warmup_cosine")
+def warmup_cosine(step: int, total: int, per_epoch: int, warmup: float = 0.05) -> float:
+    """Linear warm-up over the first `warmup` of the steps, then cosine: the Transformer recipe."""
+    warmup_steps = max(1, round(warmup * total))
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return cosine(step - warmup_steps, total - warmup_steps, per_epoch)
+
+
+def training_space(lr: tuple[float, float, float], optimizers_: tuple[str, ...] = ("sgd", "adam", "adamw"),
+                   batch_sizes: tuple[int, ...] = (32, 64, 128), schedules_: tuple[str, ...] = ("constant", "cosine"),
+                   default_optimizer: str = "adam", default_schedule: str = "cosine",
+                   default_batch_size: int = 64) -> dict[str, Param]:
+    """The training hyperparameters every task searches: lr is (low, high, default), searched on a log scale.
+
+    Momentum only exists for SGD; weight decay spans 1e-6..1e-3 (5e-4 is the conv-net default).
+    """
+    low, high, default = lr
+    return {
+        "optimizer": Choice(default=default_optimizer, choices=optimizers_),
+        "lr": Float(default=default, low=low, high=high, log=True),
+        "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
+        "weight_decay": Float(default=5e-4, low=1e-6, high=1e-3, log=True),
+        "schedule": Choice(default=default_schedule, choices=schedules_),
+        "batch_size": Choice(default=default_batch_size, choices=batch_sizes),
+    }

@@ -1,0 +1,140 @@
+"""From a validated spec to the cells to run: every task x strategy x seed, all checked up front."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.errors import SpecError
+from harness.options import Options
+from harness.plugins import load_builtins, load_plugins
+from harness.registry import Registry, UnknownName
+from harness.space import Space
+from harness.spec import Spec, describe
+from harness.strategy import Budget, Strategy, strategies
+from harness.task import Task, tasks
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    label: str
+    task: Task
+    space: Space
+
+
+@dataclass(frozen=True)
+class StrategyRun:
+    label: str
+    strategy: Strategy
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One study: a task, a strategy and a seed."""
+
+    task: TaskRun
+    strategy: StrategyRun
+    seed: int
+
+    @property
+    def study_name(self) -> str:
+        return f"{self.task.label}/{self.strategy.label}/seed-{self.seed}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    tasks: tuple[TaskRun, ...]
+    strategies: tuple[StrategyRun, ...]
+    budget: Budget
+
+    @property
+    def cells(self) -> list[Cell]:
+        """Seed-major order, so an early stop still leaves every strategy with the same seeds done."""
+        return [Cell(t, s, seed) for seed in self.spec.seeds for t in self.tasks for s in self.strategies]
+
+
+def _instantiate(registry: Registry, entry: str | Mapping[str, Any], path: str,
+                 problems: list[str]) -> tuple[Options, str | None, dict[str, Any]] | None:
+    """The plugin object an entry names, its optional label, and its space overrides."""
+    fields = {"name": entry} if isinstance(entry, str) else dict(entry)
+    name = fields.pop("name", None)
+    label, overrides = fields.pop("label", None), fields.pop("space", {})
+    if name is None:
+        problems.append(f"{path}.name: field required (an entry is a name or a mapping with `name:`)")
+        return None
+    try:
+        cls = registry.get(name)
+    except UnknownName as error:
+        problems.append(f"{path}.name: {error}")
+        return None
+    try:
+        return cls(**fields), label, overrides
+    except ValidationError as error:
+        problems += describe(error, prefix=path)
+        return None
+
+
+def _override(space: Space, overrides: Mapping[str, Any], path: str, problems: list[str]) -> Space | None:
+    try:
+        return space.override(overrides)
+    except ValueError as error:
+        problems.append(f"{path}.{error}" if not str(error).startswith("unknown") else f"{path}: {error}")
+        return None
+
+
+def _check_unique(labels: list[str], kind: str, problems: list[str]) -> None:
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            problems.append(f"{kind}[{i}]: label {label!r} is used twice; give one entry a distinct `label:`")
+
+
+def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
+    """Resolve every name, option and space override; raise one SpecError listing all problems."""
+    load_builtins()
+    problems = load_plugins(spec.plugins, spec_dir)
+    budget = Budget(spec.budget.trials, spec.budget.epochs)
+
+    task_runs = []
+    for i, entry in enumerate(spec.tasks):
+        found = _instantiate(tasks, entry, f"tasks[{i}]", problems)
+        if found is None:
+            continue
+        task, label, overrides = found
+        space = task.space()
+        shared = {k: v for k, v in spec.space.items() if k in space}  # top-level overrides touch tasks that have them
+        space = _override(space, shared, "space", problems)
+        space = space and _override(space, overrides, f"tasks[{i}].space", problems)
+        if space is not None:
+            task_runs.append(TaskRun(label or task.label, task, space))
+
+    strategy_runs = []
+    for j, entry in enumerate(spec.strategies):
+        found = _instantiate(strategies, entry, f"strategies[{j}]", problems)
+        if found is None:
+            continue
+        strategy, label, overrides = found
+        if overrides:
+            problems.append(f"strategies[{j}].space: spaces belong to tasks or to the top-level `space:`")
+        strategy_runs.append(StrategyRun(label or strategies.name_of(type(strategy)), strategy))
+        for run in task_runs:
+            try:
+                strategy.plan(run.space, budget, seed=0)
+            except ValueError as error:
+                problems.append(f"strategies[{j}] on task {run.label!r}: {error}")
+
+    for name in spec.space:
+        if task_runs and not any(name in run.space for run in task_runs):
+            problems.append(f"space.{name}: no task has this parameter; they have: "
+                            f"{', '.join(sorted({p for run in task_runs for p in run.space}))}")
+    _check_unique([t.label for t in task_runs], "tasks", problems)
+    _check_unique([s.label for s in strategy_runs], "strategies", problems)
+    if len(set(spec.seeds)) != len(spec.seeds):
+        problems.append(f"seeds: every seed must be distinct (got {spec.seeds})")
+    if problems:
+        raise SpecError(problems)
+    return Plan(spec, tuple(task_runs), tuple(strategy_runs), budget)

@@ -1,0 +1,239 @@
+"""A small declarative search space: ranges, choices and fixed values, possibly conditional.
+
+It turns into Optuna suggestions (for samplers), into a finite grid at a stated resolution
+(for grid search, with no meaningless points: an inactive parameter is simply absent), and into
+one default configuration (the practitioner's setting, used by manual search).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Union
+
+import numpy as np
+import optuna
+
+Value = Union[float, int, str, bool]
+
+
+@dataclass(frozen=True)
+class Param:
+    """Base of all parameter kinds; `when` makes it active only for some values of earlier ones."""
+
+    default: Any
+    when: tuple[tuple[str, tuple[Value, ...]], ...] = ()
+
+    def active(self, config: Mapping[str, Any]) -> bool:
+        return all(config.get(parent) in allowed for parent, allowed in self.when)
+
+
+@dataclass(frozen=True)
+class Float(Param):
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.high:
+            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs `low > 0`, but got low={self.low}")
+
+    def suggest(self, trial: optuna.Trial, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log)
+
+    def allows(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and self.low <= value <= self.high
+
+    def allowed(self) -> str:
+        return f"{self.low}..{self.high}"
+
+    def grid(self, resolution: int) -> list[float]:
+        spread = np.geomspace if self.log else np.linspace
+        return [float(v) for v in spread(self.low, self.high, resolution)] if self.low != self.high else [self.low]
+
+
+@dataclass(frozen=True)
+class Int(Param):
+    low: int = 0
+    high: int = 1
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.high:
+            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
+
+    def suggest(self, trial: optuna.Trial, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high, log=self.log)
+
+    def allows(self, value: Any) -> bool:
+        return isinstance(value, int) and self.low <= value <= self.high
+
+    def allowed(self) -> str:
+        return f"integers {self.low}..{self.high}"
+
+    def grid(self, resolution: int) -> list[int]:
+        spread = np.geomspace if self.log else np.linspace
+        return sorted({int(round(v)) for v in spread(self.low, self.high, resolution)})
+
+
+@dataclass(frozen=True)
+class Choice(Param):
+    choices: tuple[Value, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.choices:
+            raise ValueError("a choice needs at least one value, but got none")
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Value:
+        return trial.suggest_categorical(name, list(self.choices))
+
+    def allows(self, value: Any) -> bool:
+        return value in self.choices
+
+    def allowed(self) -> str:
+        return ", ".join(map(repr, self.choices))
+
+    def grid(self, resolution: int) -> list[Value]:
+        return list(self.choices)
+
+
+@dataclass(frozen=True)
+class Fixed(Param):
+    """A value held constant: never suggested, never part of a grid's size."""
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        return self.default
+
+    def allows(self, value: Any) -> bool:
+        return value == self.default
+
+    def allowed(self) -> str:
+        return f"{self.default!r} (fixed)"
+
+    def grid(self, resolution: int) -> list[Any]:
+        return [self.default]
+
+
+def when(**parents: Value | tuple[Value, ...]) -> tuple[tuple[str, tuple[Value, ...]], ...]:
+    """`when(optimizer="sgd")` or `when(schedule=("step", "exponential"))` for a conditional parameter."""
+    return tuple((k, v if isinstance(v, tuple) else (v,)) for k, v in parents.items())
+
+
+class Space(Mapping[str, Param]):
+    """Ordered parameters; a conditional parameter must come after the ones it depends on."""
+
+    def __init__(self, params: Mapping[str, Param]) -> None:
+        self._params = dict(params)
+        seen: set[str] = set()
+        for name, param in self._params.items():
+            for parent, _ in param.when:
+                if parent not in seen:
+                    raise ValueError(f"{name!r} depends on {parent!r}, which must come before it")
+            seen.add(name)
+
+    def __getitem__(self, name: str) -> Param:
+        return self._params[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Ask the trial for every active parameter (fixed ones are filled in, not asked)."""
+        config: dict[str, Any] = {}
+        for name, param in self._params.items():
+            if param.active(config):
+                config[name] = param.suggest(trial, name)
+        return config
+
+    def defaults(self) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        for name, param in self._params.items():
+            if param.active(config):
+                config[name] = param.default
+        return config
+
+    def complete(self, partial: Mapping[str, Any]) -> dict[str, Any]:
+        """A whole configuration: the given values, defaults for the rest; every value checked."""
+        unknown = [k for k in partial if k not in self._params]
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r}; this space has: {', '.join(self._params)}")
+        config: dict[str, Any] = {}
+        for name, param in self._params.items():
+            if param.active(config):
+                value = partial.get(name, param.default)
+                if not param.allows(value):
+                    raise ValueError(f"{name}={value!r} is outside the space; allowed: {param.allowed()}")
+                config[name] = value
+        return config
+
+    def searched_part(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The entries a strategy chooses (fixed parameters are filled in by `suggest`, never enqueued)."""
+        return {k: v for k, v in config.items() if not isinstance(self._params[k], Fixed)}
+
+    def grid(self, resolution: int) -> list[dict[str, Any]]:
+        """Every combination at `resolution` points per numeric range; inactive parameters are absent."""
+        configs: list[dict[str, Any]] = [{}]
+        for name, param in self._params.items():
+            expanded = []
+            for config in configs:
+                values = param.grid(resolution) if param.active(config) else [None]
+                expanded += [config if v is None else {**config, name: v} for v in values]
+            configs = expanded
+        return configs
+
+    def grid_size(self, resolution: int) -> int:
+        return len(self.grid(resolution))
+
+    def override(self, overrides: Mapping[str, Any]) -> Space:
+        """Narrow, widen, fix or re-choose parameters; see `override_param` for the forms."""
+        unknown = [k for k in overrides if k not in self._params]
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r}; this space has: {', '.join(self._params)}")
+        params = dict(self._params)
+        for name, value in overrides.items():
+            try:
+                params[name] = override_param(params[name], value)
+            except (KeyError, ValueError, TypeError) as error:
+                raise ValueError(f"{name}: {error.args[0] if error.args else error}") from None
+        return Space(params)
+
+    def __repr__(self) -> str:
+        return f"Space({self._params!r})"
+
+
+def override_param(param: Param, value: Any) -> Param:
+    """A scalar fixes the parameter, a list becomes its choices, a mapping updates its fields."""
+    if isinstance(value, Mapping):
+        allowed = {f for f in ("low", "high", "log", "default", "choices") if hasattr(param, f)}
+        bad = set(value) - allowed
+        if bad:
+            raise KeyError(f"cannot set {sorted(bad)} on a {type(param).__name__}; allowed: {sorted(allowed)}")
+        updates = {k: tuple(v) if k == "choices" else v for k, v in value.items()}
+        return _with_valid_default(replace(param, **updates))
+    if isinstance(value, (list, tuple)):
+        return _with_valid_default(Choice(default=param.default, when=param.when, choices=tuple(value)))
+    return Fixed(default=value, when=param.when)
+
+
+def _with_valid_default(param: Param) -> Param:
+    """Keep the practitioner's default where it is still allowed, otherwise the nearest allowed value."""
+    if isinstance(param, Choice) and param.default not in param.choices:
+        return replace(param, default=param.choices[0])
+    if isinstance(param, (Float, Int)) and not param.low <= param.default <= param.high:
+        clipped = min(max(param.default, param.low), param.high)
+        return replace(param, default=type(param.default)(clipped))
+    return param
+
+
+def config_key(config: Mapping[str, Any]) -> tuple:
+    """A hashable form of a configuration, with floats compared at storage precision."""
+    return tuple(sorted((k, round(v, 12) if isinstance(v, float) and math.isfinite(v) else v) for k, v in config.items()))
+
+
+__all__ = ["Param", "Float", "Int", "Choice", "Fixed", "Space", "when", "override_param", "config_key"]

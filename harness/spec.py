@@ -1,0 +1,83 @@
+"""The spec: one YAML file, validated once into frozen typed objects before anything runs.
+
+Every problem is reported with its field path, the value given and what is allowed, all at once.
+The hash of the validated spec names the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import yaml
+from pydantic import Field, ValidationError
+
+from harness.errors import HarnessError, SpecError
+from harness.options import Options
+
+Entry = Union[str, dict[str, Any]]  # a registered name, or {name: ..., label: ..., space: ..., <options>}
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+
+
+class BudgetSpec(Options):
+    trials: Annotated[int, Field(gt=0)]  # per cell, the same for every strategy
+    epochs: Annotated[int, Field(gt=0)]  # per trial
+
+
+class Spec(Options):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    tasks: Annotated[list[Entry], Field(min_length=1)]
+    strategies: Annotated[list[Entry], Field(min_length=1)]
+    seeds: Annotated[list[int], Field(min_length=1)]
+    budget: BudgetSpec
+    space: dict[str, Any] = {}  # overrides applied to every task's space
+    storage: str | None = None  # SQLAlchemy URL; default: SQLite in the run directory
+    device: Annotated[str, Field(pattern=DEVICE_PATTERN)] = "auto"
+    plugins: list[str] = []  # modules imported before names are looked up
+
+    def hash(self) -> str:
+        """Short content hash of the validated spec: equal specs, equal hash, whatever the YAML's layout."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def field_path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def describe(error: ValidationError, prefix: str = "") -> list[str]:
+    """pydantic's errors as 'path: what must hold (got value)' lines."""
+    lines = []
+    for e in error.errors():
+        loc = tuple(p for p in e["loc"] if p not in ("str", "dict[str,any]"))  # drop union-branch names
+        path = ".".join(p for p in (prefix, field_path(loc)) if p)
+        got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
+        lines.append(f"{path or '(top level)'}: {e['msg'][:1].lower()}{e['msg'][1:]}{got}")
+    return lines
+
+
+def parse_spec(data: Any) -> Spec:
+    if not isinstance(data, dict):
+        raise SpecError([f"(top level): a spec must be a mapping of fields (got {type(data).__name__})"])
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(describe(error)) from None
+
+
+def load_spec(path: Path) -> Spec:
+    """Read and validate a YAML spec file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise HarnessError(f"cannot read spec {path}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SpecError([f"{path} is not valid YAML: {error}"]) from None
+    return parse_spec(data)

@@ -1,0 +1,44 @@
+"""What a strategy is to the harness: given a space, the budget and a seed, what Optuna needs.
+
+A strategy never touches a model or data; it returns a sampler, a pruner and, for strategies
+that fix their configurations in advance (manual, grid), the configurations to enqueue.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from harness.options import Options
+from harness.registry import Registry
+from harness.space import Space
+
+strategies: Registry = Registry("strategy")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The same for every strategy in a spec: trials per cell, epochs per trial."""
+
+    trials: int
+    epochs: int
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    sampler: optuna.samplers.BaseSampler
+    pruner: optuna.pruners.BasePruner = field(default_factory=optuna.pruners.NopPruner)
+    configs: tuple[Mapping[str, Any], ...] = ()  # run in this order, repeated if fewer than the budget's trials
+    note: str = ""  # what a reader of the report should know, e.g. the grid's size
+
+
+class Strategy(Options):
+    """A tuning strategy; its fields are its spec options."""
+
+    @abstractmethod
+    def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
+        """Everything the study needs; `seed` seeds every random choice the strategy makes."""

@@ -1,0 +1,75 @@
+"""What a task is to the harness: data splits, a fresh model, and its default search space.
+
+Tasks know nothing of Optuna or of strategies; they hand over tensors that fit in memory (so the
+trainer moves them to the device once) and build models from a configuration dict.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from harness.options import Options
+from harness.registry import Registry
+from harness.space import Space
+
+tasks: Registry = Registry("task")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split as tensors: `inputs[i]` is example i, `labels[i]` its class."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) != len(self.labels):
+            raise ValueError(f"inputs and labels must have one length, but got {len(self.inputs)} and {len(self.labels)}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.inputs.to(device), self.labels.to(device))
+
+
+@dataclass(frozen=True)
+class Data:
+    """Train, validation and test splits; selection uses validation, test is only ever reported."""
+
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+
+    def to(self, device: torch.device) -> Data:
+        return Data(self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes)
+
+
+class Task(Options):
+    """A data set with a model family; its fields are the spec options of the task."""
+
+    metric: ClassVar[str] = "accuracy"
+
+    @property
+    def label(self) -> str:
+        """The task's name in studies and reports; tasks with several model families add the family."""
+        return tasks.name_of(type(self))
+
+    @abstractmethod
+    def space(self) -> Space:
+        """The ranges practitioners recommend for this task; specs may override them."""
+
+    @abstractmethod
+    def data(self) -> Data:
+        """All three splits, on the CPU; the same every call (the split is seeded by the task's options)."""
+
+    @abstractmethod
+    def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:
+        """A freshly initialised model for the configuration (the caller seeds torch beforehand)."""

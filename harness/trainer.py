@@ -1,0 +1,161 @@
+"""One training loop for every task: readable top to bottom, no strategy in sight.
+
+Data stay on the device as tensors and are batched by indexing a seeded permutation (no
+DataLoader); the loss is read back once per epoch, not per step, so the GPU is never stalled.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.optim import optimizers, schedules
+from harness.task import Data, Split
+
+
+class Diverged(Exception):
+    """Training produced a non-finite loss; the trial fails and records why."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training hyperparameters the loop reads itself.
+
+    The optimizer's and schedule's own (weight_decay, momentum, gamma, ...) go to them by keyword;
+    everything else in a configuration is the model's.
+    """
+
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    batch_size: int = 128
+    grad_clip: float = 0.0  # 0 turns clipping off; RNNs want ~1
+    label_smoothing: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrainConfig:
+        return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FitResult:
+    curve: list[EpochRecord]
+    test_loss: float
+    test_accuracy: float
+    seconds: float
+
+    @property
+    def val_accuracy(self) -> float:
+        return self.curve[-1].val_accuracy
+
+    def curve_dicts(self) -> list[dict[str, float]]:
+        return [asdict(r) for r in self.curve]
+
+
+def known_kwargs(fn: Callable, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of `config` that `fn` takes as keyword arguments (its optional hyperparameters)."""
+    accepted = inspect.signature(fn).parameters
+    return {k: v for k, v in config.items() if k in accepted and accepted[k].default is not inspect.Parameter.empty}
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a split."""
+    model.eval()
+    loss_sum = torch.zeros((), device=split.labels.device)
+    correct = torch.zeros((), device=split.labels.device)
+    for start in range(0, len(split), batch_size):
+        x, y = split.inputs[start:start + batch_size], split.labels[start:start + batch_size]
+        with _autocast(y.device):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(-1) == y).sum()
+    return (loss_sum / len(split)).item(), (correct / len(split)).item()
+
+
+def _autocast(device: torch.device) -> torch.autocast:
+    """bf16 autocast on CUDA (no loss scaling needed); plain fp32 elsewhere."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, seed: int,
+        on_epoch: Callable[[EpochRecord], None] | None = None) -> FitResult:
+    """Train `model` on `data` (already on the model's device) and return its curve and test score.
+
+    `on_epoch` sees each epoch's record after validation; a pruner raises from it to stop the trial.
+    """
+    train = TrainConfig.from_config(config)
+    device = data.train.labels.device
+    generator = torch.Generator().manual_seed(seed)
+    make_optimizer = optimizers.get(train.optimizer)
+    optimizer = make_optimizer(model.parameters(), lr=train.lr, **known_kwargs(make_optimizer, config))
+    schedule = schedules.get(train.schedule)
+    schedule_kwargs = known_kwargs(schedule, config)
+    per_epoch = math.ceil(len(data.train) / train.batch_size)
+    total = epochs * per_epoch
+    curve: list[EpochRecord] = []
+    started = time.perf_counter()
+
+    for epoch in range(epochs):
+        epoch_start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(data.train), generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for batch in range(per_epoch):
+            # 1. learning rate for this step, from the schedule's pure function
+            lr = train.lr * schedule(epoch * per_epoch + batch, total, per_epoch, **schedule_kwargs)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            # 2. forward and backward on one batch of device-resident tensors
+            index = order[batch * train.batch_size:(batch + 1) * train.batch_size]
+            with _autocast(device):
+                logits = model(data.train.inputs[index])
+            loss = F.cross_entropy(logits.float(), data.train.labels[index], label_smoothing=train.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # 3. optional clipping, then the step
+            if train.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+            optimizer.step()
+            loss_sum += loss.detach()
+        # 4. one read-back per epoch: divergence check, validation, report
+        train_loss = (loss_sum / per_epoch).item()
+        val_loss, val_accuracy = evaluate(model, data.val)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            raise Diverged(f"loss became non-finite in epoch {epoch + 1} (train {train_loss}, validation {val_loss})")
+        record = EpochRecord(epoch + 1, train_loss, val_loss, val_accuracy, lr, time.perf_counter() - epoch_start)
+        curve.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+
+    test_loss, test_accuracy = evaluate(model, data.test)
+    return FitResult(curve, test_loss, test_accuracy, time.perf_counter() - started)
