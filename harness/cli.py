@@ -30,7 +30,7 @@ def user_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except HarnessError as error:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             errors.print("interrupted: finished trials are stored; run the same command again to resume")

@@ -7,9 +7,10 @@ interruption are enqueued again.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import optuna
@@ -20,6 +21,7 @@ from harness.plan import Cell, Plan
 from harness.seeding import sampler_seed, training_seed
 from harness.space import config_key
 from harness.store import RunStore, counts_against_budget, spent
+from harness.strategy import Budget, SearchPlan
 from harness.task import Data
 from harness.trainer import Diverged, EpochRecord, fit
 
@@ -42,6 +44,14 @@ def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial])
     return missing
 
 
+def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> None:
+    """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run."""
+    if search.configs:
+        planned = [search.configs[i % len(search.configs)] for i in range(budget.trials)]
+        for config in missing_configs(planned, study.get_trials(deepcopy=False)):
+            study.enqueue_trial(dict(config), skip_if_exists=False)
+
+
 class LocalExecutor:
     """Runs every cell of a plan in this process, one trial at a time, on one device."""
 
@@ -62,25 +72,33 @@ class LocalExecutor:
                  on_epoch: Callable[[EpochRecord], None] | None = None) -> None:
         budget = self.plan.budget
         study = self.store.study(cell)
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # trials whose process died: failed, not counted
         trials = study.get_trials(deepcopy=False)
         remaining = budget.trials - spent(trials)
         if remaining <= 0:
             return
-        search = cell.strategy.strategy.plan(cell.task.space, budget, sampler_seed(cell.seed, len(trials)))
+        search = self.search_plan(cell, len(trials))
         study = self.store.study(cell, search.sampler, search.pruner)
         study.set_user_attr("strategy_note", search.note)
         self.data(cell)  # load before the first trial starts its clock
-        if search.configs:
-            planned = [search.configs[i % len(search.configs)] for i in range(budget.trials)]
-            for config in missing_configs(planned, trials):
-                study.enqueue_trial(dict(config), skip_if_exists=False)
+        enqueue_planned(study, search, budget)
 
         def objective(trial: optuna.Trial) -> float:
             return self.run_trial(cell, trial, on_epoch)
 
         callbacks = [lambda _study, frozen: on_trial(cell, frozen)] if on_trial else None
         study.optimize(objective, n_trials=remaining, catch=(Diverged,), callbacks=callbacks)
+
+    def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
+        """The strategy's plan; its fixed configurations never change on resume, but its sampler
+        is seeded afresh so a resumed study does not replay the draws it already made."""
+        strategy, space, budget = cell.strategy.strategy, cell.task.space, self.plan.budget
+        search = strategy.plan(space, budget, sampler_seed(cell.seed, 0))
+        if trials_so_far:
+            search = replace(search, sampler=strategy.plan(space, budget, sampler_seed(cell.seed, trials_so_far)).sampler)
+        return search
 
     def run_trial(self, cell: Cell, trial: optuna.Trial,
                   on_epoch: Callable[[EpochRecord], None] | None = None) -> float:

@@ -56,7 +56,7 @@ def constant(step: int, total: int, per_epoch: int) -> float:
 @schedules.register("step")
 def step_decay(step: int, total: int, per_epoch: int, step_every: float = 1 / 3, gamma: float = 0.1) -> float:
     """Multiply by gamma after every `step_every` of training (1/3: the classic 30/60-of-90-epoch decay)."""
-    return gamma ** (step // max(1, round(step_every * total)))
+    return gamma ** math.floor(step / (step_every * total) + 1e-9)
 
 
 @schedules.register("exponential")

@@ -1,0 +1,39 @@
+"""Shared fixtures: a tiny spec of the embedded tasks that trains in seconds on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+TINY_LISTOPS = {"name": "listops", "model_family": "transformer", "train_size": 120, "val_size": 40,
+                "test_size": 40, "max_length": 24, "max_depth": 3}
+
+
+def tiny_spec(**changes: Any) -> dict[str, Any]:
+    """Two tasks x two strategies x one seed, 2 trials of 1 epoch, the smallest models."""
+    spec = {
+        "name": "tiny",
+        "tasks": ["digits", TINY_LISTOPS],
+        "strategies": [{"name": "grid", "resolution": 2}, "random"],
+        "seeds": [0],
+        "budget": {"trials": 2, "epochs": 1},
+        "space": {"width": 8, "depth": 1, "d_model": 32, "layers": 1, "batch_size": [64, 128]},
+        "device": "cpu",
+    }
+    spec.update(changes)
+    return spec
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path):
+    """Write a spec dict as YAML in tmp_path and return its path."""
+
+    def write(spec: dict[str, Any], name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(spec))
+        return path
+
+    return write

@@ -1,0 +1,62 @@
+"""The one registry type, and `harness ls` reading every registry."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.optim import optimizers, schedules
+from harness.plugins import load_builtins
+from harness.registry import Registry, UnknownName
+from harness.strategy import strategies
+from harness.task import tasks
+
+
+def test_register_look_up_and_help_from_docstring():
+    things = Registry("thing")
+
+    @things.register("one")
+    def one():
+        """The first thing.
+
+        More text that is not help."""
+
+    assert things.get("one") is one
+    assert things.entry("one").help == "The first thing."
+    assert things.name_of(one) == "one"
+    assert "one" in things and things.names("o*") == ["one"]
+
+
+def test_unknown_name_lists_the_registered_ones():
+    things = Registry("thing")
+    things.register("b", help="b")(object())
+    things.register("a", help="a")(object())
+    with pytest.raises(UnknownName, match="unknown thing 'c'; registered: a, b"):
+        things.get("c")
+
+
+def test_registering_a_name_twice_is_refused():
+    things = Registry("thing")
+    things.register("a", help="a")(1)
+    with pytest.raises(ValueError, match="already registered"):
+        things.register("a", help="a")(2)
+
+
+def test_builtins_are_registered_with_help():
+    load_builtins()
+    assert {"digits", "listops"} <= set(tasks.names())
+    assert {"manual", "grid", "random", "tpe"} <= set(strategies.names())
+    assert {"sgd", "adam", "adamw", "rmsprop"} <= set(optimizers.names())
+    assert {"constant", "step", "exponential", "cosine", "warmup_cosine"} <= set(schedules.names())
+    for registry in (tasks, strategies, optimizers, schedules):
+        assert all(entry.help for entry in registry), registry.kind
+
+
+def test_ls_prints_every_name_with_its_help():
+    result = CliRunner().invoke(app, ["ls"])
+    assert result.exit_code == 0, result.output
+    for registry in (tasks, strategies, optimizers, schedules):
+        for entry in registry:
+            assert entry.name in result.output
+            assert entry.help[:30] in result.output.replace("\n", " ") or entry.help[:15] in result.output

@@ -1,0 +1,169 @@
+"""End to end through the CLI on the embedded tasks: study, manifest, frames, report, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from conftest import tiny_spec
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.executor import LocalExecutor
+from harness.plan import build_plan
+from harness.spec import parse_spec
+from harness.store import RunStore, frames, open_storage
+from harness.trainer import resolve_device
+
+runner = CliRunner()
+
+
+def run(spec_path: Path, runs_dir: Path) -> str:
+    result = runner.invoke(app, ["run", str(spec_path), "--runs-dir", str(runs_dir)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def storage_of(run_dir: Path) -> optuna.storages.BaseStorage:
+    return open_storage(f"sqlite:///{run_dir / 'studies.db'}")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("e2e")
+    spec_path = root / "spec.yaml"
+    spec_path.write_text(json.dumps(tiny_spec()))
+    output = run(spec_path, root / "runs")
+    return root / "runs" / "tiny", output
+
+
+def test_every_cell_has_its_study_with_the_budget_spent(finished_run):
+    run_dir, _ = finished_run
+    storage = storage_of(run_dir)
+    names = optuna.get_all_study_names(storage)
+    assert sorted(names) == sorted(f"{t}/{s}/seed-0" for t in ("digits-resnet", "listops-transformer")
+                                   for s in ("grid", "random"))
+    for name in names:
+        trials = optuna.load_study(study_name=name, storage=storage).trials
+        assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+        assert all(len(t.user_attrs["curve"]) == 1 and 0 <= t.value <= 1 for t in trials)
+
+
+def test_manifest_records_spec_hash_versions_and_hardware(finished_run):
+    run_dir, _ = finished_run
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["spec"]["name"] == "tiny"
+    assert manifest["spec_hash"] == parse_spec(tiny_spec()).hash()
+    session = manifest["sessions"][0]
+    assert {"torch", "optuna", "pandas"} <= set(session["packages"])
+    assert session["hardware"]["device"] == "cpu" and session["hardware"]["cpu_count"] >= 1
+
+
+def test_results_frame_and_report_files(finished_run):
+    run_dir, output = finished_run
+    results = pd.read_csv(run_dir / "results.csv")
+    assert len(results) == 2 * 2 * 2
+    assert {"task", "strategy", "seed", "trial", "state", "val_accuracy", "test_accuracy", "epochs", "seconds",
+            "train_seed", "param_lr", "param_width"} <= set(results.columns)
+    assert (results["param_width"].dropna() == 8).all()  # the spec's override fixed it
+    assert len(pd.read_csv(run_dir / "curves.csv")) == len(results)
+    report = (run_dir / "report.md").read_text()
+    assert "digits-resnet" in report and "listops-transformer" in report and "best_so_far.png" in report
+    assert (run_dir / "best_so_far.png").stat().st_size > 1000
+    assert "report:" in output and "digits-resnet" in output
+
+
+def test_training_seeds_are_paired_across_strategies(finished_run):
+    results = pd.read_csv(finished_run[0] / "results.csv")
+    seeds = results.pivot_table(index=["task", "trial"], columns="strategy", values="train_seed")
+    assert (seeds["grid"] == seeds["random"]).all()
+    assert seeds["grid"].nunique() == 2  # but differ between trials
+
+
+def test_report_command_rewrites_the_report_from_the_storage(finished_run):
+    run_dir, _ = finished_run
+    (run_dir / "report.md").unlink()
+    result = runner.invoke(app, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "report.md").exists()
+
+
+def test_rerunning_a_finished_run_adds_no_trial(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(json.dumps(tiny_spec()))
+    run(spec_path, run_dir.parent)
+    assert len(frames(storage_of(run_dir))[0]) == 8
+    assert len(json.loads((run_dir / "manifest.json").read_text())["sessions"]) == 2
+
+
+def test_same_spec_twice_gives_identical_trials(finished_run, tmp_path):
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(json.dumps(tiny_spec()))
+    run(spec_path, tmp_path / "again")
+    first = pd.read_csv(finished_run[0] / "results.csv")
+    second = pd.read_csv(tmp_path / "again" / "tiny" / "results.csv")
+    same = [c for c in first.columns if c not in ("seconds",)]
+    pd.testing.assert_frame_equal(first[same], second[same])
+
+
+def test_another_spec_in_the_same_run_directory_is_refused(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    before = (run_dir / "manifest.json").read_text()
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(json.dumps(tiny_spec(seeds=[7])))
+    result = runner.invoke(app, ["run", str(spec_path), "--runs-dir", str(run_dir.parent)])
+    assert result.exit_code == 2 and "holds a run of another spec" in result.output
+    assert (run_dir / "manifest.json").read_text() == before
+
+
+def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
+    spec = tiny_spec(tasks=["digits"], budget={"trials": 4, "epochs": 1}, space={"width": 8, "batch_size": [64, 128]})
+    plan = build_plan(parse_spec(spec))
+    store = RunStore(plan, tmp_path / "runs")
+    executor = LocalExecutor(plan, store, resolve_device("cpu"))
+    epochs_seen = []
+
+    def interrupt_in_third_trial(record):
+        epochs_seen.append(record)
+        if len(epochs_seen) == 3:
+            raise KeyboardInterrupt
+
+    store.record_session(resolve_device("cpu"))
+    with pytest.raises(KeyboardInterrupt):
+        executor.run_cell(plan.cells[0], on_epoch=interrupt_in_third_trial)  # grid: 2 done, third interrupted
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(json.dumps(spec))
+    run(spec_path, tmp_path / "runs")
+
+    storage = storage_of(tmp_path / "runs" / "tiny")
+    grid = optuna.load_study(study_name="digits-resnet/grid/seed-0", storage=storage).trials
+    states = [t.state.name for t in grid]
+    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1  # the interrupted trial is kept, not counted
+    planned = executor.search_plan(plan.cells[0], trials_so_far=0)
+    done = {json.dumps(t.params, sort_keys=True) for t in grid if t.state.name == "COMPLETE"}
+    assert len(done) == 4  # the interrupted grid point was queued again, none run twice
+    assert all(t.params in [dict(c) for c in planned.configs] for t in grid if t.state.name == "COMPLETE")
+    results = frames(storage)[0]
+    assert results.groupby(["strategy"]).size().to_dict() == {"grid": 4, "random": 4}
+
+
+def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(write_spec, tmp_path):
+    spec = tiny_spec(tasks=["digits"], strategies=["random"],
+                     space={"optimizer": "sgd", "schedule": "constant", "width": 8, "lr": {"low": 1e11, "high": 1e12}})
+    run(write_spec(spec), tmp_path / "runs")
+    results = frames(storage_of(tmp_path / "runs" / "tiny"))[0]
+    assert list(results["state"]) == ["FAIL", "FAIL"]
+    assert results["fail_reason"].str.contains("non-finite").all()
+
+
+def test_train_command_trains_one_configuration():
+    result = runner.invoke(app, ["train", "digits", "--set", "width=8", "--set", "optimizer=sgd", "--epochs", "1",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "'momentum': 0.9" in result.output and "test accuracy" in result.output
+    bad = runner.invoke(app, ["train", "digits", "--set", "lr=7"])
+    assert bad.exit_code == 2 and "lr=7 is outside the space" in bad.output

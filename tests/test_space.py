@@ -1,0 +1,74 @@
+"""The search space: conditional grids, overrides, defaults and checks."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from harness.space import Choice, Fixed, Float, Int, Space, when
+
+
+def space() -> Space:
+    return Space({
+        "optimizer": Choice(default="adam", choices=("sgd", "adam")),
+        "lr": Float(default=1e-2, low=1e-3, high=1e-1, log=True),
+        "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
+        "depth": Int(default=2, low=1, high=3),
+    })
+
+
+def test_grid_has_no_meaningless_points():
+    grid = space().grid(resolution=3)
+    sgd = [c for c in grid if c["optimizer"] == "sgd"]
+    adam = [c for c in grid if c["optimizer"] == "adam"]
+    assert len(sgd) == 3 * 3 * 3 and len(adam) == 3 * 3  # momentum varies only under SGD
+    assert all("momentum" not in c for c in adam)
+    assert len({tuple(sorted(c.items())) for c in grid}) == len(grid)
+
+
+def test_grid_spacing_is_log_for_log_ranges():
+    lrs = sorted({c["lr"] for c in space().grid(3)})
+    assert lrs == pytest.approx([1e-3, 1e-2, 1e-1])
+    assert sorted({c["depth"] for c in space().grid(3)}) == [1, 2, 3]
+
+
+def test_defaults_respect_conditions():
+    assert space().defaults() == {"optimizer": "adam", "lr": 1e-2, "depth": 2}
+    assert space().complete({"optimizer": "sgd"})["momentum"] == 0.9
+
+
+def test_complete_rejects_values_outside_the_space():
+    with pytest.raises(ValueError, match=r"lr=5 is outside the space; allowed: 0.001..0.1"):
+        space().complete({"lr": 5})
+    with pytest.raises(ValueError, match="unknown parameter 'lrr'"):
+        space().complete({"lrr": 0.1})
+
+
+def test_override_forms():
+    narrowed = space().override({"lr": {"low": 1e-2}, "optimizer": ["sgd"], "depth": 1})
+    assert narrowed["lr"].low == 1e-2 and narrowed["lr"].default == 1e-2
+    assert narrowed["optimizer"].choices == ("sgd",) and narrowed["optimizer"].default == "sgd"
+    assert isinstance(narrowed["depth"], Fixed)
+    assert narrowed.grid_size(2) == 2 * 2  # lr x momentum; depth fixed, one optimizer
+
+
+def test_override_errors_name_the_parameter():
+    with pytest.raises(ValueError, match=r"lr: `low <= high` must hold, but got \(low=1, high=0.1\)"):
+        space().override({"lr": {"low": 1}})
+    with pytest.raises(ValueError, match="lr: cannot set \\['choices'\\]"):
+        space().override({"lr": {"choices": [1]}})
+
+
+def test_suggest_asks_only_active_and_unfixed_parameters():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    fixed = space().override({"depth": 3, "optimizer": ["adam"]})
+    trial = study.ask()
+    config = fixed.suggest(trial)
+    assert config["depth"] == 3 and "momentum" not in config
+    assert set(trial.params) == {"optimizer", "lr"}
+
+
+def test_conditional_parameter_must_follow_its_parent():
+    with pytest.raises(ValueError, match="must come before"):
+        Space({"momentum": Float(default=0.9, when=when(optimizer="sgd")),
+               "optimizer": Choice(default="sgd", choices=("sgd",))})

@@ -1,0 +1,110 @@
+"""Spec validation: every mistake named with its path, its value and what is allowed, before anything runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import tiny_spec
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.errors import SpecError
+from harness.plan import build_plan
+from harness.spec import load_spec, parse_spec
+
+
+def problems(data: dict) -> list[str]:
+    with pytest.raises(SpecError) as raised:
+        build_plan(parse_spec(data))
+    return raised.value.problems
+
+
+def test_a_valid_spec_gives_every_cell():
+    plan = build_plan(parse_spec(tiny_spec(seeds=[0, 1])))
+    assert len(plan.cells) == 2 * 2 * 2
+    assert plan.cells[0].study_name == "digits-resnet/grid/seed-0"
+
+
+def test_field_errors_name_path_value_and_rule():
+    found = problems(tiny_spec(budget={"trials": 0, "epochs": "many"}, device="gpu", name="a b"))
+    assert "budget.trials: input should be greater than 0 (got 0)" in found
+    assert any(p.startswith("budget.epochs: input should be a valid integer") and "'many'" in p for p in found)
+    assert any(p.startswith("device: string should match pattern") and "'gpu'" in p for p in found)
+    assert any(p.startswith("name:") for p in found)
+
+
+def test_missing_and_unknown_top_level_fields():
+    data = tiny_spec(colour="red")
+    del data["seeds"]
+    found = problems(data)
+    assert "seeds: field required" in found
+    assert "colour: extra inputs are not permitted (got 'red')" in found
+
+
+def test_unknown_names_list_the_registered_ones():
+    found = problems(tiny_spec(tasks=["digits", {"name": "cifar11"}], strategies=["random", "bayes"]))
+    assert any(p.startswith("tasks[1].name: unknown task 'cifar11'; registered:") and "digits" in p for p in found)
+    assert any(p.startswith("strategies[1].name: unknown strategy 'bayes'; registered:") and "tpe" in p
+               for p in found)
+
+
+def test_bad_options_and_space_overrides():
+    found = problems(tiny_spec(
+        tasks=[{"name": "digits", "model_family": "alexnet", "space": {"lr": {"low": 1, "high": 0.1}}},
+               {"name": "listops", "space": {"layers": 1}}, {"name": "listops", "label": "b", "space": {"widht": 3}}],
+        strategies=[{"name": "grid", "resolution": "fine"}, {"name": "manual", "configs": [{"lr": 9.0}]}],
+        space={"nonsense": 1}))
+    assert "tasks[0].model_family: input should be 'resnet' or 'vgg' (got 'alexnet')" in found
+    assert any(p.startswith("tasks[2].space: unknown parameter 'widht'; this space has:") for p in found)
+    assert any(p.startswith("strategies[0].resolution: input should be a valid integer") for p in found)
+    assert any(p.startswith("strategies[1] on task 'listops-transformer': lr=9.0 is outside the space") for p in found)
+    assert any(p.startswith("space.nonsense: no task has this parameter") for p in found)
+
+
+def test_range_errors_say_what_must_hold():
+    found = problems(tiny_spec(space={"lr": {"low": 1, "high": 0.1}}))
+    assert any("space.lr: `low <= high` must hold, but got (low=1, high=0.1)" in p for p in found)
+
+
+def test_duplicate_labels_and_seeds():
+    found = problems(tiny_spec(strategies=["random", "random"], seeds=[1, 1]))
+    assert any(p.startswith("strategies[1]: label 'random' is used twice") for p in found)
+    assert "seeds: every seed must be distinct (got [1, 1])" in found
+
+
+def test_equal_specs_hash_equally_whatever_the_layout(write_spec):
+    a = load_spec(write_spec(tiny_spec(), "a.yaml"))
+    b = parse_spec(dict(reversed(list(tiny_spec().items()))))
+    assert a.hash() == b.hash()
+    assert a.hash() != parse_spec(tiny_spec(seeds=[5])).hash()
+
+
+def test_cli_prints_one_message_and_exits_non_zero(write_spec, tmp_path):
+    path = write_spec(tiny_spec(tasks=["cifar11"]))
+    result = CliRunner().invoke(app, ["run", str(path), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2
+    assert "tasks[0].name: unknown task 'cifar11'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_cli_reports_unreadable_and_malformed_files(tmp_path):
+    missing = CliRunner().invoke(app, ["run", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "cannot read spec" in missing.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    malformed = CliRunner().invoke(app, ["run", str(bad)])
+    assert malformed.exit_code == 2 and "is not valid YAML" in malformed.output
+
+
+def test_the_readme_spec_example_is_valid():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = yaml.safe_load(re.search(r"## The spec\n\n```yaml\n(.*?)```", readme, re.S).group(1))
+    example["plugins"] = []  # the example's plugin module lives in the README, not on the path
+    plan = build_plan(parse_spec(example))
+    assert [s.label for s in plan.strategies] == ["manual", "grid", "random", "tpe-5"]
+    assert plan.tasks[0].space["width"].default == 16
+    assert plan.tasks[1].space["optimizer"].choices == ("sgd", "adamw")

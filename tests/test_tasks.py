@@ -1,0 +1,103 @@
+"""Contract over every registered task and model family: data, a tiny model, one step, no NaN."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+import torch
+
+from harness.plugins import load_builtins
+from harness.task import tasks
+from tasks.listops import VOCAB, evaluate_tree, generate, tokens_of
+
+load_builtins()
+SMALL = {"listops": {"train_size": 64, "val_size": 16, "test_size": 16, "max_length": 24}}
+
+
+def variants() -> list[tuple[str, dict]]:
+    """Every task with each value of its `model_family` option."""
+    found = []
+    for entry in tasks:
+        family = entry.obj.model_fields.get("model_family")
+        for value in typing.get_args(family.annotation) if family else [None]:
+            options = {**SMALL.get(entry.name, {}), **({"model_family": value} if value else {})}
+            found.append((entry.name, options))
+    return found
+
+
+@pytest.fixture(scope="module")
+def data_cache():
+    return {}
+
+
+@pytest.mark.parametrize("name, options", variants(), ids=lambda v: v if isinstance(v, str) else v.get("model_family"))
+def test_task_builds_trains_one_step_without_nan(name, options, data_cache):
+    task = tasks.get(name)(**options)
+    data = data_cache.setdefault((name, tuple(sorted(options.items()))), task.data())
+    assert min(len(data.train), len(data.val), len(data.test)) > 0
+    assert int(data.train.labels.max()) < data.num_classes
+    config = task.space().defaults()
+    torch.manual_seed(0)
+    model = task.model(config, data)
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model(data.train.inputs[:8]), data.train.labels[:8])
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("name, options", variants(), ids=lambda v: v if isinstance(v, str) else v.get("model_family"))
+def test_task_data_are_the_same_every_call(name, options):
+    task = tasks.get(name)(**options)
+    first, second = task.data(), task.data()
+    assert torch.equal(first.train.inputs, second.train.inputs)
+    assert torch.equal(first.test.labels, second.test.labels)
+
+
+def test_digits_splits_are_disjoint_and_cover_the_data():
+    data = tasks.get("digits")().data()
+    assert len(data.train) + len(data.val) + len(data.test) == 1797
+    rows = {tuple(x.flatten().tolist()) + (int(y),) for split in (data.train, data.val, data.test)
+            for x, y in zip(split.inputs, split.labels)}
+    assert len(rows) > 1700  # the few duplicates are genuine duplicate images in the data set
+
+
+def test_listops_labels_are_the_values_of_the_expressions():
+    assert evaluate_tree(("MAX", [4, 3, ("MIN", [2, 3]), 1, 0])) == 4
+    assert evaluate_tree(("MED", [1, 7, 3])) == 3
+    assert evaluate_tree(("SM", [5, 6, ("MAX", [9])])) == 0
+    assert tokens_of(("MIN", [2, 3])) == ["[MIN", "2", "3", "]"]
+    split = generate(50, seed=1, max_length=24, max_depth=3, max_args=3)
+    for row, label in zip(split.inputs, split.labels):
+        text = [VOCAB[i] for i in row.tolist() if i != 0]
+        assert int(label) == _evaluate_text(text)
+
+
+def _evaluate_text(tokens: list[str]) -> int:
+    """An independent evaluator over the token text, with a stack."""
+    stack: list[list] = []
+    for token in tokens:
+        if token.startswith("["):
+            stack.append([token[1:]])
+        elif token == "]":
+            op, *values = stack.pop()
+            value = {"MAX": max, "MIN": min, "SM": lambda v: sum(v) % 10,
+                     "MED": lambda v: sorted(v)[(len(v) - 1) // 2]}[op](values)
+            if not stack:
+                return value
+            stack[-1].append(value)
+        else:
+            if not stack:
+                return int(token)
+            stack[-1].append(int(token))
+    raise AssertionError("unbalanced expression")
+
+
+def test_listops_generation_is_seeded():
+    a = generate(20, seed=3, max_length=24, max_depth=3, max_args=3)
+    b = generate(20, seed=3, max_length=24, max_depth=3, max_args=3)
+    c = generate(20, seed=4, max_length=24, max_depth=3, max_args=3)
+    assert torch.equal(a.inputs, b.inputs) and not torch.equal(a.inputs, c.inputs)
+    assert (a.inputs != 0).sum(1).max() <= 24

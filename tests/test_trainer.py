@@ -1,0 +1,53 @@
+"""The one training loop: it learns, it is deterministic, it stops on divergence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.plugins import load_builtins
+from harness.task import tasks
+from harness.trainer import Diverged, TrainConfig, fit
+
+load_builtins()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    task = tasks.get("digits")()
+    return task, task.data()
+
+
+def train(digits, epochs=2, seed=0, on_epoch=None, _unchecked=False, **overrides):
+    """Train the digits ResNet; `_unchecked` skips the space's range check (for absurd values)."""
+    task, data = digits
+    space = task.space()
+    config = {**space.complete({"width": 8}), **overrides} if _unchecked else space.complete({"width": 8, **overrides})
+    torch.manual_seed(seed)
+    return fit(task.model(config, data), data, config, epochs, seed, on_epoch)
+
+
+def test_fit_learns_and_records_a_curve(digits):
+    seen = []
+    result = train(digits, epochs=2, on_epoch=seen.append)
+    assert [r.epoch for r in result.curve] == [1, 2] and seen == result.curve
+    assert result.curve[-1].train_loss < result.curve[0].train_loss
+    assert result.val_accuracy > 0.5 and 0.0 <= result.test_accuracy <= 1.0
+    assert result.curve[0].lr > result.curve[-1].lr  # cosine by default
+
+
+def test_fit_is_deterministic_on_cpu(digits):
+    a, b = train(digits, seed=3), train(digits, seed=3)
+    assert [r.val_loss for r in a.curve] == [r.val_loss for r in b.curve]
+    assert a.test_accuracy == b.test_accuracy
+
+
+def test_non_finite_loss_raises_diverged_with_the_reason(digits):
+    """A learning rate far outside any sane range makes the loss overflow in the first epoch."""
+    with pytest.raises(Diverged, match="non-finite in epoch 1"):
+        train(digits, epochs=1, optimizer="sgd", lr=1e12, schedule="constant", _unchecked=True)
+
+
+def test_train_config_takes_only_its_own_fields():
+    config = TrainConfig.from_config({"lr": 0.5, "optimizer": "sgd", "width": 32, "momentum": 0.9})
+    assert config.lr == 0.5 and config.optimizer == "sgd" and config.batch_size == 128
