@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -16,6 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    import torch
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark tuning strategies on deep-learning tasks.")
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get the whole table
@@ -66,13 +69,22 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         epochs = progress.add_task("epochs", total=plan.budget.epochs)
         for cell in cells:
             progress.update(trials, description=cell.study_name)
-            executor.run_cell(cell,
-                              on_trial=lambda *_: (progress.advance(trials), progress.reset(epochs)),
+            executor.run_cell(cell, on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
                               on_epoch=lambda record: progress.update(epochs, completed=record.epoch))
     write_and_show(store.dir, store.storage)
 
 
-def check_device(name: str):
+def trial_ended(progress: Progress, cell: Any, trial: Any) -> None:
+    """Advance the bars; a failed trial gets one line saying why."""
+    trials, epochs = progress.task_ids
+    progress.advance(trials)
+    progress.reset(epochs)
+    if trial.state.name == "FAIL":
+        progress.console.print(f"[yellow]{cell.study_name} trial {trial.number} failed:[/] "
+                               f"{trial.user_attrs.get('fail_reason', 'interrupted')}", highlight=False)
+
+
+def check_device(name: str) -> torch.device:
     """The spec's device, refused with a clear message when this machine lacks it."""
     import torch
 

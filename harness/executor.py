@@ -25,7 +25,7 @@ from harness.strategy import Budget, SearchPlan
 from harness.task import Data
 from harness.trainer import Diverged, EpochRecord, fit
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
 
 TrialHook = Callable[[Cell, FrozenTrial], None]
 

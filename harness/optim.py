@@ -86,13 +86,14 @@ def training_space(lr: tuple[float, float, float], optimizers_: tuple[str, ...] 
                    default_batch_size: int = 64) -> dict[str, Param]:
     """The training hyperparameters every task searches: lr is (low, high, default), searched on a log scale.
 
-    Momentum only exists for SGD; weight decay spans 1e-6..1e-3 (5e-4 is the conv-net default).
+    Momentum and Nesterov only exist for SGD; weight decay spans 1e-6..1e-3 (5e-4 is the conv-net default).
     """
     low, high, default = lr
     return {
         "optimizer": Choice(default=default_optimizer, choices=optimizers_),
         "lr": Float(default=default, low=low, high=high, log=True),
         "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
+        "nesterov": Choice(default=False, choices=(False, True), when=when(optimizer="sgd")),
         "weight_decay": Float(default=5e-4, low=1e-6, high=1e-3, log=True),
         "schedule": Choice(default=default_schedule, choices=schedules_),
         "batch_size": Choice(default=default_batch_size, choices=batch_sizes),

@@ -30,7 +30,9 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Float(Param):
+class Range(Param):
+    """A numeric interval, searched (and gridded) on a log scale when `log` is set."""
+
     low: float = 0.0
     high: float = 1.0
     log: bool = False
@@ -41,42 +43,38 @@ class Float(Param):
         if self.log and self.low <= 0:
             raise ValueError(f"a log range needs `low > 0`, but got low={self.low}")
 
-    def suggest(self, trial: optuna.Trial, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log)
+    def points(self, resolution: int) -> np.ndarray:
+        return (np.geomspace if self.log else np.linspace)(self.low, self.high, resolution)
 
     def allows(self, value: Any) -> bool:
-        return isinstance(value, (int, float)) and self.low <= value <= self.high
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
 
     def allowed(self) -> str:
         return f"{self.low}..{self.high}"
 
+
+@dataclass(frozen=True)
+class Float(Range):
+    def suggest(self, trial: optuna.Trial, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log)
+
     def grid(self, resolution: int) -> list[float]:
-        spread = np.geomspace if self.log else np.linspace
-        return [float(v) for v in spread(self.low, self.high, resolution)] if self.low != self.high else [self.low]
+        return sorted({float(v) for v in self.points(resolution)})
 
 
 @dataclass(frozen=True)
-class Int(Param):
-    low: int = 0
-    high: int = 1
-    log: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.low <= self.high:
-            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
-
+class Int(Range):
     def suggest(self, trial: optuna.Trial, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, log=self.log)
+        return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
+
+    def grid(self, resolution: int) -> list[int]:
+        return sorted({int(round(v)) for v in self.points(resolution)})
 
     def allows(self, value: Any) -> bool:
-        return isinstance(value, int) and self.low <= value <= self.high
+        return isinstance(value, int) and super().allows(value)
 
     def allowed(self) -> str:
         return f"integers {self.low}..{self.high}"
-
-    def grid(self, resolution: int) -> list[int]:
-        spread = np.geomspace if self.log else np.linspace
-        return sorted({int(round(v)) for v in spread(self.low, self.high, resolution)})
 
 
 @dataclass(frozen=True)
@@ -225,7 +223,7 @@ def _with_valid_default(param: Param) -> Param:
     """Keep the practitioner's default where it is still allowed, otherwise the nearest allowed value."""
     if isinstance(param, Choice) and param.default not in param.choices:
         return replace(param, default=param.choices[0])
-    if isinstance(param, (Float, Int)) and not param.low <= param.default <= param.high:
+    if isinstance(param, Range) and not param.low <= param.default <= param.high:
         clipped = min(max(param.default, param.low), param.high)
         return replace(param, default=type(param.default)(clipped))
     return param
@@ -236,4 +234,4 @@ def config_key(config: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, round(v, 12) if isinstance(v, float) and math.isfinite(v) else v) for k, v in config.items()))
 
 
-__all__ = ["Param", "Float", "Int", "Choice", "Fixed", "Space", "when", "override_param", "config_key"]
+__all__ = ["Param", "Range", "Float", "Int", "Choice", "Fixed", "Space", "when", "override_param", "config_key"]

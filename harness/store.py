@@ -97,7 +97,8 @@ class RunStore:
     @property
     def storage(self) -> optuna.storages.BaseStorage:
         if self._storage is None:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            if self.plan.spec.storage is None:
+                self.dir.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
             self._storage = open_storage(self.url)
         return self._storage
 

@@ -154,7 +154,8 @@ def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
 def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(write_spec, tmp_path):
     spec = tiny_spec(tasks=["digits"], strategies=["random"],
                      space={"optimizer": "sgd", "schedule": "constant", "width": 8, "lr": {"low": 1e11, "high": 1e12}})
-    run(write_spec(spec), tmp_path / "runs")
+    output = run(write_spec(spec), tmp_path / "runs")
+    assert "digits-resnet/random/seed-0 trial 0 failed: loss became non-finite" in output
     results = frames(storage_of(tmp_path / "runs" / "tiny"))[0]
     assert list(results["state"]) == ["FAIL", "FAIL"]
     assert results["fail_reason"].str.contains("non-finite").all()
@@ -167,3 +168,11 @@ def test_train_command_trains_one_configuration():
     assert "'momentum': 0.9" in result.output and "test accuracy" in result.output
     bad = runner.invoke(app, ["train", "digits", "--set", "lr=7"])
     assert bad.exit_code == 2 and "lr=7 is outside the space" in bad.output
+
+
+def test_an_unreachable_storage_is_one_clear_error(write_spec, tmp_path):
+    spec = tiny_spec(storage=f"sqlite:///{tmp_path}/no/such/folder/studies.db")
+    result = runner.invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2
+    assert f"cannot open storage sqlite:///{tmp_path}/no/such/folder/studies.db" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "runs").exists()
