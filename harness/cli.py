@@ -45,7 +45,9 @@ def user_errors(command: Callable) -> Callable:
 @app.command()
 @user_errors
 def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
-        runs_dir: Annotated[Path, typer.Option(help="where run directories are made")] = Path("runs")) -> None:
+        runs_dir: Annotated[Path, typer.Option(help="where run directories are made")] = Path("runs"),
+        storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL, instead of the spec's `storage:`")] = None,
+        ) -> None:
     """Run (or resume) every task x strategy x seed of a spec, then write its report."""
     from harness.executor import LocalExecutor
     from harness.plan import build_plan
@@ -53,11 +55,12 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     from harness.store import RunStore
 
     spec = load_spec(spec_file)
+    if storage is not None:
+        spec = spec.model_copy(update={"storage": storage})
     plan = build_plan(spec, spec_file.resolve().parent)
     device = check_device(spec.device)
     store = RunStore(plan, runs_dir)
-    store.check_same_spec()
-    store.storage  # fail on an unreachable database before recording anything
+    store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
     store.record_session(device)
     executor = LocalExecutor(plan, store, device)
     cells = plan.cells
@@ -71,7 +74,7 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
             progress.update(trials, description=cell.study_name)
             executor.run_cell(cell, on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
                               on_epoch=lambda record: progress.update(epochs, completed=record.epoch))
-    write_and_show(store.dir, store.storage)
+    write_and_show(store.dir, store.storage, spec.hash())
 
 
 def trial_ended(progress: Progress, cell: Any, trial: Any) -> None:
@@ -104,11 +107,11 @@ def progress_bars() -> Progress:
                     console=console)
 
 
-def write_and_show(run_dir: Path, storage: Any) -> None:
+def write_and_show(run_dir: Path, storage: Any, spec_hash: str) -> None:
     from harness.store import frames
     from reports import rich_table, summary, write_report
 
-    results, curves = frames(storage)
+    results, curves = frames(storage, spec_hash)
     if results.empty:
         raise HarnessError(f"{run_dir} has no finished trials yet; nothing to report")
     written = write_report(results, curves, run_dir)
@@ -125,11 +128,12 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. r
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
         raise HarnessError(f"{run_dir} is not a run directory (no manifest.json)")
-    url = json.loads(manifest_path.read_text())["storage"]
+    manifest = json.loads(manifest_path.read_text())
+    url = manifest["storage"]
     local = run_dir / "studies.db"
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists() and local.exists():
         url = f"sqlite:///{local.resolve()}"  # the run directory was moved
-    write_and_show(run_dir, open_storage(url))
+    write_and_show(run_dir, open_storage(url), manifest["spec_hash"])
 
 
 @app.command("ls")

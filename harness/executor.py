@@ -80,7 +80,7 @@ class LocalExecutor:
         if remaining <= 0:
             return
         search = self.search_plan(cell, len(trials))
-        study = self.store.study(cell, search.sampler, search.pruner)
+        study.sampler, study.pruner = search.sampler, search.pruner
         study.set_user_attr("strategy_note", search.note)
         self.data(cell)  # load before the first trial starts its clock
         enqueue_planned(study, search, budget)

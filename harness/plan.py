@@ -108,7 +108,8 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
         space = task.space()
         shared = {k: v for k, v in spec.space.items() if k in space}  # top-level overrides touch tasks that have them
         space = _override(space, shared, "space", problems)
-        space = space and _override(space, overrides, f"tasks[{i}].space", problems)
+        if space is not None:
+            space = _override(space, overrides, f"tasks[{i}].space", problems)
         if space is not None:
             task_runs.append(TaskRun(label or task.label, task, space))
 

@@ -38,8 +38,11 @@ class Spec(Options):
     plugins: list[str] = []  # modules imported before names are looked up
 
     def hash(self) -> str:
-        """Short content hash of the validated spec: equal specs, equal hash, whatever the YAML's layout."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Short content hash of the validated spec: equal specs, equal hash, whatever the YAML's layout.
+
+        The storage URL is left out: where the trials are kept does not change what the experiment is.
+        """
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"storage"}), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

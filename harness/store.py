@@ -72,13 +72,19 @@ class RunStore:
         return self.dir / "manifest.json"
 
     def check_same_spec(self) -> None:
-        """Refuse to mix two different specs in one run directory; nothing existing is touched."""
+        """Refuse to mix two different specs in one run directory or study; nothing existing is touched."""
+        spec_hash = self.plan.spec.hash()
         if self.manifest_path.exists():
             recorded = json.loads(self.manifest_path.read_text())["spec_hash"]
-            if recorded != self.plan.spec.hash():
-                raise HarnessError(
-                    f"{self.dir} holds a run of another spec (hash {recorded}, this spec {self.plan.spec.hash()}); "
-                    "give this spec another `name:` or use --runs-dir")
+            if recorded != spec_hash:
+                raise HarnessError(f"{self.dir} holds a run of another spec (hash {recorded}, this spec {spec_hash}); "
+                                   "give this spec another `name:` or use --runs-dir")
+        names = {self.study_name(cell) for cell in self.plan.cells}
+        for summary in optuna.get_all_study_summaries(self.storage):
+            recorded = summary.user_attrs.get("spec_hash")
+            if summary.study_name in names and recorded != spec_hash:
+                raise HarnessError(f"storage {self.url} already holds study {summary.study_name!r} of another spec "
+                                   f"(hash {recorded}, this spec {spec_hash}); give this spec another `name:`")
 
     def record_session(self, device: torch.device) -> None:
         """Write the manifest on the first session; later sessions (resumes) are appended to it."""
@@ -91,6 +97,7 @@ class RunStore:
         else:
             manifest = {"spec": self.plan.spec.model_dump(mode="json"), "spec_hash": self.plan.spec.hash(),
                         "storage": self.url, "sessions": []}
+        manifest["storage"] = self.url  # the latest session's, which a report reads
         manifest["sessions"].append(session)
         self.manifest_path.write_text(json.dumps(manifest, indent=2))
 
@@ -102,20 +109,25 @@ class RunStore:
             self._storage = open_storage(self.url)
         return self._storage
 
-    def study(self, cell: Cell, sampler: optuna.samplers.BaseSampler | None = None,
-              pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-        study = optuna.create_study(storage=self.storage, study_name=cell.study_name, direction="maximize",
-                                    sampler=sampler, pruner=pruner, load_if_exists=True)
-        for key, value in {"task": cell.task.label, "strategy": cell.strategy.label, "seed": cell.seed,
-                           "spec_hash": self.plan.spec.hash()}.items():
-            study.set_user_attr(key, value)
+    def study_name(self, cell: Cell) -> str:
+        """Prefixed with the run's name, so many runs can share one database."""
+        return f"{self.plan.spec.name}/{cell.study_name}"
+
+    def study(self, cell: Cell) -> optuna.Study:
+        """The cell's study, created on first use and labelled with its cell so reports need no plan."""
+        study = optuna.create_study(storage=self.storage, study_name=self.study_name(cell), direction="maximize",
+                                    load_if_exists=True)
+        if not study.user_attrs:
+            for key, value in {"task": cell.task.label, "strategy": cell.strategy.label, "seed": cell.seed,
+                               "spec_hash": self.plan.spec.hash()}.items():
+                study.set_user_attr(key, value)
         return study
 
     def existing_trials(self, cell: Cell) -> list[optuna.trial.FrozenTrial]:
         """The cell's trials, or none if its study does not exist yet."""
-        if cell.study_name not in optuna.get_all_study_names(self.storage):
+        if self.study_name(cell) not in optuna.get_all_study_names(self.storage):
             return []
-        return optuna.load_study(study_name=cell.study_name, storage=self.storage).get_trials(deepcopy=False)
+        return optuna.load_study(study_name=self.study_name(cell), storage=self.storage).get_trials(deepcopy=False)
 
 
 def counts_against_budget(trial: optuna.trial.FrozenTrial) -> bool:
@@ -138,15 +150,17 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise HarnessError(f"cannot open storage {url}: {type(error).__name__}: {error}") from None
 
 
-def frames(storage: optuna.storages.BaseStorage) -> tuple[pd.DataFrame, pd.DataFrame]:
+def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The tidy results frame (one row per trial that spent budget) and curves frame (one row per trial-epoch).
 
-    Read from the storage alone (each study's user attributes name its cell), so a report needs
-    neither the spec nor the plugins that ran it.
+    Read from the storage alone (each study's user attributes name its run and cell), so a report
+    needs neither the spec nor the plugins that ran it.
     """
     rows, curve_rows = [], []
-    for name in optuna.get_all_study_names(storage):
-        study = optuna.load_study(study_name=name, storage=storage)
+    for summary in optuna.get_all_study_summaries(storage):
+        if summary.user_attrs.get("spec_hash") != spec_hash:
+            continue  # another run sharing the database
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
         cell = {k: study.user_attrs[k] for k in ("task", "strategy", "seed")}
         for trial in filter(counts_against_budget, study.get_trials(deepcopy=False)):
             key = {**cell, "trial": trial.number}

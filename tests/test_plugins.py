@@ -27,7 +27,9 @@ def test_readme_plugin_task_and_strategy_run_from_a_spec(tmp_path):
     (tmp_path / "spec.yaml").write_text(json.dumps(spec))
     result = CliRunner().invoke(app, ["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
-    results = frames(open_storage(f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'studies.db'}"))[0]
+    run_dir = tmp_path / "runs" / "tiny"
+    spec_hash = json.loads((run_dir / "manifest.json").read_text())["spec_hash"]
+    results = frames(open_storage(f"sqlite:///{run_dir / 'studies.db'}"), spec_hash)[0]
     assert results.groupby("strategy").size().to_dict() == {"halton": 3, "random": 3}
     assert set(results["task"]) == {"blobs"} and (results["state"] == "COMPLETE").all()
     assert results["val_accuracy"].max() > 0.5  # three well-separated blobs are learnable

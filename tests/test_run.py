@@ -31,6 +31,11 @@ def storage_of(run_dir: Path) -> optuna.storages.BaseStorage:
     return open_storage(f"sqlite:///{run_dir / 'studies.db'}")
 
 
+def results_of(run_dir: Path, storage: optuna.storages.BaseStorage | None = None) -> pd.DataFrame:
+    spec_hash = json.loads((run_dir / "manifest.json").read_text())["spec_hash"]
+    return frames(storage or storage_of(run_dir), spec_hash)[0]
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("e2e")
@@ -44,7 +49,7 @@ def test_every_cell_has_its_study_with_the_budget_spent(finished_run):
     run_dir, _ = finished_run
     storage = storage_of(run_dir)
     names = optuna.get_all_study_names(storage)
-    assert sorted(names) == sorted(f"{t}/{s}/seed-0" for t in ("digits-resnet", "listops-transformer")
+    assert sorted(names) == sorted(f"tiny/{t}/{s}/seed-0" for t in ("digits-resnet", "listops-transformer")
                                    for s in ("grid", "random"))
     for name in names:
         trials = optuna.load_study(study_name=name, storage=storage).trials
@@ -96,7 +101,7 @@ def test_rerunning_a_finished_run_adds_no_trial(finished_run, tmp_path):
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(json.dumps(tiny_spec()))
     run(spec_path, run_dir.parent)
-    assert len(frames(storage_of(run_dir))[0]) == 8
+    assert len(results_of(run_dir)) == 8
     assert len(json.loads((run_dir / "manifest.json").read_text())["sessions"]) == 2
 
 
@@ -140,14 +145,14 @@ def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
     run(spec_path, tmp_path / "runs")
 
     storage = storage_of(tmp_path / "runs" / "tiny")
-    grid = optuna.load_study(study_name="digits-resnet/grid/seed-0", storage=storage).trials
+    grid = optuna.load_study(study_name="tiny/digits-resnet/grid/seed-0", storage=storage).trials
     states = [t.state.name for t in grid]
     assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1  # the interrupted trial is kept, not counted
     planned = executor.search_plan(plan.cells[0], trials_so_far=0)
     done = {json.dumps(t.params, sort_keys=True) for t in grid if t.state.name == "COMPLETE"}
     assert len(done) == 4  # the interrupted grid point was queued again, none run twice
     assert all(t.params in [dict(c) for c in planned.configs] for t in grid if t.state.name == "COMPLETE")
-    results = frames(storage)[0]
+    results = results_of(tmp_path / "runs" / "tiny")
     assert results.groupby(["strategy"]).size().to_dict() == {"grid": 4, "random": 4}
 
 
@@ -156,7 +161,7 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(write_spec, t
                      space={"optimizer": "sgd", "schedule": "constant", "width": 8, "lr": {"low": 1e11, "high": 1e12}})
     output = run(write_spec(spec), tmp_path / "runs")
     assert "digits-resnet/random/seed-0 trial 0 failed: loss became non-finite" in output
-    results = frames(storage_of(tmp_path / "runs" / "tiny"))[0]
+    results = results_of(tmp_path / "runs" / "tiny")
     assert list(results["state"]) == ["FAIL", "FAIL"]
     assert results["fail_reason"].str.contains("non-finite").all()
 
@@ -176,3 +181,21 @@ def test_an_unreachable_storage_is_one_clear_error(write_spec, tmp_path):
     assert result.exit_code == 2
     assert f"cannot open storage sqlite:///{tmp_path}/no/such/folder/studies.db" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "runs").exists()
+
+
+def test_runs_sharing_one_database_keep_their_own_studies(write_spec, tmp_path):
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    small = {"tasks": ["digits"], "strategies": ["random"], "space": {"width": 8}, "storage": shared}
+    run(write_spec(tiny_spec(name="first", **small), "first.yaml"), tmp_path / "runs")
+    second = write_spec(tiny_spec(name="second", seeds=[3], **{**small, "storage": None}), "second.yaml")
+    result = runner.invoke(app, ["run", str(second), "--runs-dir", str(tmp_path / "runs"), "--storage", shared])
+    assert result.exit_code == 0, result.output
+    storage = open_storage(shared)
+    assert len(optuna.get_all_study_names(storage)) == 2
+    assert set(results_of(tmp_path / "runs" / "first", storage)["seed"]) == {0}
+    assert set(results_of(tmp_path / "runs" / "second", storage)["seed"]) == {3}
+    clash = runner.invoke(app, ["run", str(write_spec(tiny_spec(name="first", budget={"trials": 3, "epochs": 1},
+                                                                **small), "clash.yaml")),
+                                "--runs-dir", str(tmp_path / "elsewhere")])
+    assert clash.exit_code == 2 and "already holds study 'first/digits-resnet/random/seed-0' of another spec" in clash.output
+    assert not (tmp_path / "elsewhere").exists()

@@ -80,6 +80,7 @@ def test_equal_specs_hash_equally_whatever_the_layout(write_spec):
     b = parse_spec(dict(reversed(list(tiny_spec().items()))))
     assert a.hash() == b.hash()
     assert a.hash() != parse_spec(tiny_spec(seeds=[5])).hash()
+    assert a.hash() == parse_spec(tiny_spec(storage="postgresql://host/db")).hash()  # where, not what
 
 
 def test_cli_prints_one_message_and_exits_non_zero(write_spec, tmp_path):
