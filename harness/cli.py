@@ -147,10 +147,17 @@ def list_registered() -> None:
 
     load_builtins()
     for registry in (tasks, strategies, optimizers, schedules):
-        table = Table(title=f"{registry.kind}s", title_justify="left", show_header=False, box=None)
+        table = Table(title=registry.plural, title_justify="left", show_header=False, box=None)
         for entry in registry:
-            table.add_row(f"[bold]{entry.name}[/]", entry.help)
+            table.add_row(f"[bold]{entry.name}[/]", entry.help + options_of(entry.obj))
         console.print(table)
+
+
+def options_of(obj: Any) -> str:
+    """A task's or strategy's spec options with their defaults, as one dim line."""
+    fields = getattr(obj, "model_fields", {})
+    listed = ", ".join(f"{name}={field.default!r}" for name, field in fields.items())
+    return f"\n[dim]options: {listed}[/]" if listed else ""
 
 
 def parse_assignments(pairs: list[str], what: str) -> dict[str, Any]:

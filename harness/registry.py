@@ -35,8 +35,9 @@ def first_line(doc: str | None) -> str:
 class Registry(Generic[T]):
     """Names to objects of one family (e.g. "task"), filled by decorators at import time."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plural: str | None = None) -> None:
         self.kind = kind
+        self.plural = plural or f"{kind}s"
         self._entries: dict[str, Entry[T]] = {}
 
     def register(self, name: str, help: str | None = None, **meta: Any) -> Callable[[T], T]:

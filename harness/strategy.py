@@ -17,7 +17,7 @@ from harness.options import Options
 from harness.registry import Registry
 from harness.space import Space
 
-strategies: Registry = Registry("strategy")
+strategies: Registry = Registry("strategy", "strategies")
 
 
 @dataclass(frozen=True)

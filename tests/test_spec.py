@@ -109,3 +109,9 @@ def test_the_readme_spec_example_is_valid():
     assert [s.label for s in plan.strategies] == ["manual", "grid", "random", "tpe-5"]
     assert plan.tasks[0].space["width"].default == 16
     assert plan.tasks[1].space["optimizer"].choices == ("sgd", "adamw")
+
+
+@pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_example_spec_is_valid(example):
+    assert build_plan(load_spec(example), example.parent).cells
