@@ -80,8 +80,8 @@ def warmup_cosine(step: int, total: int, per_epoch: int, warmup: float = 0.05) -
     return cosine(step - warmup_steps, total - warmup_steps, per_epoch)
 
 
-def training_space(lr: tuple[float, float, float], optimizers_: tuple[str, ...] = ("sgd", "adam", "adamw"),
-                   batch_sizes: tuple[int, ...] = (32, 64, 128), schedules_: tuple[str, ...] = ("constant", "cosine"),
+def training_space(lr: tuple[float, float, float], optimizer_choices: tuple[str, ...] = ("sgd", "adam", "adamw"),
+                   batch_sizes: tuple[int, ...] = (32, 64, 128), schedule_choices: tuple[str, ...] = ("constant", "cosine"),
                    default_optimizer: str = "adam", default_schedule: str = "cosine",
                    default_batch_size: int = 64) -> dict[str, Param]:
     """The training hyperparameters every task searches: lr is (low, high, default), searched on a log scale.
@@ -90,11 +90,11 @@ def training_space(lr: tuple[float, float, float], optimizers_: tuple[str, ...] 
     """
     low, high, default = lr
     return {
-        "optimizer": Choice(default=default_optimizer, choices=optimizers_),
+        "optimizer": Choice(default=default_optimizer, choices=optimizer_choices),
         "lr": Float(default=default, low=low, high=high, log=True),
         "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
         "nesterov": Choice(default=False, choices=(False, True), when=when(optimizer="sgd")),
         "weight_decay": Float(default=5e-4, low=1e-6, high=1e-3, log=True),
-        "schedule": Choice(default=default_schedule, choices=schedules_),
+        "schedule": Choice(default=default_schedule, choices=schedule_choices),
         "batch_size": Choice(default=default_batch_size, choices=batch_sizes),
     }

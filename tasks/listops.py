@@ -85,8 +85,8 @@ class ListOps(Task):
         return f"listops-{self.model_family}"
 
     def space(self) -> Space:
-        common = training_space(lr=(1e-4, 1e-2, 2e-3), optimizers_=("adam", "adamw", "sgd"),
-                                schedules_=("constant", "cosine", "warmup_cosine"), default_optimizer="adamw",
+        common = training_space(lr=(1e-4, 1e-2, 2e-3), optimizer_choices=("adam", "adamw", "sgd"),
+                                schedule_choices=("constant", "cosine", "warmup_cosine"), default_optimizer="adamw",
                                 default_schedule="warmup_cosine")
         if self.model_family == "rnn":
             model = {
