@@ -20,6 +20,8 @@ from harness.errors import HarnessError
 if TYPE_CHECKING:
     import torch
 
+    from harness.budget import Budget, Spent
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark tuning strategies on deep-learning tasks.")
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get the whole table
 errors = Console(stderr=True)
@@ -66,15 +68,22 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     cells = plan.cells
     console.print(f"run [bold]{spec.name}[/] (spec {spec.hash()}): {len(plan.tasks)} task(s) x "
                   f"{len(plan.strategies)} strategies x {len(spec.seeds)} seed(s) = {len(cells)} cells, "
-                  f"{plan.budget.trials} trials x {plan.budget.epochs} epochs each, on {device}")
+                  f"{plan.budget.describe()} per cell, on {device}")
     with progress_bars() as progress:
-        trials = progress.add_task("trials", total=sum(executor.remaining(c) for c in cells))
+        trials = progress.add_task("trials", total=remaining_trials(plan.budget, [executor.spent(c) for c in cells]))
         epochs = progress.add_task("epochs", total=plan.budget.epochs)
         for cell in cells:
             progress.update(trials, description=cell.study_name)
             executor.run_cell(cell, on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
                               on_epoch=lambda record: progress.update(epochs, completed=record.epoch))
     write_and_show(store.dir, store.storage, spec.hash())
+
+
+def remaining_trials(budget: Budget, spent: list[Spent]) -> int | None:
+    """Trials still to run, known in advance only when the budget counts trials."""
+    if budget.trials is None:
+        return None
+    return sum(max(0, budget.trials - s.trials) for s in spent)
 
 
 def trial_ended(progress: Progress, cell: Any, trial: Any) -> None:

@@ -20,8 +20,9 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.plan import Cell, Plan
 from harness.seeding import sampler_seed, training_seed
 from harness.space import config_key
-from harness.store import RunStore, counts_against_budget, spent
-from harness.strategy import Budget, SearchPlan
+from harness.budget import Budget, Spent, counts_against_budget
+from harness.store import RunStore
+from harness.strategy import SearchPlan
 from harness.task import Data
 from harness.trainer import Diverged, EpochRecord, fit
 
@@ -47,7 +48,8 @@ def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial])
 def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> None:
     """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run."""
     if search.configs:
-        planned = [search.configs[i % len(search.configs)] for i in range(budget.trials)]
+        count = budget.planned_trials or len(search.configs)
+        planned = [search.configs[i % len(search.configs)] for i in range(count)]
         for config in missing_configs(planned, study.get_trials(deepcopy=False)):
             study.enqueue_trial(dict(config), skip_if_exists=False)
 
@@ -65,8 +67,8 @@ class LocalExecutor:
             self._data[cell.task.label] = cell.task.task.data().to(self.device)
         return self._data[cell.task.label]
 
-    def remaining(self, cell: Cell) -> int:
-        return self.plan.budget.trials - spent(self.store.existing_trials(cell))
+    def spent(self, cell: Cell) -> Spent:
+        return Spent.of(self.store.existing_trials(cell))
 
     def run_cell(self, cell: Cell, on_trial: TrialHook | None = None,
                  on_epoch: Callable[[EpochRecord], None] | None = None) -> None:
@@ -76,8 +78,7 @@ class LocalExecutor:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # trials whose process died: failed, not counted
         trials = study.get_trials(deepcopy=False)
-        remaining = budget.trials - spent(trials)
-        if remaining <= 0:
+        if budget.exhausted(Spent.of(trials)):
             return
         search = self.search_plan(cell, len(trials))
         study.sampler, study.pruner = search.sampler, search.pruner
@@ -89,7 +90,8 @@ class LocalExecutor:
             return self.run_trial(cell, trial, on_epoch)
 
         callbacks = [lambda _study, frozen: on_trial(cell, frozen)] if on_trial else None
-        study.optimize(objective, n_trials=remaining, catch=(Diverged,), callbacks=callbacks)
+        while not budget.exhausted(Spent.of(study.get_trials(deepcopy=False))):
+            study.optimize(objective, n_trials=1, catch=(Diverged,), callbacks=callbacks)
 
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
         """The strategy's plan; its fixed configurations never change on resume, but its sampler

@@ -15,7 +15,8 @@ from harness.plugins import load_builtins, load_plugins
 from harness.registry import Registry, UnknownName
 from harness.space import Space
 from harness.spec import Spec, describe
-from harness.strategy import Budget, Strategy, strategies
+from harness.budget import Budget
+from harness.strategy import Strategy, strategies
 from harness.task import Task, tasks
 
 
@@ -97,7 +98,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
     """Resolve every name, option and space override; raise one SpecError listing all problems."""
     load_builtins()
     problems = load_plugins(spec.plugins, spec_dir)
-    budget = Budget(spec.budget.trials, spec.budget.epochs)
+    budget = Budget(**spec.budget.model_dump())
 
     task_runs = []
     for i, entry in enumerate(spec.tasks):

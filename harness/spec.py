@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from harness.errors import HarnessError, SpecError
 from harness.options import Options
@@ -22,8 +22,19 @@ DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
 
 class BudgetSpec(Options):
-    trials: Annotated[int, Field(gt=0)]  # per cell, the same for every strategy
-    epochs: Annotated[int, Field(gt=0)]  # per trial
+    """`epochs` per trial at most, and exactly one cap per cell, the same for every strategy."""
+
+    epochs: Annotated[int, Field(gt=0)]
+    trials: Annotated[int | None, Field(gt=0)] = None
+    total_epochs: Annotated[int | None, Field(gt=0)] = None  # pruned trials leave epochs for more trials
+    seconds: Annotated[float | None, Field(gt=0)] = None  # wall time per cell
+
+    @model_validator(mode="after")
+    def one_cap(self) -> BudgetSpec:
+        given = [name for name in ("trials", "total_epochs", "seconds") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of trials, total_epochs or seconds (got {', '.join(given) or 'none'})")
+        return self
 
 
 class Spec(Options):

@@ -21,6 +21,7 @@ import optuna
 import pandas as pd
 import torch
 
+from harness.budget import counts_against_budget
 from harness.errors import HarnessError
 from harness.plan import Cell, Plan
 
@@ -128,16 +129,6 @@ class RunStore:
         if self.study_name(cell) not in optuna.get_all_study_names(self.storage):
             return []
         return optuna.load_study(study_name=self.study_name(cell), storage=self.storage).get_trials(deepcopy=False)
-
-
-def counts_against_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    """Ended trials spend budget; a trial failed by an interruption (no recorded reason) does not."""
-    return trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) or (
-        trial.state == optuna.trial.TrialState.FAIL and "fail_reason" in trial.user_attrs)
-
-
-def spent(trials: list[optuna.trial.FrozenTrial]) -> int:
-    return sum(map(counts_against_budget, trials))
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:

@@ -13,19 +13,12 @@ from typing import Any
 
 import optuna
 
+from harness.budget import Budget
 from harness.options import Options
 from harness.registry import Registry
 from harness.space import Space
 
 strategies: Registry = Registry("strategy", "strategies")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The same for every strategy in a spec: trials per cell, epochs per trial."""
-
-    trials: int
-    epochs: int
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ trainer moves them to the device once) and build models from a configuration dic
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 import torch
@@ -23,7 +24,11 @@ tasks: Registry = Registry("task")
 
 @dataclass(frozen=True)
 class Split:
-    """One split as tensors: `inputs[i]` is example i, `labels[i]` its class."""
+    """One split as tensors: `inputs[i]` is example i, `labels[i]` its class.
+
+    The trainer only ever asks a split for batches; subclasses augment (images) or group by
+    length (text) there, on the device, so the training loop stays the same for every task.
+    """
 
     inputs: torch.Tensor
     labels: torch.Tensor
@@ -36,7 +41,24 @@ class Split:
         return len(self.labels)
 
     def to(self, device: torch.device) -> Split:
-        return Split(self.inputs.to(device), self.labels.to(device))
+        """The same split with every tensor field on `device`."""
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
+                 if isinstance(getattr(self, f.name), torch.Tensor)}
+        return replace(self, **moved)
+
+    def num_batches(self, batch_size: int) -> int:
+        return math.ceil(len(self) / batch_size)
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(inputs, labels) batches: in order for evaluation, or shuffled by `generator` for a training epoch."""
+        if generator is None:
+            for start in range(0, len(self), batch_size):
+                yield self.inputs[start:start + batch_size], self.labels[start:start + batch_size]
+            return
+        order = torch.randperm(len(self), generator=generator).to(self.labels.device)
+        for start in range(0, len(self), batch_size):
+            index = order[start:start + batch_size]
+            yield self.inputs[index], self.labels[index]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """One training loop for every task: readable top to bottom, no strategy in sight.
 
-Data stay on the device as tensors and are batched by indexing a seeded permutation (no
-DataLoader); the loss is read back once per epoch, not per step, so the GPU is never stalled.
+Data stay on the device as tensors and each split hands out its own batches (no DataLoader);
+the loss is read back once per epoch, not per step, so the GPU is never stalled.
 """
 
 from __future__ import annotations
@@ -93,8 +93,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[fl
     model.eval()
     loss_sum = torch.zeros((), device=split.labels.device)
     correct = torch.zeros((), device=split.labels.device)
-    for start in range(0, len(split), batch_size):
-        x, y = split.inputs[start:start + batch_size], split.labels[start:start + batch_size]
+    for x, y in split.batches(batch_size):
         with _autocast(y.device):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
@@ -120,7 +119,7 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
     optimizer = make_optimizer(model.parameters(), lr=train.lr, **known_kwargs(make_optimizer, config))
     schedule = schedules.get(train.schedule)
     schedule_kwargs = known_kwargs(schedule, config)
-    per_epoch = math.ceil(len(data.train) / train.batch_size)
+    per_epoch = data.train.num_batches(train.batch_size)
     total = epochs * per_epoch
     curve: list[EpochRecord] = []
     started = time.perf_counter()
@@ -128,18 +127,16 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
         model.train()
-        order = torch.randperm(len(data.train), generator=generator).to(device)
         loss_sum = torch.zeros((), device=device)
-        for batch in range(per_epoch):
+        for batch, (inputs, labels) in enumerate(data.train.batches(train.batch_size, generator)):
             # 1. learning rate for this step, from the schedule's pure function
             lr = train.lr * schedule(epoch * per_epoch + batch, total, per_epoch, **schedule_kwargs)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             # 2. forward and backward on one batch of device-resident tensors
-            index = order[batch * train.batch_size:(batch + 1) * train.batch_size]
             with _autocast(device):
-                logits = model(data.train.inputs[index])
-            loss = F.cross_entropy(logits.float(), data.train.labels[index], label_smoothing=train.label_smoothing)
+                logits = model(inputs)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=train.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # 3. optional clipping, then the step

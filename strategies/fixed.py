@@ -8,7 +8,8 @@ from typing import Any
 import optuna
 
 from harness.space import Space
-from harness.strategy import Budget, SearchPlan, Strategy, strategies
+from harness.budget import Budget
+from harness.strategy import SearchPlan, Strategy, strategies
 
 
 @strategies.register("manual")
@@ -32,11 +33,12 @@ class Grid(Strategy):
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
         grid = space.grid(self.resolution)
-        if len(grid) > budget.trials:
-            chosen = random.Random(seed).sample(grid, budget.trials)
-            note = f"grid of {len(grid)} points at resolution {self.resolution}; a random {budget.trials} run"
+        affordable = budget.planned_trials or len(grid)  # a budget in seconds runs the grid in a seeded order
+        if len(grid) > affordable:
+            chosen = random.Random(seed).sample(grid, affordable)
+            note = f"grid of {len(grid)} points at resolution {self.resolution}; a random {affordable} run"
         else:
-            chosen = grid
-            note = f"grid of {len(grid)} points at resolution {self.resolution}; repeated to fill {budget.trials} trials"
+            chosen = random.Random(seed).sample(grid, len(grid)) if budget.planned_trials is None else grid
+            note = f"grid of {len(grid)} points at resolution {self.resolution}; repeated to fill the budget"
         return SearchPlan(sampler=optuna.samplers.RandomSampler(seed=seed),
                           configs=tuple(space.searched_part(c) for c in chosen), note=note)

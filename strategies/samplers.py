@@ -7,7 +7,8 @@ import warnings
 import optuna
 
 from harness.space import Space
-from harness.strategy import Budget, SearchPlan, Strategy, strategies
+from harness.budget import Budget
+from harness.strategy import SearchPlan, Strategy, strategies
 
 
 @strategies.register("random")
@@ -22,10 +23,10 @@ class Random(Strategy):
 class TPE(Strategy):
     """Bayesian optimisation with Optuna's multivariate TPE, conditional parameters grouped."""
 
-    startup_trials: int | None = None  # random trials before TPE models; default: a third of the budget, at most 10
+    startup_trials: int | None = None  # random trials before TPE models; default: a third of the planned trials, at most 10
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
-        startup = self.startup_trials if self.startup_trials is not None else min(10, max(1, budget.trials // 3))
+        startup = self.startup_trials if self.startup_trials is not None else min(10, max(1, (budget.planned_trials or 30) // 3))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True)

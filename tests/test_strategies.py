@@ -10,7 +10,8 @@ import pytest
 from harness.executor import enqueue_planned
 from harness.plugins import load_builtins
 from harness.space import Choice, Float, Int, Space, when
-from harness.strategy import Budget, strategies
+from harness.budget import Budget
+from harness.strategy import strategies
 
 load_builtins()
 BUDGET = Budget(trials=12, epochs=1)

@@ -1,0 +1,80 @@
+"""The budget every strategy gets, and what a cell has spent of it.
+
+A budget caps one of three things per cell: trials (each up to `epochs` epochs), total epochs
+(so trials a pruner stops early leave epochs for more trials), or wall seconds. What a cell
+spent is read from its trials alone, so it is the same for every executor and after a resume.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from optuna.trial import FrozenTrial, TrialState
+
+
+def counts_against_budget(trial: FrozenTrial) -> bool:
+    """Ended trials spend budget; a trial failed by an interruption (no recorded reason) does not."""
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and "fail_reason" in trial.user_attrs)
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What a cell's ended trials used: counts by state, epochs trained and seconds taken."""
+
+    trials: int = 0
+    completed: int = 0
+    pruned: int = 0
+    failed: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, trials: Iterable[FrozenTrial]) -> Spent:
+        ended = [t for t in trials if counts_against_budget(t)]
+        states = [t.state for t in ended]
+        return cls(trials=len(ended), completed=states.count(TrialState.COMPLETE),
+                   pruned=states.count(TrialState.PRUNED), failed=states.count(TrialState.FAIL),
+                   epochs=sum(len(t.user_attrs.get("curve", ())) for t in ended),
+                   seconds=sum(t.duration.total_seconds() for t in ended if t.duration is not None))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The same for every strategy in a spec: `epochs` per trial at most, and one cap per cell."""
+
+    epochs: int
+    trials: int | None = None
+    total_epochs: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        caps = [cap for cap in (self.trials, self.total_epochs, self.seconds) if cap is not None]
+        if len(caps) != 1:
+            raise ValueError("a budget caps exactly one of trials, total_epochs or seconds")
+
+    @property
+    def planned_trials(self) -> int | None:
+        """How many full-length trials the budget pays for; unknown (None) for a budget in seconds."""
+        if self.trials is not None:
+            return self.trials
+        if self.total_epochs is not None:
+            return max(1, self.total_epochs // self.epochs)
+        return None
+
+    def exhausted(self, spent: Spent) -> bool:
+        """True once no further trial may start; a started trial always finishes."""
+        if self.trials is not None:
+            return spent.trials >= self.trials
+        if self.total_epochs is not None:
+            return spent.epochs >= self.total_epochs
+        return spent.seconds >= (self.seconds or math.inf)
+
+    def describe(self) -> str:
+        if self.trials is not None:
+            return f"{self.trials} trials x {self.epochs} epochs each"
+        if self.total_epochs is not None:
+            return f"{self.total_epochs} epochs in all, at most {self.epochs} a trial"
+        return f"{self.seconds:g} seconds, at most {self.epochs} epochs a trial"
