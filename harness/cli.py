@@ -51,7 +51,8 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL, instead of the spec's `storage:`")] = None,
         ) -> None:
     """Run (or resume) every task x strategy x seed of a spec, then write its report."""
-    from harness.executor import LocalExecutor
+    from harness.budget import Spent
+    from harness.executor import Hooks
     from harness.plan import build_plan
     from harness.spec import load_spec
     from harness.store import RunStore
@@ -64,18 +65,18 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     store = RunStore(plan, runs_dir)
     store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
     store.record_session(device)
-    executor = LocalExecutor(plan, store, device)
     cells = plan.cells
     console.print(f"run [bold]{spec.name}[/] (spec {spec.hash()}): {len(plan.tasks)} task(s) x "
                   f"{len(plan.strategies)} strategies x {len(spec.seeds)} seed(s) = {len(cells)} cells, "
                   f"{plan.budget.describe()} per cell, on {device}")
     with progress_bars() as progress:
-        trials = progress.add_task("trials", total=remaining_trials(plan.budget, [executor.spent(c) for c in cells]))
+        spent = [Spent.of(store.existing_trials(c)) for c in cells]
+        trials = progress.add_task("trials", total=remaining_trials(plan.budget, spent))
         epochs = progress.add_task("epochs", total=plan.budget.epochs)
-        for cell in cells:
-            progress.update(trials, description=cell.study_name)
-            executor.run_cell(cell, on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
-                              on_epoch=lambda record: progress.update(epochs, completed=record.epoch))
+        hooks = Hooks(on_cell=lambda cell: progress.update(trials, description=cell.study_name),
+                      on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
+                      on_epoch=lambda record: progress.update(epochs, completed=record.epoch))
+        plan.executor.run(plan, store, device, hooks)
     write_and_show(store.dir, store.storage, spec.hash())
 
 
@@ -151,11 +152,12 @@ def list_registered() -> None:
     """List every registered task, strategy, optimizer and schedule with one line of help."""
     from harness.optim import optimizers, schedules
     from harness.plugins import load_builtins
+    from harness.executor import executors
     from harness.strategy import strategies
     from harness.task import tasks
 
     load_builtins()
-    for registry in (tasks, strategies, optimizers, schedules):
+    for registry in (tasks, strategies, optimizers, schedules, executors):
         table = Table(title=registry.plural, title_justify="left", show_header=False, box=None)
         for entry in registry:
             table.add_row(f"[bold]{entry.name}[/]", entry.help + options_of(entry.obj))

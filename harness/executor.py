@@ -1,5 +1,8 @@
 """Running cells: one Optuna study per (task, strategy, seed), trials trained by the one trainer.
 
+An executor decides where cells run (this process, worker processes, other machines); every one
+of them trains trials through the same `CellRunner`, so trials are the same whoever runs them.
+
 A cell resumes where it stopped: trials that ended (complete, pruned, or failed with a recorded
 reason) count against its budget and are never re-run; fixed configurations that were lost to an
 interruption are enqueued again.
@@ -8,16 +11,19 @@ interruption are enqueued again.
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.options import Options
 from harness.plan import Cell, Plan
+from harness.registry import Registry
 from harness.seeding import sampler_seed, training_seed
 from harness.space import config_key
 from harness.budget import Budget, Spent, counts_against_budget
@@ -29,6 +35,17 @@ from harness.trainer import Diverged, EpochRecord, fit
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
 
 TrialHook = Callable[[Cell, FrozenTrial], None]
+EpochHook = Callable[[EpochRecord], None]
+executors: Registry = Registry("executor")
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What a caller (the CLI's progress bars) hears while a plan runs."""
+
+    on_cell: Callable[[Cell], None] | None = None
+    on_trial: TrialHook | None = None
+    on_epoch: EpochHook | None = None
 
 
 def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial]) -> list[Mapping[str, Any]]:
@@ -54,8 +71,8 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
             study.enqueue_trial(dict(config), skip_if_exists=False)
 
 
-class LocalExecutor:
-    """Runs every cell of a plan in this process, one trial at a time, on one device."""
+class CellRunner:
+    """Runs cells in this process, one trial at a time, on one device."""
 
     def __init__(self, plan: Plan, store: RunStore, device: torch.device) -> None:
         self.plan, self.store, self.device = plan, store, device
@@ -67,11 +84,7 @@ class LocalExecutor:
             self._data[cell.task.label] = cell.task.task.data().to(self.device)
         return self._data[cell.task.label]
 
-    def spent(self, cell: Cell) -> Spent:
-        return Spent.of(self.store.existing_trials(cell))
-
-    def run_cell(self, cell: Cell, on_trial: TrialHook | None = None,
-                 on_epoch: Callable[[EpochRecord], None] | None = None) -> None:
+    def run_cell(self, cell: Cell, on_trial: TrialHook | None = None, on_epoch: EpochHook | None = None) -> None:
         budget = self.plan.budget
         study = self.store.study(cell)
         with warnings.catch_warnings():
@@ -102,8 +115,7 @@ class LocalExecutor:
             search = replace(search, sampler=strategy.plan(space, budget, sampler_seed(cell.seed, trials_so_far)).sampler)
         return search
 
-    def run_trial(self, cell: Cell, trial: optuna.Trial,
-                  on_epoch: Callable[[EpochRecord], None] | None = None) -> float:
+    def run_trial(self, cell: Cell, trial: optuna.Trial, on_epoch: EpochHook | None = None) -> float:
         """Train one configuration; report every epoch so pruners can act and curves survive a stop."""
         config = cell.task.space.suggest(trial)
         seed = training_seed(cell.seed, trial.number)
@@ -131,3 +143,23 @@ class LocalExecutor:
         trial.set_user_attr("test_accuracy", result.test_accuracy)
         trial.set_user_attr("test_loss", result.test_loss)
         return result.val_accuracy
+
+
+class Executor(Options):
+    """Where a plan's cells run; its fields are the options of the spec's `executor:` entry."""
+
+    @abstractmethod
+    def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
+        """Run (or resume) every cell of `plan` until each has spent its budget."""
+
+
+@executors.register("local")
+class Local(Executor):
+    """In this process, one trial at a time, on one device: the default."""
+
+    def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
+        runner = CellRunner(plan, store, device)
+        for cell in plan.cells:
+            if hooks.on_cell is not None:
+                hooks.on_cell(cell)
+            runner.run_cell(cell, hooks.on_trial, hooks.on_epoch)

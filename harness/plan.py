@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from harness.budget import Budget
 from harness.errors import SpecError
 from harness.options import Options
 from harness.plugins import load_builtins, load_plugins
 from harness.registry import Registry, UnknownName
 from harness.space import Space
 from harness.spec import Spec, describe
-from harness.budget import Budget
 from harness.strategy import Strategy, strategies
 from harness.task import Task, tasks
+
+if TYPE_CHECKING:
+    from harness.executor import Executor
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Plan:
     tasks: tuple[TaskRun, ...]
     strategies: tuple[StrategyRun, ...]
     budget: Budget
+    executor: Executor
 
     @property
     def cells(self) -> list[Cell]:
@@ -96,6 +100,7 @@ def _check_unique(labels: list[str], kind: str, problems: list[str]) -> None:
 
 def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
     """Resolve every name, option and space override; raise one SpecError listing all problems."""
+    from harness.executor import executors  # executors run plans, so they import this module
     load_builtins()
     problems = load_plugins(spec.plugins, spec_dir)
     budget = Budget(**spec.budget.model_dump())
@@ -135,8 +140,11 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
                             f"{', '.join(sorted({p for run in task_runs for p in run.space}))}")
     _check_unique([t.label for t in task_runs], "tasks", problems)
     _check_unique([s.label for s in strategy_runs], "strategies", problems)
+    executor = _instantiate(executors, spec.executor, "executor", problems)
+    if executor is not None and executor[1:] != (None, {}):
+        problems.append("executor: takes a name and its options, not a label or a space")
     if len(set(spec.seeds)) != len(spec.seeds):
         problems.append(f"seeds: every seed must be distinct (got {spec.seeds})")
     if problems:
         raise SpecError(problems)
-    return Plan(spec, tuple(task_runs), tuple(strategy_runs), budget)
+    return Plan(spec, tuple(task_runs), tuple(strategy_runs), budget, executor[0])

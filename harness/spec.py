@@ -46,6 +46,7 @@ class Spec(Options):
     space: dict[str, Any] = {}  # overrides applied to every task's space
     storage: str | None = None  # SQLAlchemy URL; default: SQLite in the run directory
     device: Annotated[str, Field(pattern=DEVICE_PATTERN)] = "auto"
+    executor: Entry = "local"  # a registered executor's name, or {name: ..., <options>}
     plugins: list[str] = []  # modules imported before names are looked up
 
     def hash(self) -> str:

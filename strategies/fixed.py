@@ -7,8 +7,8 @@ from typing import Any
 
 import optuna
 
-from harness.space import Space
 from harness.budget import Budget
+from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
 
 

@@ -6,8 +6,8 @@ import warnings
 
 import optuna
 
-from harness.space import Space
 from harness.budget import Budget
+from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
 
 

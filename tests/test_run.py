@@ -12,7 +12,7 @@ from conftest import tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.executor import LocalExecutor
+from harness.executor import CellRunner
 from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.store import RunStore, frames, open_storage
@@ -129,7 +129,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
     spec = tiny_spec(tasks=["digits"], budget={"trials": 4, "epochs": 1}, space={"width": 8, "batch_size": [64, 128]})
     plan = build_plan(parse_spec(spec))
     store = RunStore(plan, tmp_path / "runs")
-    executor = LocalExecutor(plan, store, resolve_device("cpu"))
+    runner = CellRunner(plan, store, resolve_device("cpu"))
     epochs_seen = []
 
     def interrupt_in_third_trial(record):
@@ -139,7 +139,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
 
     store.record_session(resolve_device("cpu"))
     with pytest.raises(KeyboardInterrupt):
-        executor.run_cell(plan.cells[0], on_epoch=interrupt_in_third_trial)  # grid: 2 done, third interrupted
+        runner.run_cell(plan.cells[0], on_epoch=interrupt_in_third_trial)  # grid: 2 done, third interrupted
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(json.dumps(spec))
     run(spec_path, tmp_path / "runs")
@@ -148,7 +148,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
     grid = optuna.load_study(study_name="tiny/digits-resnet/grid/seed-0", storage=storage).trials
     states = [t.state.name for t in grid]
     assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1  # the interrupted trial is kept, not counted
-    planned = executor.search_plan(plan.cells[0], trials_so_far=0)
+    planned = runner.search_plan(plan.cells[0], trials_so_far=0)
     done = {json.dumps(t.params, sort_keys=True) for t in grid if t.state.name == "COMPLETE"}
     assert len(done) == 4  # the interrupted grid point was queued again, none run twice
     assert all(t.params in [dict(c) for c in planned.configs] for t in grid if t.state.name == "COMPLETE")
