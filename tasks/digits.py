@@ -12,7 +12,7 @@ from torch import nn
 from harness.optim import training_space
 from harness.space import Choice, Float, Int, Space
 from harness.task import Data, Split, Task, tasks
-from tasks.image_models import FAMILIES
+from tasks.image_models import COMPACT_FAMILIES
 
 
 def seeded_split(inputs: torch.Tensor, labels: torch.Tensor, num_classes: int, seed: int,
@@ -53,6 +53,6 @@ class Digits(Task):
         return seeded_split(pixels, labels, 10, self.split_seed, self.val_fraction, self.test_fraction)
 
     def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:
-        build = FAMILIES[self.model_family]
+        build = COMPACT_FAMILIES[self.model_family]
         return build(in_channels=1, num_classes=data.num_classes, width=config.get("width", 16),
                      depth=config.get("depth", 1), dropout=config.get("dropout", 0.0))
