@@ -18,7 +18,13 @@ optimizers: Registry = Registry("optimizer")
 schedules: Registry = Registry("schedule")
 
 
-@optimizers.register("sgd")
+# Each optimizer carries the learning-rate range practitioners start from, as (low, high, default):
+# plain SGD wants 1e-2..1e-1 and momentum 0.9 divides that by ten (the step is lr / (1 - momentum)),
+# Adam-family rules work at 1e-3..1e-2, Adadelta's rate is a multiplier near 1. Searches may widen them.
+ADAM_FAMILY = ("adam", "adamw", "adamax", "nadam")
+
+
+@optimizers.register("sgd", lr=(1e-3, 1e-1, 1e-2))
 def sgd(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
         momentum: float = 0.9, nesterov: bool = False) -> torch.optim.Optimizer:
     """SGD with heavy-ball or Nesterov momentum: the conv-net classic."""
@@ -26,25 +32,60 @@ def sgd(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0
                            weight_decay=weight_decay)
 
 
-@optimizers.register("adam")
+@optimizers.register("adam", lr=(1e-3, 1e-2, 1e-3))
 def adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
          beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
     """Adam (Kingma & Ba, 2015); weight decay is L2 added to the gradient."""
     return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
 
 
-@optimizers.register("adamw")
+@optimizers.register("adamw", lr=(1e-4, 1e-2, 1e-3))
 def adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
           beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
     """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, the Transformer default."""
     return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
 
 
-@optimizers.register("rmsprop")
+@optimizers.register("adamax", lr=(5e-4, 1e-2, 2e-3))
+def adamax(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
+           beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
+    """Adamax (Kingma & Ba, 2015, section 7): Adam under the infinity norm, less sensitive to rare large gradients."""
+    return torch.optim.Adamax(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+@optimizers.register("nadam", lr=(5e-4, 1e-2, 2e-3))
+def nadam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
+          beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
+    """NAdam (Dozat, 2016): Adam with Nesterov momentum."""
+    return torch.optim.NAdam(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+@optimizers.register("rmsprop", lr=(1e-4, 1e-2, 1e-3))
 def rmsprop(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
             momentum: float = 0.0, alpha: float = 0.99) -> torch.optim.Optimizer:
     """RMSprop (Hinton): per-parameter step sizes from a running mean of squared gradients."""
     return torch.optim.RMSprop(params, lr=lr, alpha=alpha, momentum=momentum, weight_decay=weight_decay)
+
+
+@optimizers.register("adagrad", lr=(1e-3, 1e-1, 1e-2))
+def adagrad(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adagrad (Duchi et al., 2011): step sizes shrink with the sum of squared gradients; good on sparse features."""
+    return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+
+
+@optimizers.register("adadelta", lr=(1e-1, 1.0, 1.0))
+def adadelta(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
+             rho: float = 0.9) -> torch.optim.Optimizer:
+    """Adadelta (Zeiler, 2012): Adagrad with a decaying window; its rate is a multiplier, 1 in the paper."""
+    return torch.optim.Adadelta(params, lr=lr, rho=rho, weight_decay=weight_decay)
+
+
+FALLBACK_LR = (1e-4, 1e-1, 1e-3)  # for optimizers registered by plugins without a range
+
+
+def practical_lr(optimizer: str) -> tuple[float, float, float]:
+    """(low, high, default) learning rate practitioners start from with this optimizer."""
+    return optimizers.entry(optimizer).meta.get("lr", FALLBACK_LR)
 
 
 @schedules.register("constant")
@@ -80,20 +121,29 @@ def warmup_cosine(step: int, total: int, per_epoch: int, warmup: float = 0.05) -
     return cosine(step - warmup_steps, total - warmup_steps, per_epoch)
 
 
-def training_space(lr: tuple[float, float, float], optimizer_choices: tuple[str, ...] = ("sgd", "adam", "adamw"),
+def training_space(lr: tuple[float, float, float] | None = None,
+                   optimizer_choices: tuple[str, ...] = ("sgd", "adam", "adamw"),
                    batch_sizes: tuple[int, ...] = (32, 64, 128), schedule_choices: tuple[str, ...] = ("constant", "cosine"),
                    default_optimizer: str = "adam", default_schedule: str = "cosine",
                    default_batch_size: int = 64) -> dict[str, Param]:
     """The training hyperparameters every task searches: lr is (low, high, default), searched on a log scale.
 
-    Momentum and Nesterov only exist for SGD; weight decay spans 1e-6..1e-3 (5e-4 is the conv-net default).
+    Without `lr`, the range spans the practical ranges of the optimizer choices and the default is the
+    default optimizer's. Momentum and Nesterov only exist for SGD, betas for the Adam family; weight
+    decay spans 1e-6..1e-3 (5e-4 is the conv-net default).
     """
-    low, high, default = lr
+    ranges = [practical_lr(name) for name in optimizer_choices]
+    low, high, default = lr or (min(r[0] for r in ranges), max(r[1] for r in ranges),
+                                practical_lr(default_optimizer)[2])
+    adam_family = when(optimizer=tuple(name for name in optimizer_choices if name in ADAM_FAMILY))
+    betas = {"beta1": Float(default=0.9, low=0.8, high=0.95, when=adam_family),
+             "beta2": Float(default=0.999, low=0.99, high=0.9999, when=adam_family)} if adam_family[0][1] else {}
     return {
         "optimizer": Choice(default=default_optimizer, choices=optimizer_choices),
         "lr": Float(default=default, low=low, high=high, log=True),
         "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
         "nesterov": Choice(default=False, choices=(False, True), when=when(optimizer="sgd")),
+        **betas,
         "weight_decay": Float(default=5e-4, low=1e-6, high=1e-3, log=True),
         "schedule": Choice(default=default_schedule, choices=schedule_choices),
         "batch_size": Choice(default=default_batch_size, choices=batch_sizes),

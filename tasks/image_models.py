@@ -106,4 +106,5 @@ def compact_vgg(in_channels: int, num_classes: int, width: int = 16, depth: int 
 
 FAMILIES = {"resnet": resnet, "vgg": vgg}
 DEPTHS = {"resnet": tuple(RESNET_DEPTHS), "vgg": tuple(VGG_DEPTHS)}
+DEFAULT_DEPTH = {"resnet": 18, "vgg": 16}
 COMPACT_FAMILIES = {"resnet": compact_resnet, "vgg": compact_vgg}

@@ -1,0 +1,152 @@
+"""CIFAR-10/100, MNIST and Fashion-MNIST through `torchvision.datasets`, held on the device as uint8.
+
+The files are torchvision's own (downloaded with `download: true`, or put under `root:` by hand on
+an offline cluster); the validation split is carved from the training set with a seed, so the test
+set is never used for selection. Normalisation uses the training part's per-channel statistics.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+from torchvision import datasets
+
+from harness.errors import HarnessError
+from harness.optim import optimizers, training_space
+from harness.space import Choice, Float, Space
+from harness.task import Data, Task, tasks
+from tasks.image_models import DEFAULT_DEPTH, DEPTHS, FAMILIES
+from tasks.image_split import ImageSplit, channel_stats
+
+
+class ImageDataset(Task):
+    """A torchvision image data set with the CIFAR-style VGG or ResNet families."""
+
+    source: ClassVar[type[datasets.VisionDataset]]
+    crop_padding: ClassVar[int] = 0  # the data set's standard augmentation: random crop with this padding ...
+    flips: ClassVar[bool] = False  # ... and horizontal flips (not for digits: a mirrored digit is another glyph)
+
+    root: str = "data"  # where the files are (or go, with download: true); ~ is expanded
+    download: bool = False  # fetch missing files from the data set's home page (needs internet)
+    model_family: Literal["resnet", "vgg"] = "resnet"
+    val_size: int = Field(5000, gt=0)  # validation images carved from the training set
+    train_size: int | None = Field(None, gt=0)  # use only this many of the remaining training images (seeded)
+    split_seed: int = 0  # fixed, so every trial and strategy sees the same splits
+    augment: bool = True  # the standard augmentation in training epochs, where the data set has one
+
+    @property
+    def label(self) -> str:
+        return f"{super().label}-{self.model_family}"
+
+    def space(self) -> Space:
+        return Space({
+            **training_space(optimizer_choices=tuple(optimizers.names()), default_optimizer="sgd",
+                             batch_sizes=(16, 32, 64, 128, 256, 512, 1024), default_batch_size=128),
+            "depth": Choice(default=DEFAULT_DEPTH[self.model_family], choices=DEPTHS[self.model_family]),
+            "width": Choice(default=1.0, choices=(0.25, 0.5, 1.0)),  # multiplies every layer's channels
+            "dropout": Float(default=0.0, low=0.0, high=0.5),
+            "label_smoothing": Float(default=0.0, low=0.0, high=0.2),
+        })
+
+    @abstractmethod
+    def required_files(self) -> tuple[Path, list[str], str]:
+        """The folder torchvision reads, the file names it needs there, and where they come from."""
+
+    def data(self) -> Data:
+        train_set, test_set = self._load(train=True), self._load(train=False)
+        images, labels = _tensors(train_set)
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
+        if self.val_size >= len(labels):
+            raise HarnessError(f"{self.label}: val_size must be below the {len(labels)} training images, "
+                               f"but got {self.val_size}")
+        val, train = order[:self.val_size], order[self.val_size:][:self.train_size]
+        mean, std = channel_stats(images[train])
+        augment = {"pad": self.crop_padding, "flip": self.flips} if self.augment else {}
+        test_images, test_labels = _tensors(test_set)
+        return Data(ImageSplit(images[train], labels[train], mean, std, **augment),
+                    ImageSplit(images[val], labels[val], mean, std),
+                    ImageSplit(test_images, test_labels, mean, std), num_classes=len(train_set.classes))
+
+    def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:
+        model = FAMILIES[self.model_family](config["depth"], in_channels=data.train.inputs.shape[1],
+                                            num_classes=data.num_classes, width=config["width"],
+                                            dropout=config["dropout"])
+        return model.to(memory_format=torch.channels_last) if data.train.inputs.is_cuda else model
+
+    def _load(self, train: bool) -> datasets.VisionDataset:
+        """torchvision's loader; a missing or damaged file is one message saying what, where and how to fix it."""
+        root = Path(self.root).expanduser()
+        folder, names, url = self.required_files()
+        missing = [name for name in names if not (folder / name).is_file()]
+        if missing and not self.download:
+            raise HarnessError(
+                f"{self.label}: {len(missing)} file(s) missing in {folder}: {', '.join(missing)}; set `download: true` "
+                f"in the task entry (needs internet), or put the files from {url} there (unpacked), or point `root:` "
+                f"at the directory that holds them")
+        try:
+            return self.source(str(root), train=train, download=self.download)
+        except (RuntimeError, OSError) as error:  # torchvision: checksum mismatch, unreachable host
+            raise HarnessError(f"{self.label}: cannot load the files in {folder} (from {url}): {error}") from None
+
+
+class CIFAR(ImageDataset):
+    """CIFAR's python pickles (data_batch_1..5, test_batch, and the metadata) in torchvision's folder."""
+
+    crop_padding: ClassVar[int] = 4
+    flips: ClassVar[bool] = True
+
+    def required_files(self) -> tuple[Path, list[str], str]:
+        source = self.source
+        names = [name for name, _ in source.train_list + source.test_list] + [source.meta["filename"]]
+        return Path(self.root).expanduser() / source.base_folder, names, source.url
+
+
+class MNISTLike(ImageDataset):
+    """MNIST's idx files (unpacked from their .gz) in torchvision's <Class>/raw folder."""
+
+    def required_files(self) -> tuple[Path, list[str], str]:
+        source = self.source
+        names = [Path(name).stem for name, _ in source.resources]  # torchvision reads them unpacked
+        return Path(self.root).expanduser() / source.__name__ / "raw", names, source.mirrors[0]
+
+
+def _tensors(dataset: datasets.VisionDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images (N, C, H, W) and int64 labels from a torchvision data set's in-memory arrays."""
+    images = torch.as_tensor(np.asarray(dataset.data))
+    images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)  # grey (N, H, W) or HWC
+    return images.contiguous(), torch.as_tensor(np.asarray(dataset.targets), dtype=torch.long)
+
+
+@tasks.register("cifar10")
+class CIFAR10(CIFAR):
+    """CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images of 10 classes; crop and flip."""
+
+    source: ClassVar[type[datasets.VisionDataset]] = datasets.CIFAR10
+
+
+@tasks.register("cifar100")
+class CIFAR100(CIFAR):
+    """CIFAR-100 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images of 100 classes; crop and flip."""
+
+    source: ClassVar[type[datasets.VisionDataset]] = datasets.CIFAR100
+
+
+@tasks.register("mnist")
+class MNIST(MNISTLike):
+    """MNIST (LeCun et al., 1998): 60,000 + 10,000 28x28 handwritten digits; no augmentation."""
+
+    source: ClassVar[type[datasets.VisionDataset]] = datasets.MNIST
+
+
+@tasks.register("fashion_mnist")
+class FashionMNIST(MNISTLike):
+    """Fashion-MNIST (Xiao et al., 2017): 60,000 + 10,000 28x28 clothing images of 10 classes; no augmentation."""
+
+    source: ClassVar[type[datasets.VisionDataset]] = datasets.FashionMNIST
