@@ -1,0 +1,169 @@
+"""The torchvision data-set tasks, on tiny files written here in the real formats and read by torchvision.
+
+CIFAR: pickled python batches and their metadata in `cifar-10-batches-py` / `cifar-100-python`;
+MNIST and Fashion-MNIST: idx ubyte files in `<Class>/raw`. torchvision checks CIFAR files against
+the md5 sums of the real ones, so the tests give it the sums of the tiny files instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision import datasets
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.errors import HarnessError
+from harness.task import tasks
+from tasks.image_split import ImageSplit
+
+import tasks as _builtins  # noqa: F401 - registers the tasks
+
+TRAIN, TEST = 60, 12  # images in the tiny training and test sets
+CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10, "fashion_mnist": 10}
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def write_cifar(root: Path, source: type[datasets.CIFAR10], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches as dicts of a (n, 3072) uint8 array and a label list, pickled as CIFAR's python version is."""
+    folder = root / source.base_folder
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    classes = 100 if source is datasets.CIFAR100 else 10
+    label_key = "fine_labels" if source is datasets.CIFAR100 else "labels"
+    per_file = TRAIN // len(source.train_list)
+    files = [(name, per_file) for name, _ in source.train_list] + [(source.test_list[0][0], TEST)]
+    for name, count in files:
+        batch = {"batch_label": name, "data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+                 label_key: rng.integers(0, classes, count).tolist(),
+                 "filenames": [f"{i}.png" for i in range(count)]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    meta = {source.meta["key"]: [f"class_{i}" for i in range(classes)]}
+    (folder / source.meta["filename"]).write_bytes(pickle.dumps(meta))
+    for attribute in ("train_list", "test_list"):
+        monkeypatch.setattr(source, attribute, [[name, md5(folder / name)] for name, _ in getattr(source, attribute)])
+    monkeypatch.setattr(source, "meta", {**source.meta, "md5": md5(folder / source.meta["filename"])})
+
+
+def write_idx(root: Path, source: type[datasets.MNIST]) -> None:
+    """idx3 images (magic 0x803, n, 28, 28) and idx1 labels (magic 0x801, n), big-endian, unpacked."""
+    folder = root / source.__name__ / "raw"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for prefix, count in (("train", TRAIN), ("t10k", TEST)):
+        pixels = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        header = struct.pack(">IIII", 0x803, count, 28, 28)
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + pixels.tobytes())
+        labels = rng.integers(0, 10, count, dtype=np.uint8)
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, count) + labels.tobytes())
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data root holding tiny copies of all four data sets."""
+    write_cifar(tmp_path, datasets.CIFAR10, monkeypatch)
+    write_cifar(tmp_path, datasets.CIFAR100, monkeypatch)
+    write_idx(tmp_path, datasets.MNIST)
+    write_idx(tmp_path, datasets.FashionMNIST)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_loads_the_real_formats_into_uint8_splits(root, name):
+    data = tasks.get(name)(root=str(root), val_size=10).data()
+    channels, size = (3, 32) if name.startswith("cifar") else (1, 28)
+    assert data.num_classes == CLASSES[name]
+    assert (len(data.train), len(data.val), len(data.test)) == (TRAIN - 10, 10, TEST)
+    for split in (data.train, data.val, data.test):
+        assert isinstance(split, ImageSplit) and split.inputs.dtype == torch.uint8
+        assert split.inputs.shape[1:] == (channels, size, size) and split.mean.shape == (channels,)
+    augmented = name.startswith("cifar")
+    assert (data.train.pad, data.train.flip) == ((4, True) if augmented else (0, False))
+    assert (data.val.pad, data.val.flip, data.test.pad) == (0, False, 0)  # held-out splits are never augmented
+
+
+def test_test_split_is_the_test_file_and_validation_comes_from_training(root):
+    data = tasks.get("cifar10")(root=str(root), val_size=10).data()
+    test_file = pickle.loads((root / "cifar-10-batches-py" / "test_batch").read_bytes())
+    assert torch.equal(data.test.inputs.flatten(1), torch.as_tensor(test_file["data"]))
+    train_rows = {bytes(x.flatten().tolist()) for x in torch.cat([data.train.inputs, data.val.inputs])}
+    assert len(train_rows) == TRAIN and not train_rows & {bytes(x.flatten().tolist()) for x in data.test.inputs}
+
+
+def test_validation_split_is_seeded(root):
+    first = tasks.get("mnist")(root=str(root), val_size=10).data()
+    again = tasks.get("mnist")(root=str(root), val_size=10).data()
+    other = tasks.get("mnist")(root=str(root), val_size=10, split_seed=1).data()
+    assert torch.equal(first.val.inputs, again.val.inputs) and torch.equal(first.train.labels, again.train.labels)
+    assert not torch.equal(first.val.inputs, other.val.inputs)
+
+
+def test_train_size_takes_a_subset_and_normalises_with_its_own_statistics(root):
+    data = tasks.get("fashion_mnist")(root=str(root), val_size=10, train_size=20).data()
+    assert len(data.train) == 20
+    assert torch.allclose(data.train.mean, data.train.inputs.double().mean().div(255).float().view(1), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, folder, first_missing", [
+    ("cifar10", "cifar-10-batches-py", "data_batch_1"), ("cifar100", "cifar-100-python", "train"),
+    ("mnist", "MNIST/raw", "train-images-idx3-ubyte"),
+    ("fashion_mnist", "FashionMNIST/raw", "train-images-idx3-ubyte")])
+def test_missing_files_are_named_with_their_folder_and_how_to_get_them(tmp_path, name, folder, first_missing):
+    with pytest.raises(HarnessError) as raised:
+        tasks.get(name)(root=str(tmp_path)).data()
+    message = str(raised.value)
+    assert "\n" not in message and f"missing in {tmp_path / folder}: {first_missing}" in message
+    assert "download: true" in message and "http" in message
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_one_missing_file_among_present_ones_is_the_only_one_named(root):
+    (root / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(HarnessError, match=r"1 file\(s\) missing in .*cifar-10-batches-py: data_batch_3; set"):
+        tasks.get("cifar10")(root=str(root)).data()
+
+
+def test_a_damaged_file_is_reported_not_raised_as_a_traceback(root):
+    (root / "cifar-100-python" / "train").write_bytes(b"not a pickle")
+    with pytest.raises(HarnessError, match="cifar100-resnet: cannot load the files in .*cifar-100-python"):
+        tasks.get("cifar100")(root=str(root)).data()
+
+
+def test_val_size_must_leave_training_images(root):
+    with pytest.raises(HarnessError, match="val_size must be below the 60 training images, but got 60"):
+        tasks.get("mnist")(root=str(root), val_size=60).data()
+
+
+@pytest.mark.parametrize("name, family", [("cifar10", "resnet"), ("mnist", "vgg")])
+def test_harness_train_runs_a_tiny_model_on_the_files(root, name, family):
+    result = CliRunner().invoke(app, [
+        "train", name, "--option", f"root={root}", "--option", "val_size=10", "--option", f"model_family={family}",
+        "--set", "width=0.25", "--set", f"depth={11 if family == 'vgg' else 18}", "--set", "batch_size=16",
+        "--epochs", "1", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"{name}-{family} on cpu" in result.output and "test accuracy" in result.output
+
+
+def test_the_cli_prints_the_missing_files_message_and_exits_2(tmp_path):
+    result = CliRunner().invoke(app, ["train", "cifar10", "--option", f"root={tmp_path}", "--device", "cpu"])
+    assert result.exit_code == 2 and "7 file(s) missing" in result.output and "Traceback" not in result.output
+
+
+def test_channels_last_only_on_cuda(root):
+    task = tasks.get("cifar10")(root=str(root), val_size=10)
+    data = task.data()
+    config = task.space().complete({"width": 0.25})
+    model = task.model(config, data)
+    assert model[0].weight.is_contiguous()  # CPU: the default layout
+    if torch.cuda.is_available():
+        cuda_model = task.model(config, data.to(torch.device("cuda")))
+        assert cuda_model[0].weight.is_contiguous(memory_format=torch.channels_last)
