@@ -48,7 +48,8 @@ class ImageSplit(Split):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.inputs.dtype != torch.uint8 or self.inputs.dim() != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), but got {self.inputs.dtype} {tuple(self.inputs.shape)}")
+            raise ValueError(f"images must be uint8 (N, C, H, W), "
+                             f"but got {self.inputs.dtype} {tuple(self.inputs.shape)}")
 
     @property
     def augments(self) -> bool:

@@ -1,0 +1,64 @@
+"""The image tasks' search space: every optimizer with its practical learning rates, betas only where they exist."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.optim import ADAM_FAMILY, optimizers, practical_lr, training_space
+from harness.space import Space
+from harness.task import tasks
+
+import tasks as _builtins  # noqa: F401 - registers the tasks
+
+ISSUE_OPTIMIZERS = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam"}
+
+
+@pytest.mark.parametrize("name", optimizers.names())
+def test_every_optimizer_states_a_practical_range_around_its_default(name):
+    low, high, default = practical_lr(name)
+    assert 0 < low < high and low <= default <= high
+
+
+def test_practical_ranges_follow_practice():
+    assert practical_lr("sgd")[:2] == (1e-3, 1e-1)  # 1e-2..1e-1 plain, 1e-3..1e-2 with momentum 0.9
+    assert practical_lr("adam")[:2] == (1e-3, 1e-2)
+    assert practical_lr("adadelta")[2] == 1.0
+
+
+@pytest.fixture(scope="module")
+def cifar_space() -> Space:
+    return tasks.get("cifar10")().space()
+
+
+def test_cifar_space_offers_every_optimizer_in_the_hull_of_their_ranges(cifar_space):
+    assert ISSUE_OPTIMIZERS <= set(cifar_space["optimizer"].choices)
+    lr = cifar_space["lr"]
+    assert (lr.low, lr.high, lr.log) == (1e-4, 1.0, True)
+    assert lr.default == practical_lr("sgd")[2] and cifar_space["optimizer"].default == "sgd"
+    assert cifar_space["batch_size"].choices == (16, 32, 64, 128, 256, 512, 1024)
+    assert (cifar_space["weight_decay"].low, cifar_space["weight_decay"].high) == (1e-6, 1e-3)
+    assert (cifar_space["dropout"].low, cifar_space["dropout"].high) == (0.0, 0.5)
+    assert cifar_space["depth"].choices == (18, 34, 50) and tasks.get("cifar10")(model_family="vgg").space()[
+        "depth"].choices == (11, 13, 16, 19)
+
+
+@pytest.mark.parametrize("optimizer", sorted(ISSUE_OPTIMIZERS))
+def test_momentum_only_for_sgd_and_betas_only_for_the_adam_family(cifar_space, optimizer):
+    config = cifar_space.complete({"optimizer": optimizer})
+    assert ("momentum" in config) == ("nesterov" in config) == (optimizer == "sgd")
+    assert ("beta1" in config) == ("beta2" in config) == (optimizer in ADAM_FAMILY)
+
+
+def test_grid_has_no_meaningless_beta_points(cifar_space):
+    small = cifar_space.override({"optimizer": ["sgd", "adam"], "batch_size": 128, "schedule": "cosine",
+                                  "depth": 18, "width": 0.25, "dropout": 0.0, "label_smoothing": 0.0})
+    grid = small.grid(2)
+    sgd = [c for c in grid if c["optimizer"] == "sgd"]
+    adam = [c for c in grid if c["optimizer"] == "adam"]
+    assert all("beta1" not in c for c in sgd) and len(sgd) == 2 * 2 * 2 * 2  # lr, momentum, nesterov, weight decay
+    assert len(adam) == 2 * 2 * 2 * 2  # lr, beta1, beta2, weight decay
+
+
+def test_a_space_without_adam_family_has_no_betas_and_an_explicit_lr_is_kept():
+    space = training_space(lr=(1e-3, 3e-1, 1e-2), optimizer_choices=("sgd", "rmsprop"), default_optimizer="sgd")
+    assert "beta1" not in space and (space["lr"].low, space["lr"].high, space["lr"].default) == (1e-3, 3e-1, 1e-2)
