@@ -9,15 +9,15 @@ from __future__ import annotations
 import random
 import statistics
 from collections.abc import Mapping
-from typing import Any, Literal, Union
+from typing import Any, Union
 
 import torch
 from torch import nn
 
-from harness.optim import training_space
-from harness.space import Choice, Float, Int, Space
-from harness.task import Data, Split, Task, tasks
-from tasks.text_models import PAD, RNNClassifier, TransformerClassifier
+from harness.space import Space
+from harness.task import Data, Task, tasks
+from tasks.text_families import Family, build_model, text_space
+from tasks.text_split import PAD, TextSplit
 
 OPERATORS = {
     "MAX": max,
@@ -54,24 +54,24 @@ def tokens_of(tree: Tree) -> list[str]:
     return [f"[{op}", *(t for c in children for t in tokens_of(c)), "]"]
 
 
-def generate(n: int, seed: int, max_length: int, max_depth: int, max_args: int) -> Split:
-    """`n` distinct-seeded expressions no longer than `max_length` tokens, right-padded with PAD."""
+def generate(n: int, seed: int, max_length: int, max_depth: int, max_args: int) -> TextSplit:
+    """`n` seeded expressions no longer than `max_length` tokens, right-padded with PAD."""
     rng = random.Random(seed)
     rows, labels = [], []
     while len(rows) < n:
         tree = random_tree(rng, 0, max_depth, max_args)
         tokens = tokens_of(tree)
         if len(tokens) <= max_length:
-            rows.append([TOKEN_ID[t] for t in tokens] + [PAD] * (max_length - len(tokens)))
+            rows.append([TOKEN_ID[t] for t in tokens])
             labels.append(evaluate_tree(tree))
-    return Split(torch.tensor(rows, dtype=torch.long), torch.tensor(labels, dtype=torch.long))
+    return TextSplit.of(rows, torch.tensor(labels, dtype=torch.long), max_length)
 
 
 @tasks.register("listops")
 class ListOps(Task):
     """Generated ListOps expressions, 10 classes; LSTM/GRU or Transformer (offline default text task)."""
 
-    model_family: Literal["rnn", "transformer"] = "transformer"
+    model_family: Family = "transformer"
     train_size: int = 2000
     val_size: int = 500
     test_size: int = 500
@@ -85,22 +85,7 @@ class ListOps(Task):
         return f"listops-{self.model_family}"
 
     def space(self) -> Space:
-        common = training_space(lr=(1e-4, 1e-2, 2e-3), optimizer_choices=("adam", "adamw", "sgd"),
-                                schedule_choices=("constant", "cosine", "warmup_cosine"), default_optimizer="adamw",
-                                default_schedule="warmup_cosine")
-        if self.model_family == "rnn":
-            model = {
-                "cell": Choice(default="lstm", choices=("lstm", "gru")),
-                "hidden": Choice(default=64, choices=(32, 64, 128)),
-                "layers": Int(default=1, low=1, high=2),
-            }
-        else:
-            model = {
-                "d_model": Choice(default=64, choices=(32, 64)),
-                "layers": Int(default=2, low=1, high=3),
-            }
-        return Space({**common, **model, "dropout": Float(default=0.1, low=0.0, high=0.3),
-                      "grad_clip": Float(default=1.0, low=0.5, high=5.0, log=True)})
+        return text_space(self.model_family)
 
     def data(self) -> Data:
         shape = dict(max_length=self.max_length, max_depth=self.max_depth, max_args=self.max_args)
@@ -110,11 +95,4 @@ class ListOps(Task):
         return Data(train, val, test, num_classes=10)
 
     def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:
-        if self.model_family == "rnn":
-            return RNNClassifier(len(VOCAB), data.num_classes, cell=config.get("cell", "lstm"),
-                                 embed_dim=config.get("hidden", 64), hidden=config.get("hidden", 64),
-                                 layers=config.get("layers", 1), dropout=config.get("dropout", 0.0))
-        d_model = config.get("d_model", 64)
-        return TransformerClassifier(len(VOCAB), data.num_classes, self.max_length, d_model=d_model,
-                                     heads=4, layers=config.get("layers", 2), ffn=2 * d_model,
-                                     dropout=config.get("dropout", 0.0))
+        return build_model(self.model_family, config, len(VOCAB), data.num_classes, self.max_length)

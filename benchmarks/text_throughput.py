@@ -1,0 +1,133 @@
+"""Training throughput of the text families, with and without length bucketing, through the real trainer.
+
+Real tokens per second (padding excluded) for an LSTM and a Transformer on synthetic token ids whose
+lengths follow AG News: log-normal with median 44 tokens and sigma 0.35 (about 90% between 25 and 80),
+clipped to 8..128, as WordPiece gives for AG News title + description. The data sit on the device as
+tensors and `harness.trainer.fit` trains them (bf16 autocast on CUDA, AdamW, gradient clipping), so the
+figures are what a trial gets. Three batchings of the same examples:
+
+- padded: every sequence padded to 128 and processed in full (what fixed-length batches cost);
+- shuffled: random batches, each trimmed to its longest sequence;
+- bucketed: `TextSplit`'s length bucketing (sorted within seeded chunks of 50 batches), trimmed.
+
+The default size runs in under a minute on a laptop CPU; `--full` is the issue's size for a GPU:
+a 2-layer x 256 LSTM and a 4-layer x 256 Transformer (4 heads, FFN 1024), batch 256, 120,000 examples
+(one AG News training epoch), vocabulary 30,000. Each measurement is the second of two epochs.
+
+    python -m benchmarks.text_throughput [--full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from harness.task import Data
+from harness.trainer import fit, resolve_device
+from tasks.text_families import Family, build_model
+from tasks.text_split import PAD, TextSplit
+
+MAX_LENGTH = 128
+MEDIAN_LENGTH, SIGMA = 44.0, 0.35  # AG News under a 30k WordPiece vocabulary, title + description
+NUM_CLASSES = 4
+BATCHINGS = ("padded", "shuffled", "bucketed")
+
+
+@dataclass(frozen=True)
+class Size:
+    examples: int
+    vocab: int
+    batch_size: int
+    width: int
+    lstm_layers: int
+    transformer_layers: int
+    epochs: int = 2  # the first warms up (kernel selection, allocator); the second is measured
+
+
+FULL = Size(examples=120_000, vocab=30_000, batch_size=256, width=256, lstm_layers=2, transformer_layers=4)
+SMALL = Size(examples=128, vocab=1_000, batch_size=32, width=16, lstm_layers=1, transformer_layers=1)
+
+
+def agnews_like_lengths(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Log-normal lengths around AG News's median, clipped to 8..MAX_LENGTH."""
+    normal = torch.randn(n, generator=generator)
+    return (MEDIAN_LENGTH * torch.exp(SIGMA * normal)).round().long().clamp(8, MAX_LENGTH)
+
+
+def synthetic_ids(lengths: torch.Tensor, vocab: int, generator: torch.Generator) -> torch.Tensor:
+    """Random non-padding ids up to each length, PAD after it, all padded to MAX_LENGTH."""
+    ids = torch.randint(1, vocab, (len(lengths), MAX_LENGTH), generator=generator)
+    return ids.masked_fill(torch.arange(MAX_LENGTH) >= lengths.unsqueeze(1), PAD)
+
+
+def splits(size: Size) -> dict[str, TextSplit]:
+    """The same examples under each batching; `padded` claims full length so nothing is trimmed or packed away."""
+    generator = torch.Generator().manual_seed(0)
+    lengths = agnews_like_lengths(size.examples, generator)
+    ids = synthetic_ids(lengths, size.vocab, generator)
+    labels = torch.randint(0, NUM_CLASSES, (size.examples,), generator=generator)
+    return {"padded": TextSplit(ids, labels, torch.full_like(lengths, MAX_LENGTH), bucketed=False),
+            "shuffled": TextSplit(ids, labels, lengths, bucketed=False),
+            "bucketed": TextSplit(ids, labels, lengths, bucketed=True)}
+
+
+def configs(size: Size) -> dict[Family, dict[str, Any]]:
+    train = {"lr": 1e-3, "optimizer": "adamw", "schedule": "constant", "batch_size": size.batch_size,
+             "grad_clip": 1.0, "dropout": 0.1}
+    return {"rnn": {**train, "cell": "lstm", "embed_dim": size.width, "hidden": size.width,
+                    "layers": size.lstm_layers, "pooling": "mean"},
+            "transformer": {**train, "d_model": size.width, "layers": size.transformer_layers, "heads": 4,
+                            "ffn": 4, "pooling": "mean"}}
+
+
+def measure(family: Family, config: dict[str, Any], split: TextSplit, real_tokens: int, size: Size,
+            device: torch.device) -> dict[str, float]:
+    """Real tokens per second and seconds of the measured epoch (validation on one batch included)."""
+    val = TextSplit(split.inputs[:size.batch_size], split.labels[:size.batch_size], split.lengths[:size.batch_size])
+    data = Data(split, val, val, NUM_CLASSES).to(device)
+    torch.manual_seed(0)
+    model = build_model(family, config, size.vocab, NUM_CLASSES, MAX_LENGTH).to(device)
+    seconds = fit(model, data, config, epochs=size.epochs, seed=0).curve[-1].seconds
+    return {"tokens_per_s": real_tokens / seconds, "epoch_s": seconds}
+
+
+def run(full: bool = False) -> dict[str, Any]:
+    """Throughput of both families under the three batchings, and the bucketing speed-ups."""
+    size = FULL if full else SMALL
+    device = resolve_device("auto")
+    batchings = splits(size)
+    real_tokens = batchings["bucketed"].tokens()
+    figures: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "torch": torch.__version__, "size": size.__dict__, "real_tokens_per_epoch": real_tokens,
+        "mean_length": real_tokens / size.examples,
+        "length_distribution": f"log-normal, median {MEDIAN_LENGTH:g}, sigma {SIGMA}, clipped to 8..{MAX_LENGTH}",
+    }
+    lines = []
+    for family, config in configs(size).items():
+        name = "lstm" if family == "rnn" else "transformer"
+        found = {b: measure(family, config, batchings[b], real_tokens, size, device) for b in BATCHINGS}
+        rate = {b: found[b]["tokens_per_s"] for b in BATCHINGS}
+        figures[name] = {**found, "bucketed_vs_padded": rate["bucketed"] / rate["padded"],
+                         "bucketed_vs_shuffled": rate["bucketed"] / rate["shuffled"]}
+        lines.append(f"{name} {rate['bucketed'] / 1e6:.3g}M tok/s bucketed, {rate['shuffled'] / 1e6:.3g}M shuffled, "
+                     f"{rate['padded'] / 1e6:.3g}M padded ({figures[name]['bucketed_vs_padded']:.2f}x vs padded, "
+                     f"{figures[name]['bucketed_vs_shuffled']:.2f}x vs shuffled)")
+    figures["summary"] = "; ".join(lines) + f" [{figures['device']}, mean length {figures['mean_length']:.0f}]"
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="the issue's sizes, meant for a GPU")
+    figures = run(parser.parse_args().full)
+    print(json.dumps(figures, indent=2))
+    print(figures["summary"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Token-id splits that hand out length-bucketed, trimmed batches without stalling the device.
+
+Sequences are right-padded with PAD into one tensor that lives on the device; their lengths stay
+on the host, so choosing batches, trimming each to its longest sequence and giving the RNN its
+packing lengths never reads anything back from the device. A training epoch reads nothing back;
+the one host-to-device copy of the epoch's order is made once per epoch, not per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import torch
+
+from harness.task import Split
+
+PAD = 0
+BUCKET_BATCHES = 50  # batches per sorted chunk: enough to group similar lengths, few enough to stay random
+
+
+class Tokens(NamedTuple):
+    """A batch of right-padded token ids (on the device) and their lengths (on the host, descending)."""
+
+    ids: torch.Tensor
+    lengths: torch.Tensor
+
+
+@dataclass(frozen=True)
+class TextSplit(Split):
+    """Padded token ids with their lengths; `batches` yields (Tokens, labels)."""
+
+    lengths: torch.Tensor
+    bucketed: bool = True  # False: plain shuffled batches, still trimmed (the benchmark's baseline)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.lengths) != len(self.labels):
+            raise ValueError(f"one length per example must hold, but got {len(self.lengths)} for {len(self.labels)}")
+
+    @classmethod
+    def of(cls, sequences: Sequence[Sequence[int]], labels: torch.Tensor, max_length: int) -> TextSplit:
+        """Truncate each sequence to `max_length` (keeping at least one token) and right-pad with PAD."""
+        lengths = torch.tensor([max(1, min(len(s), max_length)) for s in sequences], dtype=torch.long)
+        ids = torch.full((len(sequences), int(lengths.max()) if len(sequences) else 1), PAD, dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            ids[row, :len(sequence[:max_length])] = torch.tensor(sequence[:max_length], dtype=torch.long)
+        return cls(ids, labels, lengths)
+
+    def to(self, device: torch.device) -> TextSplit:
+        """Ids and labels move; lengths stay on the host, where batching reads them."""
+        return replace(self, inputs=self.inputs.to(device), labels=self.labels.to(device))
+
+    def tokens(self) -> int:
+        """Real (non-padding) tokens in the split."""
+        return int(self.lengths.sum())
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[Tokens, torch.Tensor]]:
+        """In order for evaluation; for a training epoch, length-bucketed batches in a seeded random order."""
+        order = torch.arange(len(self)) if generator is None else self.epoch_order(batch_size, generator)
+        # longest first within each batch, so the RNN packs without sorting on the device
+        order = torch.cat([part[self.lengths[part].argsort(descending=True, stable=True)]
+                           for part in order.split(batch_size)])
+        on_device = order.to(self.labels.device)
+        for start in range(0, len(self), batch_size):
+            lengths = self.lengths[order[start:start + batch_size]]
+            index = on_device[start:start + batch_size]
+            yield Tokens(self.inputs[index, :int(lengths[0])], lengths), self.labels[index]
+
+    def epoch_order(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """A random permutation; bucketed: sorted by length within chunks, then whole batches shuffled."""
+        order = torch.randperm(len(self), generator=generator)
+        if not self.bucketed:
+            return order
+        chunk = batch_size * BUCKET_BATCHES
+        order = torch.cat([part[self.lengths[part].argsort(stable=True)] for part in order.split(chunk)])
+        batches = order.split(batch_size)
+        return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()])
