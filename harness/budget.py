@@ -20,6 +20,11 @@ def counts_against_budget(trial: FrozenTrial) -> bool:
         trial.state == TrialState.FAIL and "fail_reason" in trial.user_attrs)
 
 
+def trial_epochs(trial: FrozenTrial) -> float:
+    """Epochs a trial trained: its learning curve, plus any training outside it (a range test's sweep)."""
+    return len(trial.user_attrs.get("curve", ())) + trial.user_attrs.get("extra_epochs", 0.0)
+
+
 @dataclass(frozen=True)
 class Spent:
     """What a cell's ended trials used: counts by state, epochs trained and seconds taken."""
@@ -28,7 +33,7 @@ class Spent:
     completed: int = 0
     pruned: int = 0
     failed: int = 0
-    epochs: int = 0
+    epochs: float = 0.0
     seconds: float = 0.0
 
     @classmethod
@@ -37,7 +42,7 @@ class Spent:
         states = [t.state for t in ended]
         return cls(trials=len(ended), completed=states.count(TrialState.COMPLETE),
                    pruned=states.count(TrialState.PRUNED), failed=states.count(TrialState.FAIL),
-                   epochs=sum(len(t.user_attrs.get("curve", ())) for t in ended),
+                   epochs=sum(map(trial_epochs, ended)),
                    seconds=sum(t.duration.total_seconds() for t in ended if t.duration is not None))
 
 

@@ -30,7 +30,7 @@ from harness.budget import Budget, Spent, counts_against_budget
 from harness.store import RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
-from harness.trainer import Diverged, EpochRecord, fit
+from harness.trainer import Diverged, EpochRecord, RangeTest, fit, lr_range_test
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
 
@@ -63,12 +63,32 @@ def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial])
 
 
 def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> None:
-    """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run."""
+    """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run.
+
+    A budget in seconds has no trial count: the cycle in progress is queued, and called again
+    before each trial this keeps the configurations coming for as long as the seconds last.
+    """
     if search.configs:
-        count = budget.planned_trials or len(search.configs)
+        trials = study.get_trials(deepcopy=False)
+        cycles = 1 + sum(map(counts_against_budget, trials)) // len(search.configs)
+        count = budget.planned_trials or cycles * len(search.configs)
         planned = [search.configs[i % len(search.configs)] for i in range(count)]
-        for config in missing_configs(planned, study.get_trials(deepcopy=False)):
+        for config in missing_configs(planned, trials):
             study.enqueue_trial(dict(config), skip_if_exists=False)
+
+
+def spend(study: optuna.Study, search: SearchPlan, budget: Budget, objective: Callable[[optuna.Trial], float],
+          **optimize: Any) -> Spent:
+    """Run the strategy's trials one at a time while budget is left, and return what the cell spent.
+
+    A trial starts only while the budget is not exhausted and always finishes, so a cell exceeds
+    its budget by at most the last trial's remaining epochs (or seconds), whatever the strategy.
+    """
+    study.sampler, study.pruner = search.sampler, search.pruner
+    while not budget.exhausted(spent := Spent.of(study.get_trials(deepcopy=False))):
+        enqueue_planned(study, search, budget)
+        study.optimize(objective, n_trials=1, **optimize)
+    return spent
 
 
 class CellRunner:
@@ -94,17 +114,14 @@ class CellRunner:
         if budget.exhausted(Spent.of(trials)):
             return
         search = self.search_plan(cell, len(trials))
-        study.sampler, study.pruner = search.sampler, search.pruner
         study.set_user_attr("strategy_note", search.note)
         self.data(cell)  # load before the first trial starts its clock
-        enqueue_planned(study, search, budget)
 
         def objective(trial: optuna.Trial) -> float:
-            return self.run_trial(cell, trial, on_epoch)
+            return self.run_trial(cell, trial, on_epoch, search.lr_range_test)
 
         callbacks = [lambda _study, frozen: on_trial(cell, frozen)] if on_trial else None
-        while not budget.exhausted(Spent.of(study.get_trials(deepcopy=False))):
-            study.optimize(objective, n_trials=1, catch=(Diverged,), callbacks=callbacks)
+        spend(study, search, budget, objective, catch=(Diverged,), callbacks=callbacks)
 
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
         """The strategy's plan; its fixed configurations never change on resume, but its sampler
@@ -115,13 +132,24 @@ class CellRunner:
             search = replace(search, sampler=strategy.plan(space, budget, sampler_seed(cell.seed, trials_so_far)).sampler)
         return search
 
-    def run_trial(self, cell: Cell, trial: optuna.Trial, on_epoch: EpochHook | None = None) -> float:
-        """Train one configuration; report every epoch so pruners can act and curves survive a stop."""
+    def run_trial(self, cell: Cell, trial: optuna.Trial, on_epoch: EpochHook | None = None,
+                  range_test: RangeTest | None = None) -> float:
+        """Train one configuration; report every epoch so pruners can act and curves survive a stop.
+
+        With a `range_test` the learning rate is first picked by one on a fresh model (same seed),
+        and the sweep's epochs are recorded so they count against the budget.
+        """
         config = cell.task.space.suggest(trial)
         seed = training_seed(cell.seed, trial.number)
+        data = self.data(cell)
+        if range_test is not None:
+            torch.manual_seed(seed)
+            probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
+            trial.set_user_attr("lr_range_test", asdict(probe))
+            trial.set_user_attr("extra_epochs", probe.epochs)
+            config["lr"] = probe.lr
         trial.set_user_attr("config", config)
         trial.set_user_attr("train_seed", seed)
-        data = self.data(cell)
         torch.manual_seed(seed)
         model = cell.task.task.model(config, data).to(self.device)
         curve: list[dict[str, float]] = []

@@ -1,21 +1,20 @@
-"""Optimizers and learning-rate schedules, each registered by name with one line of help.
+"""Optimizers, each registered by name with one line of help, and the training search space.
 
-A schedule is a pure function of training progress returning the factor applied to the base
-learning rate, so it can be read, plotted and tested without an optimizer around it.
+Learning-rate schedules live in `harness.schedules`; `schedules` is re-exported here for callers
+that import it from this module.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import torch
 
 from harness.registry import Registry
+from harness.schedules import schedule_space, schedules
 from harness.space import Choice, Float, Param, when
 
 optimizers: Registry = Registry("optimizer")
-schedules: Registry = Registry("schedule")
 
 
 # Each optimizer carries the learning-rate range practitioners start from, as (low, high, default):
@@ -88,39 +87,6 @@ def practical_lr(optimizer: str) -> tuple[float, float, float]:
     return optimizers.entry(optimizer).meta.get("lr", FALLBACK_LR)
 
 
-@schedules.register("constant")
-def constant(step: int, total: int, per_epoch: int) -> float:
-    """The base learning rate throughout."""
-    return 1.0
-
-
-@schedules.register("step")
-def step_decay(step: int, total: int, per_epoch: int, step_every: float = 1 / 3, gamma: float = 0.1) -> float:
-    """Multiply by gamma after every `step_every` of training (1/3: the classic 30/60-of-90-epoch decay)."""
-    return gamma ** math.floor(step / (step_every * total) + 1e-9)
-
-
-@schedules.register("exponential")
-def exponential(step: int, total: int, per_epoch: int, gamma: float = 0.9) -> float:
-    """Multiply by gamma after every epoch."""
-    return gamma ** (step // per_epoch)
-
-
-@schedules.register("cosine")
-def cosine(step: int, total: int, per_epoch: int) -> float:
-    """Cosine annealing towards zero over the run (Loshchilov & Hutter, 2017, without restarts)."""
-    return 0.5 * (1.0 + math.cos(math.pi * step / total))
-
-
-@schedules.register("warmup_cosine")
-def warmup_cosine(step: int, total: int, per_epoch: int, warmup: float = 0.05) -> float:
-    """Linear warm-up over the first `warmup` of the steps, then cosine: the Transformer recipe."""
-    warmup_steps = max(1, round(warmup * total))
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    return cosine(step - warmup_steps, total - warmup_steps, per_epoch)
-
-
 def training_space(lr: tuple[float, float, float] | None = None,
                    optimizer_choices: tuple[str, ...] = ("sgd", "adam", "adamw"),
                    batch_sizes: tuple[int, ...] = (32, 64, 128), schedule_choices: tuple[str, ...] = ("constant", "cosine"),
@@ -145,6 +111,9 @@ def training_space(lr: tuple[float, float, float] | None = None,
         "nesterov": Choice(default=False, choices=(False, True), when=when(optimizer="sgd")),
         **betas,
         "weight_decay": Float(default=5e-4, low=1e-6, high=1e-3, log=True),
-        "schedule": Choice(default=default_schedule, choices=schedule_choices),
+        **schedule_space(schedule_choices, default_schedule),  # and each schedule's own arguments, conditional
         "batch_size": Choice(default=default_batch_size, choices=batch_sizes),
     }
+
+
+__all__ = ["optimizers", "schedules", "training_space"]

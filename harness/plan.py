@@ -127,7 +127,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
         strategy, label, overrides = found
         if overrides:
             problems.append(f"strategies[{j}].space: spaces belong to tasks or to the top-level `space:`")
-        strategy_runs.append(StrategyRun(label or strategies.name_of(type(strategy)), strategy))
+        strategy_runs.append(StrategyRun(label or strategy.label, strategy))
         for run in task_runs:
             try:
                 strategy.plan(run.space, budget, seed=0)

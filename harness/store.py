@@ -21,7 +21,7 @@ import optuna
 import pandas as pd
 import torch
 
-from harness.budget import counts_against_budget
+from harness.budget import counts_against_budget, trial_epochs
 from harness.errors import HarnessError
 from harness.plan import Cell, Plan
 
@@ -160,7 +160,7 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
             rows.append({**key, "state": trial.state.name,
                          "val_accuracy": trial.value if trial.value is not None else math.nan,
                          "test_accuracy": attrs.get("test_accuracy", math.nan),
-                         "epochs": len(curve), "seconds": trial.duration.total_seconds() if trial.duration else math.nan,
+                         "epochs": trial_epochs(trial), "seconds": trial.duration.total_seconds() if trial.duration else math.nan,
                          "train_seed": attrs.get("train_seed"), "fail_reason": attrs.get("fail_reason"),
                          **{f"param_{k}": v for k, v in attrs.get("config", trial.params).items()}})
             curve_rows += [{**key, **record} for record in curve]

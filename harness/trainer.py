@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.optim import optimizers, schedules
+from harness.optim import optimizers
+from harness.schedules import schedules
 from harness.task import Data, Split
 
 
@@ -76,6 +77,12 @@ def known_kwargs(fn: Callable, config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k in accepted and accepted[k].default is not inspect.Parameter.empty}
 
 
+def make_optimizer(model: nn.Module, train: TrainConfig, config: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's parameters, with its own hyperparameters from `config`."""
+    build = optimizers.get(train.optimizer)
+    return build(model.parameters(), lr=train.lr, **known_kwargs(build, config))
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA, then Apple's MPS, then the CPU."""
     if name == "auto":
@@ -115,10 +122,10 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
     train = TrainConfig.from_config(config)
     device = data.train.labels.device
     generator = torch.Generator().manual_seed(seed)
-    make_optimizer = optimizers.get(train.optimizer)
-    optimizer = make_optimizer(model.parameters(), lr=train.lr, **known_kwargs(make_optimizer, config))
+    optimizer = make_optimizer(model, train, config)
     schedule = schedules.get(train.schedule)
-    schedule_kwargs = known_kwargs(schedule, config)
+    val_losses: list[float] = []  # grows each epoch; schedules that take `val_losses` (plateau) read it
+    schedule_kwargs = known_kwargs(schedule, {**config, "val_losses": val_losses})
     per_epoch = data.train.num_batches(train.batch_size)
     total = epochs * per_epoch
     curve: list[EpochRecord] = []
@@ -147,6 +154,7 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
         # 4. one read-back per epoch: divergence check, validation, report
         train_loss = (loss_sum / per_epoch).item()
         val_loss, val_accuracy = evaluate(model, data.val)
+        val_losses.append(val_loss)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise Diverged(f"loss became non-finite in epoch {epoch + 1} (train {train_loss}, validation {val_loss})")
         record = EpochRecord(epoch + 1, train_loss, val_loss, val_accuracy, lr, time.perf_counter() - epoch_start)
@@ -156,3 +164,70 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
 
     test_loss, test_accuracy = evaluate(model, data.test)
     return FitResult(curve, test_loss, test_accuracy, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class RangeTest:
+    """Smith's learning-rate range test (2017): a short run whose rate grows exponentially every step.
+
+    The pick is the rate where the smoothed loss was lowest, divided by `divide` (Smith's and
+    fastai's conservative rule: the minimum itself is already at the edge of stability).
+    """
+
+    min_lr: float
+    max_lr: float
+    epochs: float = 1.0  # length of the sweep in epochs of training data, and at least `min_steps` steps
+    min_steps: int = 20
+    divide: float = 10.0
+    smoothing: float = 0.9  # exponential moving average of the loss, bias-corrected
+    stop_factor: float = 4.0  # stop once the smoothed loss exceeds this multiple of its best: it diverged
+
+
+@dataclass(frozen=True)
+class RangeTestResult:
+    lr: float
+    lrs: list[float]
+    losses: list[float]  # smoothed, one per step taken
+    epochs: float  # what the sweep cost, in epochs, so budgets can count it
+
+
+def endless_batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Training batches epoch after epoch, each epoch shuffled anew."""
+    while True:
+        yield from split.batches(batch_size, generator)
+
+
+def lr_range_test(model: nn.Module, data: Data, config: Mapping[str, Any], test: RangeTest, seed: int) -> RangeTestResult:
+    """Sweep the learning rate from `test.min_lr` to `test.max_lr` on `model` and pick one; the model is spent."""
+    train = TrainConfig.from_config(config)
+    device = data.train.labels.device
+    per_epoch = data.train.num_batches(train.batch_size)
+    steps = max(test.min_steps, round(test.epochs * per_epoch))
+    optimizer = make_optimizer(model, train, config)
+    generator = torch.Generator().manual_seed(seed)
+    lrs: list[float] = []
+    losses: list[float] = []
+    average, taken = 0.0, 0
+    model.train()
+    for taken, (inputs, labels) in zip(range(1, steps + 1), endless_batches(data.train, train.batch_size, generator)):
+        lr = test.min_lr * (test.max_lr / test.min_lr) ** ((taken - 1) / max(1, steps - 1))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with _autocast(device):
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=train.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if train.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+        optimizer.step()
+        average = test.smoothing * average + (1 - test.smoothing) * loss.item()  # a short run: one read-back a step
+        smoothed = average / (1 - test.smoothing ** taken)
+        if not math.isfinite(smoothed) or (losses and smoothed > test.stop_factor * min(losses)):
+            break
+        lrs.append(lr)
+        losses.append(smoothed)
+    if not losses:
+        raise Diverged(f"the learning-rate range test diverged at its lowest rate {test.min_lr:g}")
+    best = min(range(len(losses)), key=losses.__getitem__)
+    return RangeTestResult(lrs[best] / test.divide, lrs, losses, taken / per_epoch)

@@ -1,5 +1,5 @@
 """Built-in strategies; importing this package registers them."""
 
-from strategies import fixed, samplers
+from strategies import coarse_to_fine, fixed, lr_range, multifidelity, samplers
 
-__all__ = ["fixed", "samplers"]
+__all__ = ["coarse_to_fine", "fixed", "lr_range", "multifidelity", "samplers"]

@@ -8,21 +8,68 @@ from typing import Any
 import optuna
 
 from harness.budget import Budget
-from harness.space import Space
+from harness.space import Choice, Fixed, Int, Param, Range, Space
 from harness.strategy import SearchPlan, Strategy, strategies
+
+# What practitioners set per optimizer family, laid over a task's defaults wherever its space has the
+# parameter (a value outside the task's range moves to the nearest allowed one; a schedule the task
+# does not offer keeps the task's default).
+RECIPES: dict[str, dict[str, Any]] = {
+    # He et al. (2016) ResNet on CIFAR: SGD, momentum 0.9, lr 0.1, weight decay 5e-4 at these net sizes
+    # (1e-4 on ImageNet); cosine annealing (Loshchilov & Hutter, 2017) instead of hand-placed steps.
+    "sgd": {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "cosine"},
+    # Kingma & Ba (2015): lr 1e-3, betas 0.9/0.999, the paper's defaults and every framework's; L2 decay off.
+    "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0},
+    # Loshchilov & Hutter (2019), and the Transformer practice since: decoupled weight decay 1e-2 (PyTorch's
+    # default), lr 1e-3, linear warm-up then cosine.
+    "adamw": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-2, "schedule": "warmup_cosine"},
+    # Hinton's lecture 6e: lr 1e-3 with a running average of squared gradients decaying at 0.9.
+    "rmsprop": {"lr": 1e-3, "alpha": 0.9},
+}
+
+
+def nearest_allowed(param: Param, value: Any) -> Any | None:
+    """`value` moved into a range, kept if a choice allows it; None where the space decides (fixed, or not a choice)."""
+    if isinstance(param, Range):
+        clipped = min(max(value, param.low), param.high)
+        return int(round(clipped)) if isinstance(param, Int) else float(clipped)
+    if isinstance(param, Choice) and param.allows(value):
+        return value
+    return None
+
+
+def recipe(space: Space, optimizer: str) -> dict[str, Any]:
+    """The task's defaults with the practitioner's settings for `optimizer` laid over them."""
+    wanted = {"optimizer": optimizer, **RECIPES.get(optimizer, {})}
+    moved = {name: nearest_allowed(space[name], value) for name, value in wanted.items() if name in space}
+    return space.complete({name: value for name, value in moved.items() if value is not None})
+
+
+def optimizer_families(space: Space) -> tuple[Any, ...]:
+    """The optimizers a space offers (none when it has no optimizer parameter)."""
+    param = space.get("optimizer")
+    if isinstance(param, Choice):
+        return param.choices
+    return (param.default,) if isinstance(param, Fixed) else ()
 
 
 @strategies.register("manual")
 class Manual(Strategy):
-    """Expert settings: the task's practitioner defaults, or `configs:` given in the spec, each repeated in turn."""
+    """Expert settings: one practitioner recipe per optimizer family the task offers, or `configs:` from the spec."""
 
     configs: list[dict[str, Any]] = []  # partial configurations; unset parameters take the task's defaults
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
-        chosen = [space.complete(c) for c in self.configs] or [space.defaults()]
+        if self.configs:
+            chosen, what = [space.complete(c) for c in self.configs], "the spec's"
+        else:
+            families = optimizer_families(space)
+            chosen = [recipe(space, f) for f in families] or [space.defaults()]
+            what = f"practitioner settings ({', '.join(map(str, families)) or 'task defaults'})"
         return SearchPlan(sampler=optuna.samplers.RandomSampler(seed=seed),
                           configs=tuple(space.searched_part(c) for c in chosen),
-                          note=f"{len(chosen)} configuration(s), repeated with new training seeds to fill the budget")
+                          note=f"{len(chosen)} configuration(s), {what}, repeated with new training seeds to fill "
+                               f"the budget")
 
 
 @strategies.register("grid")
@@ -33,12 +80,17 @@ class Grid(Strategy):
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
         grid = space.grid(self.resolution)
-        affordable = budget.planned_trials or len(grid)  # a budget in seconds runs the grid in a seeded order
-        if len(grid) > affordable:
-            chosen = random.Random(seed).sample(grid, affordable)
-            note = f"grid of {len(grid)} points at resolution {self.resolution}; a random {affordable} run"
+        planned = budget.planned_trials
+        size = f"grid of {len(grid)} points at resolution {self.resolution}"
+        if planned is None:
+            chosen, note = random.Random(seed).sample(grid, len(grid)), f"{size}, run in a seeded order, repeated while time is left"
+        elif len(grid) > planned:
+            chosen, note = random.Random(seed).sample(grid, planned), f"{size}; a seeded random {planned} of them run"
         else:
-            chosen = random.Random(seed).sample(grid, len(grid)) if budget.planned_trials is None else grid
-            note = f"grid of {len(grid)} points at resolution {self.resolution}; repeated to fill the budget"
+            chosen, note = grid, f"{size}"
+            if len(grid) < planned:
+                note += (f" is smaller than the budget of {planned} trials: each point runs {planned // len(grid)}"
+                         f"{'' if planned % len(grid) == 0 else ' or ' + str(planned // len(grid) + 1)} times, "
+                         f"with new training seeds")
         return SearchPlan(sampler=optuna.samplers.RandomSampler(seed=seed),
                           configs=tuple(space.searched_part(c) for c in chosen), note=note)

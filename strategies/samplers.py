@@ -1,8 +1,14 @@
-"""Strategies that are one of Optuna's samplers, asked for a configuration trial by trial."""
+"""Strategies that are one of Optuna's samplers, asked for a configuration trial by trial.
+
+Samplers that model only a fixed set of parameters (QMC, GP, CMA-ES) draw the rest, the
+categorical or conditional ones they cannot model, from a random sampler under the same seed:
+Optuna's independent fallback.
+"""
 
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 
 import optuna
 
@@ -11,23 +17,87 @@ from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
 
 
-@strategies.register("random")
-class Random(Strategy):
-    """Uniform random search (Bergstra & Bengio, 2012), log-uniform on log ranges."""
+class SamplerStrategy(Strategy):
+    """A strategy that is one Optuna sampler; multi-fidelity strategies combine any of them with a pruner."""
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
-        return SearchPlan(sampler=optuna.samplers.RandomSampler(seed=seed))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return SearchPlan(sampler=self.sampler(budget, seed), note=self.note(budget))
+
+    @abstractmethod
+    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+        """The sampler, seeded by `seed` alone."""
+
+    def note(self, budget: Budget) -> str:
+        return ""
+
+
+@strategies.register("random")
+class Random(SamplerStrategy):
+    """Uniform random search (Bergstra & Bengio, 2012), log-uniform on log ranges."""
+
+    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler(seed=seed)
+
+
+@strategies.register("qmc")
+class QMC(SamplerStrategy):
+    """Quasi-random search on a scrambled Sobol sequence: the tuning playbook's choice for exploration."""
+
+    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
+                                          independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+                                          warn_independent_sampling=False, warn_asynchronous_seeding=False)
+
+    def note(self, budget: Budget) -> str:
+        return "Sobol points over the parameters of the first trial; conditional ones drawn at random"
+
+
+class ModelBased(SamplerStrategy):
+    """A sampler that fits a model of the objective after some random start-up trials."""
+
+    startup_trials: int | None = None  # random trials before the model; default: a third of the planned trials, at most 10
+
+    def startup(self, budget: Budget) -> int:
+        if self.startup_trials is not None:
+            return self.startup_trials
+        return min(10, max(1, (budget.planned_trials or 30) // 3))
+
+    def note(self, budget: Budget) -> str:
+        return f"{self.startup(budget)} random start-up trials"
 
 
 @strategies.register("tpe")
-class TPE(Strategy):
+class TPE(ModelBased):
     """Bayesian optimisation with Optuna's multivariate TPE, conditional parameters grouped."""
 
-    startup_trials: int | None = None  # random trials before TPE models; default: a third of the planned trials, at most 10
+    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.startup(budget), multivariate=True,
+                                          group=True)
 
-    def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
-        startup = self.startup_trials if self.startup_trials is not None else min(10, max(1, (budget.planned_trials or 30) // 3))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True)
-        return SearchPlan(sampler=sampler, note=f"{startup} random start-up trials")
+
+@strategies.register("gp")
+class GP(ModelBased):
+    """Bayesian optimisation with a Gaussian process and expected improvement (Optuna's GPSampler)."""
+
+    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.startup(budget),
+                                         independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+                                         warn_independent_sampling=False)
+
+    def note(self, budget: Budget) -> str:
+        return f"{super().note(budget)}; parameters not in every trial drawn at random"
+
+
+@strategies.register("cmaes")
+class CMAES(ModelBased):
+    """CMA-ES evolution strategy (Hansen, 2016) on the numeric parameters; categorical ones drawn at random."""
+
+    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=self.startup(budget),
+                                            independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+                                            warn_independent_sampling=False)
+
+    def note(self, budget: Budget) -> str:
+        return f"{super().note(budget)}; categorical and conditional parameters drawn at random"

@@ -1,0 +1,137 @@
+"""Learning-rate schedules, each registered by name with one line of help and its searched arguments.
+
+A schedule is a pure function of training progress returning the factor applied to the base
+learning rate, so it can be read, plotted and tested without an optimizer around it. `plateau`
+also reads the validation losses of the epochs so far, which the trainer hands to any schedule
+that takes `val_losses`.
+
+A schedule's own arguments become hyperparameters that exist only when that schedule is chosen
+(`step_gamma` only for `step` and `multistep`, ...): their ranges travel with the registry entry
+(`tunable=`) and their defaults are the function's own, so there is one list and one default.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from harness.registry import Registry
+from harness.space import Choice, Float, Int, Param, Range, when
+
+schedules: Registry = Registry("schedule")
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """The range a schedule argument is searched in; an int default makes it an integer range."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+@schedules.register("constant")
+def constant(step: int, total: int, per_epoch: int) -> float:
+    """The base learning rate throughout."""
+    return 1.0
+
+
+@schedules.register("step", tunable={"step_every": Tunable(0.2, 0.5), "step_gamma": Tunable(0.02, 0.5, log=True)})
+def step_decay(step: int, total: int, per_epoch: int, step_every: float = 1 / 3, step_gamma: float = 0.1) -> float:
+    """Multiply by step_gamma after every `step_every` of training (1/3: the classic 30/60-of-90-epoch decay)."""
+    return step_gamma ** math.floor(step / (step_every * total) + 1e-9)
+
+
+@schedules.register("multistep", tunable={"step_gamma": Tunable(0.02, 0.5, log=True)})
+def multistep(step: int, total: int, per_epoch: int, step_gamma: float = 0.1,
+              milestones: Sequence[float] = (0.5, 0.75)) -> float:
+    """Multiply by step_gamma at each milestone (fractions of training; 1/2 and 3/4: He et al.'s CIFAR ResNet)."""
+    return step_gamma ** sum(step >= m * total for m in milestones)
+
+
+@schedules.register("exponential", tunable={"gamma": Tunable(0.8, 0.99)})
+def exponential(step: int, total: int, per_epoch: int, gamma: float = 0.9) -> float:
+    """Multiply by gamma after every epoch."""
+    return gamma ** (step // per_epoch)
+
+
+@schedules.register("cosine")
+def cosine(step: int, total: int, per_epoch: int) -> float:
+    """Cosine annealing towards zero over the run (Loshchilov & Hutter, 2017, without restarts)."""
+    return 0.5 * (1.0 + math.cos(math.pi * step / total))
+
+
+@schedules.register("warmup_cosine", tunable={"warmup": Tunable(0.01, 0.2, log=True)})
+def warmup_cosine(step: int, total: int, per_epoch: int, warmup: float = 0.05) -> float:
+    """Linear warm-up over the first `warmup` of the steps, then cosine: the Transformer recipe."""
+    warmup_steps = max(1, round(warmup * total))
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return cosine(step - warmup_steps, total - warmup_steps, per_epoch)
+
+
+@schedules.register("one_cycle", tunable={"peak_at": Tunable(0.1, 0.5)})
+def one_cycle(step: int, total: int, per_epoch: int, peak_at: float = 0.3, start_div: float = 25.0,
+              end_div: float = 1e4) -> float:
+    """Smith & Topin's one-cycle policy (2019): cosine rise from lr/25 to lr at `peak_at`, then down to lr/25e4.
+
+    The same shape and defaults as PyTorch's OneCycleLR (pct_start=0.3, div_factor=25, final_div_factor=1e4).
+    """
+    peak = max(1, round(peak_at * total))
+    if step < peak:
+        low, high, progress = 1 / start_div, 1.0, step / peak
+    else:
+        low, high, progress = 1 / (start_div * end_div), 1.0, 1 - (step - peak) / max(1, total - peak)
+    return low + (high - low) * 0.5 * (1 - math.cos(math.pi * progress))
+
+
+@schedules.register("linear")
+def linear(step: int, total: int, per_epoch: int) -> float:
+    """Linear decay from the base rate to zero over the run (the BERT fine-tuning default)."""
+    return 1.0 - step / total
+
+
+@schedules.register("plateau", tunable={"plateau_factor": Tunable(0.1, 0.5, log=True),
+                                         "plateau_patience": Tunable(0, 3)})
+def plateau(step: int, total: int, per_epoch: int, val_losses: Sequence[float] = (), plateau_factor: float = 0.1,
+            plateau_patience: int = 2, plateau_threshold: float = 1e-4) -> float:
+    """Multiply by plateau_factor once validation loss has not improved for more than `plateau_patience` epochs.
+
+    PyTorch's ReduceLROnPlateau (mode min, relative threshold 1e-4, no cooldown) as a pure function
+    of the validation losses of the epochs finished so far.
+    """
+    best, bad_epochs, factor = math.inf, 0, 1.0
+    for loss in val_losses:
+        if loss < best * (1 - plateau_threshold):
+            best, bad_epochs = loss, 0
+        else:
+            bad_epochs += 1
+        if bad_epochs > plateau_patience:
+            factor, bad_epochs = factor * plateau_factor, 0
+    return factor
+
+
+def schedule_space(choices: Iterable[str], default: str) -> dict[str, Param]:
+    """`schedule` as a choice, then every registered schedule's tunable arguments, each active only
+    for the schedules that take it (so a spec that re-chooses the schedules finds them there)."""
+    params: dict[str, Param] = {"schedule": Choice(default=default, choices=tuple(choices))}
+    users: dict[str, list[str]] = {}
+    ranges: dict[str, tuple[Tunable, object]] = {}
+    for entry in schedules:
+        signature = inspect.signature(entry.obj).parameters
+        for name, tunable in entry.meta.get("tunable", {}).items():
+            known = ranges.setdefault(name, (tunable, signature[name].default))
+            if known != (tunable, signature[name].default):
+                raise ValueError(f"schedule argument {name!r} must have one range and default in every schedule, "
+                                 f"but {entry.name!r} gives {tunable} with default {signature[name].default}")
+            users.setdefault(name, []).append(entry.name)
+    for name, (tunable, default) in ranges.items():
+        kind: type[Range] = Int if isinstance(default, int) else Float
+        params[name] = kind(default=default, low=tunable.low, high=tunable.high, log=tunable.log,
+                            when=when(schedule=tuple(users[name])))
+    return params
+
+
+__all__ = ["schedules", "schedule_space", "Tunable"]

@@ -1,0 +1,31 @@
+"""The learning rate picked by Smith's range test instead of searched; the rest are manual's settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from harness.budget import Budget
+from harness.space import Range, Space
+from harness.strategy import SearchPlan, strategies
+from harness.trainer import RangeTest
+from strategies.fixed import Manual
+
+
+@strategies.register("lr_range_test")
+class LRRangeTest(Manual):
+    """Smith's range test (2017) on a short run picks each trial's learning rate; the rest as `manual`."""
+
+    sweep_epochs: float = 1.0  # length of the test run; its epochs count against the budget
+    widen: float = 10.0  # the sweep runs from the space's lowest lr / widen to its highest lr x widen
+    divide: float = 10.0  # pick the rate at the lowest smoothed loss, divided by this
+
+    def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
+        lr = space.get("lr")
+        if not isinstance(lr, Range):
+            raise ValueError(f"lr_range_test needs `lr` as a range to sweep, but the space has {lr!r}")
+        test = RangeTest(min_lr=lr.low / self.widen, max_lr=lr.high * self.widen, epochs=self.sweep_epochs,
+                         divide=self.divide)
+        manual = super().plan(space, budget, seed)
+        return replace(manual, lr_range_test=test,
+                       note=f"{manual.note}; lr of each trial from a range test over {test.min_lr:g}..{test.max_lr:g} "
+                            f"lasting {self.sweep_epochs:g} epoch(s), counted in its epochs")

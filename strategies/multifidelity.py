@@ -1,0 +1,106 @@
+"""Multi-fidelity strategies: a sampler strategy plus a pruner that stops poor trials early, epochs as the resource.
+
+Each takes `sampler:`, the name of any sampler strategy (random, qmc, tpe, gp, cmaes), so
+`{name: hyperband, sampler: tpe}` is BOHB-style TPE with Hyperband; its default label is then
+`tpe+hyperband`. Under a `total_epochs` budget the epochs a pruner saves pay for more trials.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import optuna
+from pydantic import field_validator
+
+from harness.budget import Budget
+from harness.space import Space
+from harness.strategy import SearchPlan, Strategy, strategies
+from strategies.samplers import SamplerStrategy
+
+
+def sampler_strategies() -> list[str]:
+    return [entry.name for entry in strategies if issubclass(entry.obj, SamplerStrategy)]
+
+
+def rungs(min_epochs: int, reduction_factor: int, epochs: int) -> list[int]:
+    """The epochs at which successive halving compares trials."""
+    points, rung = [], min_epochs
+    while rung < epochs:
+        points.append(rung)
+        rung *= reduction_factor
+    return points
+
+
+class MultiFidelity(Strategy):
+    """A sampler strategy's sampler with this strategy's pruner."""
+
+    sampler: str = "random"  # the sampler strategy that proposes configurations: random, qmc, tpe, gp or cmaes
+
+    @field_validator("sampler")
+    @classmethod
+    def _a_sampler_strategy(cls, name: str) -> str:
+        if name not in sampler_strategies():
+            raise ValueError(f"must name a sampler strategy ({', '.join(sampler_strategies())}), but got {name!r}")
+        return name
+
+    @property
+    def label(self) -> str:
+        return super().label if self.sampler == "random" else f"{self.sampler}+{super().label}"
+
+    def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
+        proposer = strategies.get(self.sampler)().plan(space, budget, seed)
+        notes = [note for note in (proposer.note, self.note(budget)) if note]
+        return SearchPlan(sampler=proposer.sampler, pruner=self.pruner(budget), note="; ".join(notes))
+
+    @abstractmethod
+    def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
+        """The pruner, reading each trial's validation accuracy after every epoch."""
+
+    @abstractmethod
+    def note(self, budget: Budget) -> str:
+        """When trials are compared, for the report."""
+
+
+@strategies.register("median")
+class Median(MultiFidelity):
+    """Median stopping (Golovin et al., 2017): stop a trial whose accuracy is below the median of earlier ones."""
+
+    startup_trials: int = 5  # trials that always finish, to set the median
+    warmup_epochs: int = 1  # no trial stops before this many epochs
+
+    def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
+        return optuna.pruners.MedianPruner(n_startup_trials=self.startup_trials, n_warmup_steps=self.warmup_epochs)
+
+    def note(self, budget: Budget) -> str:
+        return (f"median stopping after epoch {self.warmup_epochs}, once {self.startup_trials} trials have finished")
+
+
+class Halving(MultiFidelity):
+    """Successive halving's two settings, shared by ASHA and Hyperband."""
+
+    min_epochs: int = 1  # the first rung
+    reduction_factor: int = 3  # 1/reduction_factor of the trials go on at each rung
+
+
+@strategies.register("asha")
+class ASHA(Halving):
+    """Asynchronous successive halving (Li et al., 2020): only the best 1/reduction_factor go on at each rung."""
+
+    def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=self.min_epochs,
+                                                      reduction_factor=self.reduction_factor)
+
+    def note(self, budget: Budget) -> str:
+        return f"successive halving at epochs {rungs(self.min_epochs, self.reduction_factor, budget.epochs)}"
+
+
+@strategies.register("hyperband")
+class Hyperband(Halving):
+    """Hyperband (Li et al., 2018): successive halving in brackets that trade more trials for fewer epochs."""
+
+    def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
+        return optuna.pruners.HyperbandPruner(min_resource=self.min_epochs, max_resource=max(self.min_epochs, budget.epochs),
+                                              reduction_factor=self.reduction_factor)
+
+    def note(self, budget: Budget) -> str:
+        return f"hyperband from {self.min_epochs} to {budget.epochs} epochs, reduction factor {self.reduction_factor}"
