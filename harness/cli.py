@@ -20,7 +20,8 @@ from harness.errors import HarnessError
 if TYPE_CHECKING:
     import torch
 
-    from harness.budget import Budget, Spent
+    from harness.budget import Spent
+    from harness.plan import Cell
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark tuning strategies on deep-learning tasks.")
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get the whole table
@@ -71,7 +72,7 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
                   f"{plan.budget.describe()} per cell, on {device}")
     with progress_bars() as progress:
         spent = [Spent.of(store.existing_trials(c)) for c in cells]
-        trials = progress.add_task("trials", total=remaining_trials(plan.budget, spent))
+        trials = progress.add_task("trials", total=remaining_trials(cells, spent))
         epochs = progress.add_task("epochs", total=plan.budget.epochs)
         hooks = Hooks(on_cell=lambda cell: progress.update(trials, description=cell.study_name),
                       on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
@@ -80,11 +81,11 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     write_and_show(store.dir, store.storage, spec.hash())
 
 
-def remaining_trials(budget: Budget, spent: list[Spent]) -> int | None:
-    """Trials still to run, known in advance only when the budget counts trials."""
-    if budget.trials is None:
+def remaining_trials(cells: list[Cell], spent: list[Spent]) -> int | None:
+    """Trials still to run, known in advance only when every cell's budget counts trials."""
+    if any(cell.strategy.budget.trials is None for cell in cells):
         return None
-    return sum(max(0, budget.trials - s.trials) for s in spent)
+    return sum(max(0, cell.strategy.budget.trials - s.trials) for cell, s in zip(cells, spent))
 
 
 def trial_ended(progress: Progress, cell: Any, trial: Any) -> None:
