@@ -67,7 +67,7 @@ def build(analysis: Analysis, figures: list[FigureFile], manifest: dict[str, Any
                             *_tables(tables, "accuracy", "cost"), *_figures(figures, "final_accuracy")]),
         Section("Statistics", [*_tables(tables, "ranks", "pairwise"),
                                *_figures(figures, "critical_difference", "performance_profiles")]),
-        Section("Search behaviour", _figures(figures, "best_so_far_epochs", "best_so_far_seconds", "expected_max",
+        Section("Search behaviour", _figures(figures, "best_so_far", "best_so_far_seconds", "expected_max",
                                              "learning_curves", "importance", "lr_vs_accuracy")),
         Section("Best configurations", _tables(tables, "best_configs")),
         Section("Noise floor", _tables(tables, "noise_floor") or [

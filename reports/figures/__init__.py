@@ -9,6 +9,8 @@ from reports.document import FigureFile
 from reports.figures.outcomes import plot_critical_difference, plot_final_accuracy, plot_learning_curves, plot_profiles
 from reports.figures.search import plot_anytime, plot_expected_max, plot_importance, plot_lr_scatter
 
+ANYTIME_STEMS = {"epochs": "best_so_far", "seconds": "best_so_far_seconds"}
+
 __all__ = ["draw_figures", "plot_anytime", "plot_critical_difference", "plot_expected_max", "plot_final_accuracy",
            "plot_importance", "plot_learning_curves", "plot_lr_scatter", "plot_profiles"]
 
@@ -25,10 +27,10 @@ def draw_figures(analysis: Analysis, out_dir: Path) -> list[FigureFile]:
                    "accuracy within τ times the epochs of the fastest strategy (Dolan & Moré); the legend gives the "
                    "normalised area under each curve on τ ∈ [1, 4].",
                    plot_profiles(a.ratios, out / "performance_profiles")),
-        *[FigureFile(f"best_so_far_{by}", f"Best validation accuracy so far vs {by} spent",
+        *[FigureFile(ANYTIME_STEMS[by], f"Best validation accuracy so far vs {by} spent",
                      f"Per task, the mean over seeds of each cell's best-so-far with its Student-t 95% band, against "
                      f"the {by} its trials spent (pruned trials spend less).",
-                     plot_anytime(a.results, out / f"best_so_far_{by}", by)) for by in ("epochs", "seconds")],
+                     plot_anytime(a.results, out / ANYTIME_STEMS[by], by)) for by in ANYTIME_STEMS],
         FigureFile("expected_max", "Expected best validation accuracy vs number of trials",
                    "Dodge et al. (2019): the exact expectation of the best of n trials drawn from each strategy's "
                    "COMPLETE trials (its seeds pooled), with a ±1 std band. Exact for random search; adaptive "
