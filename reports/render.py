@@ -76,5 +76,5 @@ def to_html(table: Table) -> str:
     styler = (table.cells.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
               .apply(lambda _: np.where(bold, "font-weight: bold", ""), axis=None)
               .set_uuid(table.name).set_caption(table.caption)
-              .set_table_attributes(f'class="report-table" id="table-{table.name}"'))
+              .set_table_attributes('class="report-table"'))  # id: T_<name>
     return styler.to_html() + (f'<p class="note">{escape(table.note)}</p>' if table.note else "")
