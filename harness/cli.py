@@ -20,7 +20,8 @@ from harness.errors import HarnessError
 if TYPE_CHECKING:
     import torch
 
-    from harness.budget import Budget, Spent
+    from harness.budget import Spent
+    from harness.plan import Cell
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark tuning strategies on deep-learning tasks.")
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get the whole table
@@ -71,7 +72,7 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
                   f"{plan.budget.describe()} per cell, on {device}")
     with progress_bars() as progress:
         spent = [Spent.of(store.existing_trials(c)) for c in cells]
-        trials = progress.add_task("trials", total=remaining_trials(plan.budget, spent))
+        trials = progress.add_task("trials", total=remaining_trials(cells, spent))
         epochs = progress.add_task("epochs", total=plan.budget.epochs)
         hooks = Hooks(on_cell=lambda cell: progress.update(trials, description=cell.study_name),
                       on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
@@ -80,11 +81,11 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     write_and_show(store.dir, store.storage, spec.hash())
 
 
-def remaining_trials(budget: Budget, spent: list[Spent]) -> int | None:
-    """Trials still to run, known in advance only when the budget counts trials."""
-    if budget.trials is None:
+def remaining_trials(cells: list[Cell], spent: list[Spent]) -> int | None:
+    """Trials still to run, known in advance only when every cell's budget counts trials."""
+    if any(cell.strategy.budget.trials is None for cell in cells):
         return None
-    return sum(max(0, budget.trials - s.trials) for s in spent)
+    return sum(max(0, cell.strategy.budget.trials - s.trials) for cell, s in zip(cells, spent))
 
 
 def trial_ended(progress: Progress, cell: Any, trial: Any) -> None:
@@ -117,22 +118,24 @@ def progress_bars() -> Progress:
                     console=console)
 
 
-def write_and_show(run_dir: Path, storage: Any, spec_hash: str) -> None:
+def write_and_show(run_dir: Path, storage: Any, spec_hash: str, out: Path | None = None,
+                   formats: tuple[str, ...] | None = None) -> None:
+    """Write the run's report (into `out`, default the run directory) and print its accuracy table."""
     from harness.store import frames
-    from reports import rich_table, summary, write_report
+    from reports import FORMATS, rich_table, write_report
 
     results, curves = frames(storage, spec_hash)
     if results.empty:
         raise HarnessError(f"{run_dir} has no finished trials yet; nothing to report")
-    written = write_report(results, curves, run_dir)
-    console.print(rich_table(summary(results)))
-    console.print(f"report: {written['report.md']}")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    written = write_report(results, curves, out or run_dir, manifest, formats or FORMATS)
+    console.print(rich_table(results))
+    main = next((written[name] for name in ("index.html", "report.md", "tables.tex", "summary.csv") if name in written))
+    console.print(f"report: {main}")
 
 
-@app.command()
-@user_errors
-def report(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. runs/quickstart")]) -> None:
-    """Write the results frame, tables and figures of a run from its storage."""
+def open_run(run_dir: Path) -> tuple[dict[str, Any], Any]:
+    """A run directory's manifest and storage; a moved directory still finds its own SQLite file."""
     from harness.store import open_storage
 
     manifest_path = run_dir / "manifest.json"
@@ -143,7 +146,56 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run directory, e.g. r
     local = run_dir / "studies.db"
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists() and local.exists():
         url = f"sqlite:///{local.resolve()}"  # the run directory was moved
-    write_and_show(run_dir, open_storage(url), manifest["spec_hash"])
+    return manifest, open_storage(url)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    from reports import FORMATS
+
+    formats = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise HarnessError(f"--format takes a comma-separated list of {', '.join(FORMATS)}, but got {text!r}")
+    return formats
+
+
+@app.command()
+@user_errors
+def report(run_dir: Annotated[Path | None, typer.Argument(help="a run directory, e.g. runs/quickstart")] = None,
+           out: Annotated[Path | None, typer.Option(help="where to write the report (default: the run directory)")]
+           = None,
+           format: Annotated[str, typer.Option("--format", help="comma-separated: md, tex, csv, html")]
+           = "md,tex,csv,html",
+           compare: Annotated[tuple[Path, Path] | None, typer.Option(help="diff two run directories instead; "
+                                                                     "exits 1 when their numbers differ")] = None,
+           ) -> None:
+    """Write the tables, statistics, figures and HTML page of a run from its storage, or diff two runs."""
+    if compare is not None:
+        compare_and_show(*compare, out)
+        return
+    if run_dir is None:
+        raise HarnessError("give a run directory, or --compare A B")
+    formats = parse_formats(format)
+    manifest, storage = open_run(run_dir)
+    write_and_show(run_dir, storage, manifest["spec_hash"], out, formats)
+
+
+def compare_and_show(run_a: Path, run_b: Path, out: Path | None) -> None:
+    """Print (and with --out, write) the diff of two runs; exit 1 when their numbers differ, like diff."""
+    from harness.store import frames
+    from reports.compare import compare_runs, diff_markdown
+
+    (manifest_a, storage_a), (manifest_b, storage_b) = open_run(run_a), open_run(run_b)
+    results_a = frames(storage_a, manifest_a["spec_hash"])[0]
+    results_b = frames(storage_b, manifest_b["spec_hash"])[0]
+    diff = compare_runs(results_a, results_b, manifest_a, manifest_b)
+    text = diff_markdown(diff, str(run_a), str(run_b))
+    console.print(text, markup=False, highlight=False)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "comparison.md").write_text(text, encoding="utf-8")
+    if not diff.same_numbers:
+        raise typer.Exit(1)
 
 
 @app.command("ls")

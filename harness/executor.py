@@ -105,7 +105,7 @@ class CellRunner:
         return self._data[cell.task.label]
 
     def run_cell(self, cell: Cell, on_trial: TrialHook | None = None, on_epoch: EpochHook | None = None) -> None:
-        budget = self.plan.budget
+        budget = cell.strategy.budget
         study = self.store.study(cell)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -126,7 +126,7 @@ class CellRunner:
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
         """The strategy's plan; its fixed configurations never change on resume, but its sampler
         is seeded afresh so a resumed study does not replay the draws it already made."""
-        strategy, space, budget = cell.strategy.strategy, cell.task.space, self.plan.budget
+        strategy, space, budget = cell.strategy.strategy, cell.task.space, cell.strategy.budget
         search = strategy.plan(space, budget, sampler_seed(cell.seed, 0))
         if trials_so_far:
             search = replace(search, sampler=strategy.plan(space, budget, sampler_seed(cell.seed, trials_so_far)).sampler)
@@ -164,7 +164,7 @@ class CellRunner:
                 raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
         try:
-            result = fit(model, data, config, self.plan.budget.epochs, seed, on_epoch=report)
+            result = fit(model, data, config, cell.strategy.budget.epochs, seed, on_epoch=report)
         except Diverged as error:
             trial.set_user_attr("fail_reason", str(error))
             raise

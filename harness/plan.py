@@ -30,10 +30,14 @@ class TaskRun:
     space: Space
 
 
+NOISE_FLOOR_LABEL = "noise-floor"  # the strategy label of the cells that measure seed noise
+
+
 @dataclass(frozen=True)
 class StrategyRun:
     label: str
     strategy: Strategy
+    budget: Budget  # the spec's budget, except for the noise floor's N trainings
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,26 @@ class Plan:
     strategies: tuple[StrategyRun, ...]
     budget: Budget
     executor: Executor
+    noise_floor: StrategyRun | None = None
 
     @property
     def cells(self) -> list[Cell]:
-        """Seed-major order, so an early stop still leaves every strategy with the same seeds done."""
-        return [Cell(t, s, seed) for seed in self.spec.seeds for t in self.tasks for s in self.strategies]
+        """Seed-major order, so an early stop still leaves every strategy with the same seeds done.
+
+        The noise floor runs last, once per task: its trainings differ by training seed alone.
+        """
+        cells = [Cell(t, s, seed) for seed in self.spec.seeds for t in self.tasks for s in self.strategies]
+        if self.noise_floor is not None:
+            cells += [Cell(t, self.noise_floor, self.spec.seeds[0]) for t in self.tasks]
+        return cells
+
+
+def noise_floor_run(spec: Spec, budget: Budget) -> StrategyRun | None:
+    """The manual default re-trained `noise_floor` times, each with its own training seed."""
+    if spec.noise_floor is None:
+        return None
+    manual = strategies.get("manual")()  # registered by load_builtins
+    return StrategyRun(NOISE_FLOOR_LABEL, manual, Budget(epochs=budget.epochs, trials=spec.noise_floor))
 
 
 def _instantiate(registry: Registry, entry: str | Mapping[str, Any], path: str,
@@ -127,7 +146,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
         strategy, label, overrides = found
         if overrides:
             problems.append(f"strategies[{j}].space: spaces belong to tasks or to the top-level `space:`")
-        strategy_runs.append(StrategyRun(label or strategy.label, strategy))
+        strategy_runs.append(StrategyRun(label or strategy.label, strategy, budget))
         for run in task_runs:
             try:
                 strategy.plan(run.space, budget, seed=0)
@@ -139,7 +158,9 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
             problems.append(f"space.{name}: no task has this parameter; they have: "
                             f"{', '.join(sorted({p for run in task_runs for p in run.space}))}")
     _check_unique([t.label for t in task_runs], "tasks", problems)
-    _check_unique([s.label for s in strategy_runs], "strategies", problems)
+    noise_floor = noise_floor_run(spec, budget)
+    _check_unique([s.label for s in strategy_runs] + ([NOISE_FLOOR_LABEL] if noise_floor else []), "strategies",
+                  problems)
     executor = _instantiate(executors, spec.executor, "executor", problems)
     if executor is not None and executor[1:] != (None, {}):
         problems.append("executor: takes a name and its options, not a label or a space")
@@ -147,4 +168,4 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
         problems.append(f"seeds: every seed must be distinct (got {spec.seeds})")
     if problems:
         raise SpecError(problems)
-    return Plan(spec, tuple(task_runs), tuple(strategy_runs), budget, executor[0])
+    return Plan(spec, tuple(task_runs), tuple(strategy_runs), budget, executor[0], noise_floor)

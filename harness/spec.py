@@ -48,6 +48,7 @@ class Spec(Options):
     device: Annotated[str, Field(pattern=DEVICE_PATTERN)] = "auto"
     executor: Entry = "local"  # a registered executor's name, or {name: ..., <options>}
     plugins: list[str] = []  # modules imported before names are looked up
+    noise_floor: Annotated[int | None, Field(ge=2)] = None  # re-train the manual default N times: the seed noise
 
     def hash(self) -> str:
         """Short content hash of the validated spec: equal specs, equal hash, whatever the YAML's layout.

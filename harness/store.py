@@ -153,6 +153,7 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
             continue  # another run sharing the database
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         cell = {k: study.user_attrs[k] for k in ("task", "strategy", "seed")}
+        note = study.user_attrs.get("strategy_note", "")
         for trial in filter(counts_against_budget, study.get_trials(deepcopy=False)):
             key = {**cell, "trial": trial.number}
             attrs = trial.user_attrs
@@ -162,6 +163,7 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
                          "test_accuracy": attrs.get("test_accuracy", math.nan),
                          "epochs": trial_epochs(trial), "seconds": trial.duration.total_seconds() if trial.duration else math.nan,
                          "train_seed": attrs.get("train_seed"), "fail_reason": attrs.get("fail_reason"),
+                         "strategy_note": note,
                          **{f"param_{k}": v for k, v in attrs.get("config", trial.params).items()}})
             curve_rows += [{**key, **record} for record in curve]
     return pd.DataFrame(rows), pd.DataFrame(curve_rows)

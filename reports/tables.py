@@ -1,32 +1,22 @@
-"""Tables from the results frame: one row per cell, then mean ± std over seeds per (task, strategy).
+"""Numbers from the results frame: one row per cell, then per (task, strategy) over seeds.
 
 Selection uses validation accuracy only; test accuracy is reported for the trial that validation
 selected, so the test split never influences which configuration a strategy is credited with.
+A cell without a COMPLETE trial keeps its row with NaN accuracies: it is counted, never averaged in.
 """
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pandas as pd
+from scipy import stats
+
+from reports.robust import iqm_with_ci
 
 CELL = ["task", "strategy", "seed"]
-HEADERS = [
-    "Task",
-    "Strategy",
-    "Best val. acc.",
-    "Test acc. (selected by val.)",
-    "Seeds",
-    "Trials",
-    "Epochs",
-    "Seconds",
-]
-NOTE = (
-    "± is the standard deviation over seeds. Test accuracy is that of the trial each cell "
-    "(task × strategy × seed) selected on validation accuracy; trials, epochs and seconds are "
-    "means per cell."
-)
-NUMERIC_FROM = HEADERS.index("Best val. acc.")  # from here on the columns are numbers, read best right-aligned
+PAIR = ["task", "strategy"]
+CONFIDENCE = 0.95
+RESOURCES = {"device_seconds": ("gpu_hours", 1 / 3600), "energy_joules": ("kwh", 1 / 3.6e6)}  # optional columns
 
 
 def in_first_seen_order(frame: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -38,97 +28,93 @@ def in_first_seen_order(frame: pd.DataFrame, reference: pd.DataFrame) -> pd.Data
     ).reset_index(drop=True)
 
 
-def _selected_trials(results: pd.DataFrame) -> pd.DataFrame:
-    """The trial each cell selects: best validation accuracy among COMPLETE trials, ties to the earlier trial."""
-    complete = results[results["state"].eq("COMPLETE") & results["val_accuracy"].notna()]
-    ordered = complete.sort_values(["val_accuracy", "trial"], ascending=[False, True], kind="stable")
-    selected = ordered.drop_duplicates(CELL).set_index(CELL)
-    return selected[["val_accuracy", "test_accuracy"]].rename(columns={"val_accuracy": "best_val_accuracy"})
+def complete_trials(results: pd.DataFrame) -> pd.DataFrame:
+    """Trials that finished all their epochs with a value: the only ones a strategy may be credited with."""
+    return results[results["state"].eq("COMPLETE") & results["val_accuracy"].notna()]
+
+
+def selected_trials(results: pd.DataFrame, keys: list[str] = CELL) -> pd.DataFrame:
+    """The trial each group selects: best validation accuracy among COMPLETE trials, ties to the earlier trial."""
+    ordered = complete_trials(results).sort_values(["val_accuracy", "seed", "trial"], ascending=[False, True, True],
+                                                   kind="stable")
+    return ordered.drop_duplicates(keys)
+
+
+def param_columns(results: pd.DataFrame) -> list[str]:
+    return [c for c in results.columns if c.startswith("param_")]
 
 
 def _cell_costs(results: pd.DataFrame) -> pd.DataFrame:
     """Trial counts by state and compute spent per cell, so equal budgets can be checked by eye."""
     state = results["state"]
-    flagged = results.assign(
-        completed=state.eq("COMPLETE"), pruned=state.eq("PRUNED"), failed=state.eq("FAIL")
-    )
-    return flagged.groupby(CELL, sort=False).agg(
-        trials=("trial", "size"),
-        completed=("completed", "sum"),
-        pruned=("pruned", "sum"),
-        failed=("failed", "sum"),
-        epochs=("epochs", "sum"),
-        seconds=("seconds", "sum"),
-    )
+    flagged = results.assign(completed=state.eq("COMPLETE"), pruned=state.eq("PRUNED"), failed=state.eq("FAIL"))
+    extra = {name: (column, "sum") for column, (name, _) in RESOURCES.items() if column in results}
+    costs = flagged.groupby(CELL, sort=False).agg(
+        trials=("trial", "size"), completed=("completed", "sum"), pruned=("pruned", "sum"),
+        failed=("failed", "sum"), epochs=("epochs", "sum"), seconds=("seconds", "sum"), **extra)
+    for column, (name, scale) in RESOURCES.items():
+        if column in results:
+            costs[name] = costs[name] * scale
+    return costs
 
 
 def cell_summary(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task, strategy, seed): the validation-selected trial's accuracies and the cell's cost.
+    """One row per (task, strategy, seed): the validation-selected trial's accuracies and the cell's cost."""
+    chosen = selected_trials(results).set_index(CELL)[["val_accuracy", "test_accuracy"]]
+    cells = _cell_costs(results).join(chosen.rename(columns={"val_accuracy": "best_val_accuracy"})).reset_index()
+    resources = [name for column, (name, _) in RESOURCES.items() if column in results]
+    costs = ["trials", "completed", "pruned", "failed", "epochs", "seconds", *resources]
+    return in_first_seen_order(cells[[*CELL, "best_val_accuracy", "test_accuracy", *costs]], results)
 
-    A cell without a COMPLETE trial keeps its row with NaN accuracies, so failures stay visible.
-    """
-    cells = _cell_costs(results).join(_selected_trials(results)).reset_index()
-    accuracies = ["best_val_accuracy", "test_accuracy"]
-    costs = ["trials", "completed", "pruned", "failed", "epochs", "seconds"]
-    return in_first_seen_order(cells[[*CELL, *accuracies, *costs]], results)
+
+def t_interval(values: pd.Series) -> tuple[float, float]:
+    """Student-t 95% interval of the mean over seeds, within [0, 1]; NaN with fewer than two seeds."""
+    values = values.dropna()
+    if len(values) < 2:
+        return np.nan, np.nan
+    if values.std() == 0:
+        return float(values.mean()), float(values.mean())
+    low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    return max(float(low), 0.0), min(float(high), 1.0)  # accuracies: the interval is clipped to [0, 1]
+
+
+def _over_seeds(cells: pd.DataFrame) -> pd.Series:
+    """One (task, strategy)'s numbers over its seeds; accuracies over the seeds that have one."""
+    val = cells["best_val_accuracy"]
+    ci_low, ci_high = t_interval(val)
+    iqm, iqm_low, iqm_high = iqm_with_ci(val.dropna().to_numpy())
+    row = {"n_seeds": len(cells), "seeds_without_result": val.isna().sum(),
+           "val_mean": val.mean(), "val_std": val.std(), "val_ci_low": ci_low, "val_ci_high": ci_high,
+           "val_iqm": iqm, "val_iqm_low": iqm_low, "val_iqm_high": iqm_high,
+           "test_mean": cells["test_accuracy"].mean(), "test_std": cells["test_accuracy"].std()}
+    row |= {name: cells[name].sum() for name in ("completed", "pruned", "failed")}
+    row |= {name: cells[name].mean() for name in ("trials", "epochs", "seconds")}
+    row |= {name: cells[name].sum() for name in ("gpu_hours", "kwh") if name in cells}
+    return pd.Series(row)
 
 
 def summary(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task, strategy): mean and std (ddof=1) over seeds of the per-cell numbers.
+    """One row per (task, strategy) over seeds: mean, std (ddof=1), 95% CI and IQM of the selected trials.
 
-    The spread is over seeds because that is the variance a reader would see when re-running the study.
+    Counts (completed, pruned, failed) and resources (GPU-hours, kWh) are totals over seeds; trials,
+    epochs and seconds are means per cell, to read against the per-cell budget. `fewer_seeds` marks a
+    strategy with fewer seeds than another on the same task.
     """
     cells = cell_summary(results)
-    table = cells.groupby(["task", "strategy"], sort=False).agg(
-        val_accuracy_mean=("best_val_accuracy", "mean"),
-        val_accuracy_std=("best_val_accuracy", "std"),
-        test_accuracy_mean=("test_accuracy", "mean"),
-        test_accuracy_std=("test_accuracy", "std"),
-        n_seeds=("seed", "size"),
-        trials=("trials", "mean"),
-        epochs=("epochs", "mean"),
-        seconds=("seconds", "mean"),
-    )
-    return in_first_seen_order(table.reset_index(), results)
+    rows = [_over_seeds(group).rename(key) for key, group in cells.groupby(PAIR, sort=False)]
+    table = pd.DataFrame(rows)
+    table.index = pd.MultiIndex.from_tuples(table.index, names=PAIR)
+    table = table.reset_index().astype({"n_seeds": int, "seeds_without_result": int, "completed": int,
+                                        "pruned": int, "failed": int})
+    table["fewer_seeds"] = table["n_seeds"] < table.groupby("task")["n_seeds"].transform("max")
+    if "strategy_note" in results:
+        notes = results.groupby(PAIR, sort=False)["strategy_note"].agg(lambda s: "; ".join(pd.unique(s.dropna())))
+        table = table.join(notes, on=PAIR)
+    return in_first_seen_order(table, results)
 
 
-def _percent(mean: float, std: float) -> str:
-    """Accuracy as "93.1 ± 0.8" in percent; the ± part only when there is a spread to show."""
-    if math.isnan(mean):
-        return "–"
-    if math.isnan(std):
-        return f"{100 * mean:.1f}"
-    return f"{100 * mean:.1f} ± {100 * std:.1f}"
-
-
-def _count(value: float) -> str:
-    """A per-cell mean of counts: integral means print as integers, others with one decimal."""
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
-
-
-def format_rows(summary_frame: pd.DataFrame) -> list[list[str]]:
-    """The summary as display strings in HEADERS order, shared by the Markdown and terminal tables."""
-    return [
-        [
-            str(row.task),
-            str(row.strategy),
-            _percent(row.val_accuracy_mean, row.val_accuracy_std),
-            _percent(row.test_accuracy_mean, row.test_accuracy_std),
-            str(row.n_seeds),
-            _count(row.trials),
-            _count(row.epochs),
-            f"{row.seconds:.1f}",
-        ]
-        for row in summary_frame.itertuples(index=False)
-    ]
-
-
-def markdown_table(summary_frame: pd.DataFrame) -> str:
-    """A pipe table of `summary(...)` with the note on what ± and test accuracy mean beneath it."""
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |"
-
-    rule = ["---" if i < NUMERIC_FROM else "---:" for i in range(len(HEADERS))]
-    lines = [line(HEADERS), "|" + "|".join(rule) + "|", *map(line, format_rows(summary_frame))]
-    return "\n".join(lines) + "\n\n" + NOTE + "\n"
+def best_configs(results: pd.DataFrame) -> pd.DataFrame:
+    """Per task, the configuration with the best validation accuracy over every strategy and seed."""
+    best = selected_trials(results, ["task"])
+    columns = ["task", "strategy", "seed", "trial", "val_accuracy", "test_accuracy", *param_columns(results)]
+    return in_first_seen_order(best[columns], results)

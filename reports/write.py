@@ -1,20 +1,29 @@
-"""Writers: the run's frames and its report on disk, and the summary table for the terminal.
+"""Writers: the run's frames and its report on disk, and the accuracy table for the terminal.
 
 Raw frames are written beside the report so every number in it can be recomputed from the files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from rich.table import Table
+from rich.table import Table as RichTable
 
-from reports.figures import plot_anytime
-from reports.tables import HEADERS, NOTE, NUMERIC_FROM, format_rows, markdown_table, summary
+from reports.analysis import Analysis
+from reports.document import build
+from reports.figures import draw_figures
+from reports.html import render_html
+from reports.layout import accuracy_table, report_tables
+from reports.markdown import render_markdown
+from reports.provenance import SPEC_FILE, spec_yaml
+from reports.render import to_latex
 
-FIGURE_STEM = "best_so_far"
+FORMATS = ("md", "tex", "csv", "html")
+LATEX_PREAMBLE = "% Tables of a harness report; they need \\usepackage{booktabs} in the preamble.\n\n"
 
 
 def _write_frames(frames: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
@@ -29,36 +38,61 @@ def _write_frames(frames: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, P
     return paths
 
 
-def _report_markdown(summary_frame: pd.DataFrame, figure: Path) -> str:
-    """The page a reader pastes from: heading, table with its note, the anytime figure."""
-    return (
-        "# Benchmark report\n\n"
-        "Best validation accuracy found by each tuning strategy on each task, over seeds.\n\n"
-        f"{markdown_table(summary_frame)}\n"
-        f"![Best validation accuracy so far against epochs spent]({figure.name})\n"
-    )
-
-
-def write_report(results: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
-    """Write frames, `summary.csv`, `report.md` and the best-so-far figure into `out_dir`; name -> path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = _write_frames({"results": results, "curves": curves}, out_dir)
-    summary_frame = summary(results)
-    paths["summary.csv"] = out_dir / "summary.csv"
-    summary_frame.to_csv(paths["summary.csv"], index=False)
-    figures = plot_anytime(results, out_dir / FIGURE_STEM)
-    paths.update({path.name: path for path in figures})
-    paths["report.md"] = out_dir / "report.md"
-    paths["report.md"].write_text(_report_markdown(summary_frame, figures[0]), encoding="utf-8")
+def _write_csv(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
+    """The numbers behind every table and figure, one CSV each."""
+    frames = {"summary": analysis.summary, "cells": analysis.cells, "expected_max": analysis.expected_max,
+              "importance": analysis.importance, "profile_ratios": analysis.ratios.reset_index()}
+    frames |= {table.name: table.data for table in report_tables(analysis) if table.name != "accuracy"}
+    paths = {}
+    for name, frame in frames.items():
+        paths[f"{name}.csv"] = out_dir / f"{name}.csv"
+        frame.to_csv(paths[f"{name}.csv"], index=False)
     return paths
 
 
-def rich_table(summary_frame: pd.DataFrame) -> Table:
-    """The Markdown table's columns and numbers for the terminal, with the same note as caption."""
-    table = Table(caption=NOTE)
-    for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="right" if i >= NUMERIC_FROM else "left")
-    for row in format_rows(summary_frame):
-        table.add_row(*row)
-    return table
+def _write_text(path: Path, text: str) -> dict[str, Path]:
+    path.write_text(text, encoding="utf-8")
+    return {path.name: path}
+
+
+def write_report(results: pd.DataFrame, curves: pd.DataFrame, out_dir: Path, manifest: dict[str, Any] | None = None,
+                 formats: Collection[str] = FORMATS) -> dict[str, Path]:
+    """Write the frames, then the report in each of `formats` (md, tex, csv, html) into `out_dir`; name -> path.
+
+    `manifest` (the run's manifest.json) adds the reproducibility section and `spec.yaml`.
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"report formats must be among {', '.join(FORMATS)}, but got {', '.join(sorted(unknown))}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = _write_frames({"results": results, "curves": curves}, out_dir)
+    analysis = Analysis(results, curves)
+    if manifest is not None:
+        paths |= _write_text(out_dir / SPEC_FILE, spec_yaml(manifest))
+    if "csv" in formats:
+        paths |= _write_csv(analysis, out_dir)
+    if "tex" in formats:
+        latex = "\n".join(map(to_latex, report_tables(analysis)))
+        paths |= _write_text(out_dir / "tables.tex", LATEX_PREAMBLE + latex)
+    if {"md", "html"} & set(formats):
+        figures = draw_figures(analysis, out_dir)
+        paths |= {path.name: path for figure in figures for path in figure.paths}
+        sections = build(analysis, figures, manifest)
+        if "md" in formats:
+            paths |= _write_text(out_dir / "report.md", render_markdown(sections))
+        if "html" in formats:
+            paths |= _write_text(out_dir / "index.html", render_html(sections))
+    return paths
+
+
+def rich_table(results: pd.DataFrame) -> RichTable:
+    """The report's accuracy table for the terminal, with the same columns and note."""
+    table = accuracy_table(Analysis(results))
+    terminal = RichTable(caption=table.note)
+    for header, side in zip(table.cells.columns, table.alignment):
+        terminal.add_column(header, justify="left" if side == "l" else "right")
+    bold = table.bold_mask()
+    for i, row in enumerate(table.cells.itertuples(index=False)):
+        terminal.add_row(*(f"[bold]{cell}[/]" if bold[i, j] else cell for j, cell in enumerate(row)))
+    return terminal

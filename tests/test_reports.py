@@ -1,59 +1,18 @@
-"""Reports on hand-made results frames: no training, every expected number computed by hand."""
+"""Report tables on hand-made results frames: every expected number computed by hand."""
 
 from __future__ import annotations
 
 import math
-from importlib.util import find_spec
 
 import pandas as pd
 import pytest
+from reports_frames import NAN, frame, three_seeds_and_one, trials
 
-from reports import (
-    anytime_frame,
-    cell_summary,
-    markdown_table,
-    plot_anytime,
-    rich_table,
-    summary,
-    write_report,
-)
+from reports import Analysis, cell_summary, summary
+from reports.layout import accuracy_table, best_config_table, cost_table
+from reports.render import to_latex, to_markdown
 
-NAN = float("nan")
-
-
-def trials(task: str, strategy: str, seed: int, rows: list[tuple]) -> list[dict]:
-    """Rows of (trial, state, val_accuracy, test_accuracy, epochs) for one cell, the other columns filled in."""
-    return [
-        {
-            "task": task,
-            "strategy": strategy,
-            "seed": seed,
-            "trial": trial,
-            "state": state,
-            "val_accuracy": val,
-            "test_accuracy": test,
-            "epochs": epochs,
-            "seconds": 0.5 * epochs,
-            "train_seed": 100 * seed + trial,
-            "fail_reason": "diverged" if state == "FAIL" else NAN,
-            "param_lr": 10.0 ** -(trial + 1),
-        }
-        for trial, state, val, test, epochs in rows
-    ]
-
-
-def frame(*cells: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame([row for cell in cells for row in cell])
-
-
-def curves_for(results: pd.DataFrame) -> pd.DataFrame:
-    rows = [
-        {"task": r.task, "strategy": r.strategy, "seed": r.seed, "trial": r.trial, "epoch": e,
-         "train_loss": 1.0 / e, "val_loss": 1.1 / e, "val_accuracy": 0.5, "lr": r.param_lr, "seconds": 0.5}
-        for r in results.itertuples() for e in range(1, r.epochs + 1)
-    ]
-    return pd.DataFrame(rows)
-
+T_975_2 = 4.302652729911275  # Student-t 97.5% quantile with 2 degrees of freedom (tables)
 
 # One cell whose best test accuracy belongs to neither the best validation trial nor a COMPLETE trial.
 # Trial 4 ties trial 1 on validation and is listed first: the lower trial number must still win.
@@ -66,16 +25,6 @@ SELECTION_CELL = trials("digits-resnet", "tpe", 0, [
 ])
 
 
-def three_seeds_and_one() -> pd.DataFrame:
-    """tpe over three seeds (val .90/.80/.85, test .70/.60/.80) and random on one seed; tpe appears first."""
-    return frame(
-        trials("digits-resnet", "tpe", 0, [(0, "COMPLETE", 0.90, 0.70, 4), (1, "PRUNED", NAN, NAN, 1)]),
-        trials("digits-resnet", "tpe", 1, [(0, "COMPLETE", 0.80, 0.60, 4), (1, "COMPLETE", 0.70, 0.90, 4)]),
-        trials("digits-resnet", "tpe", 2, [(0, "COMPLETE", 0.85, 0.80, 4), (1, "FAIL", NAN, NAN, 2)]),
-        trials("digits-resnet", "random", 0, [(0, "COMPLETE", 0.75, 0.72, 5)]),
-    )
-
-
 def test_selection_reports_test_accuracy_of_best_validation_trial() -> None:
     row = cell_summary(frame(SELECTION_CELL)).iloc[0]
     assert row["best_val_accuracy"] == pytest.approx(0.90)
@@ -84,126 +33,93 @@ def test_selection_reports_test_accuracy_of_best_validation_trial() -> None:
 
 def test_pruned_and_failed_trials_are_counted_but_not_selected() -> None:
     row = cell_summary(frame(SELECTION_CELL)).iloc[0]
-    counts = row[["trials", "completed", "pruned", "failed", "epochs"]].tolist()
-    assert counts == [5, 3, 1, 1, 12]
+    assert row[["trials", "completed", "pruned", "failed", "epochs"]].tolist() == [5, 3, 1, 1, 12]
     assert row["seconds"] == pytest.approx(6.0)
 
 
-def test_cell_without_complete_trial_keeps_its_row_with_nan() -> None:
-    nothing_complete = trials("digits-resnet", "tpe", 1, [(0, "FAIL", NAN, NAN, 1), (1, "PRUNED", NAN, NAN, 2)])
-    results = frame(SELECTION_CELL, nothing_complete)
-    cells = cell_summary(results)
-    assert cells["seed"].tolist() == [0, 1]
-    empty = cells.iloc[1]
-    assert math.isnan(empty["best_val_accuracy"]) and math.isnan(empty["test_accuracy"])
-    assert empty[["trials", "completed", "pruned", "failed", "epochs"]].tolist() == [2, 0, 1, 1, 3]
-
-
-def test_summary_mean_and_std_over_seeds() -> None:
+def test_summary_over_seeds_with_interval_counts_and_flags() -> None:
     table = summary(three_seeds_and_one()).set_index("strategy")
     tpe = table.loc["tpe"]
-    assert tpe["val_accuracy_mean"] == pytest.approx(0.85)
-    assert tpe["val_accuracy_std"] == pytest.approx(0.05)  # sqrt((.05² + .05² + 0) / 2)
-    assert tpe["test_accuracy_mean"] == pytest.approx(0.70)  # seed 1 reports .60, not the .90 of its worse trial
-    assert tpe["test_accuracy_std"] == pytest.approx(0.10)
-    assert tpe["n_seeds"] == 3
-    assert tpe["trials"] == pytest.approx(2.0)
-    assert tpe["epochs"] == pytest.approx(19 / 3)
-    assert tpe["seconds"] == pytest.approx(0.5 * 19 / 3)
+    assert tpe["val_mean"] == pytest.approx(0.85)
+    assert tpe["val_std"] == pytest.approx(0.05)  # sqrt((.05² + .05² + 0) / 2)
+    half = T_975_2 * 0.05 / math.sqrt(3)
+    assert (tpe["val_ci_low"], tpe["val_ci_high"]) == pytest.approx((0.85 - half, 0.85 + half))
+    assert tpe["val_iqm"] == pytest.approx(0.85)  # a quarter of three values trims none
+    assert tpe["test_mean"] == pytest.approx(0.70)  # seed 1 reports .60, not the .90 of its worse trial
+    assert tpe["test_std"] == pytest.approx(0.10)
+    assert [tpe[c] for c in ("n_seeds", "completed", "pruned", "failed")] == [3, 4, 1, 1]  # totals over seeds
+    assert tpe["trials"] == pytest.approx(2.0) and tpe["epochs"] == pytest.approx(19 / 3)  # means per cell
+    assert not tpe["fewer_seeds"]
     random = table.loc["random"]
-    assert random["n_seeds"] == 1
-    assert math.isnan(random["val_accuracy_std"]) and math.isnan(random["test_accuracy_std"])
+    assert random["n_seeds"] == 1 and random["fewer_seeds"]
+    assert math.isnan(random["val_std"]) and math.isnan(random["val_ci_low"])
+
+
+def test_cells_without_result_are_counted_never_averaged() -> None:
+    nothing = trials("digits-resnet", "tpe", 3, [(0, "FAIL", NAN, NAN, 1), (1, "PRUNED", 0.99, NAN, 2)])
+    analysis = Analysis(pd.concat([three_seeds_and_one(), frame(nothing)], ignore_index=True))
+    tpe = analysis.summary.set_index("strategy").loc["tpe"]
+    assert tpe["n_seeds"] == 4 and tpe["seeds_without_result"] == 1
+    assert tpe["val_mean"] == pytest.approx(0.85)  # the three seeds with a result, not (…+0)/4 and not .99
+    assert tpe["failed"] == 2
+    assert accuracy_table(analysis).cells.set_index("Strategy").loc["tpe", "Seeds"] == "4 ‡1"
+    assert any("1 of 4 seed(s) ended without a COMPLETE trial" in line for line in analysis.warnings())
+    assert any("random has 1 seed(s) on digits-resnet, fewer" in line for line in analysis.warnings())
 
 
 def test_summary_keeps_first_seen_strategy_order() -> None:
-    results = frame(
-        trials("a-task", "tpe", 0, [(0, "COMPLETE", 0.5, 0.5, 1)]),
-        trials("a-task", "random", 0, [(0, "COMPLETE", 0.5, 0.5, 1)]),
-        trials("b-task", "random", 0, [(0, "COMPLETE", 0.5, 0.5, 1)]),
-        trials("b-task", "tpe", 0, [(0, "COMPLETE", 0.5, 0.5, 1)]),
-    )
+    results = frame(*[trials(task, strategy, 0, [(0, "COMPLETE", 0.5, 0.5, 1)])
+                      for task, strategy in [("a", "tpe"), ("a", "random"), ("b", "random"), ("b", "tpe")]])
     order = summary(results)[["task", "strategy"]].apply(tuple, axis=1).tolist()
-    assert order == [("a-task", "tpe"), ("a-task", "random"), ("b-task", "tpe"), ("b-task", "random")]
+    assert order == [("a", "tpe"), ("a", "random"), ("b", "tpe"), ("b", "random")]
 
 
-def test_markdown_table_shows_percentages_with_spread() -> None:
-    text = markdown_table(summary(three_seeds_and_one()))
+def test_accuracy_table_cells() -> None:
+    table = accuracy_table(Analysis(three_seeds_and_one()))
+    tpe, random = (row.to_dict() for _, row in table.cells.iterrows())
+    assert tpe == {"Task": "digits-resnet", "Strategy": "tpe", "Seeds": "3", "Val. acc.": "85.0 ± 5.0",
+                   "95% CI": "[72.6, 97.4]", "IQM [95% CI]": tpe["IQM [95% CI]"], "Test acc.": "70.0 ± 10.0",
+                   "Δ best": "best"}
+    assert tpe["IQM [95% CI]"].startswith("85.0 [80.0, ")  # the bootstrap never goes below the lowest seed
+    assert random == {"Task": "digits-resnet", "Strategy": "random", "Seeds": "1†", "Val. acc.": "75.0",
+                      "95% CI": "–", "IQM [95% CI]": "75.0", "Test acc.": "72.0", "Δ best": "−10.0"}
+    assert table.bold_mask()[:, 3].tolist() == [True, False]
+
+
+def test_markdown_bolds_the_best_and_keeps_the_note() -> None:
+    text = to_markdown(accuracy_table(Analysis(three_seeds_and_one())))
     lines = text.splitlines()
-    assert lines[0] == (
-        "| Task | Strategy | Best val. acc. | Test acc. (selected by val.) | Seeds | Trials | Epochs | Seconds |"
-    )
-    assert lines[2] == "| digits-resnet | tpe | 85.0 ± 5.0 | 70.0 ± 10.0 | 3 | 2 | 6.3 | 3.2 |"
-    assert lines[3] == "| digits-resnet | random | 75.0 | 72.0 | 1 | 1 | 5 | 2.5 |"
-    assert "standard deviation over seeds" in text
-    assert "selected on validation accuracy" in text
+    assert lines[2] == "| Task | Strategy | Seeds | Val. acc. | 95% CI | IQM [95% CI] | Test acc. | Δ best |"
+    assert lines[3] == "|:---|:---|---:|---:|---:|---:|---:|---:|"
+    assert lines[4].startswith("| digits-resnet | tpe | 3 | **85.0 ± 5.0** | [72.6, 97.4] |")
+    assert lines[5] == "| digits-resnet | random | 1† | 75.0 | – | 75.0 | 72.0 | −10.0 |"
+    assert "mean ± std (ddof = 1) over seeds" in text
 
 
-def anytime_cell(seed: int = 0) -> list[dict]:
-    """Cumulative epochs 1, 3, 4, 7, 9; best so far: none, .5, .5, .5, .7 (listed out of trial order)."""
-    return trials("digits-resnet", "tpe", seed, [
-        (3, "COMPLETE", 0.40, 0.90, 3),
-        (0, "FAIL", NAN, NAN, 1),
-        (4, "COMPLETE", 0.70, 0.60, 2),
-        (1, "COMPLETE", 0.50, 0.50, 2),
-        (2, "PRUNED", NAN, NAN, 1),
-    ])
+def test_latex_is_booktabs_with_caption_label_and_bold_best() -> None:
+    latex = to_latex(accuracy_table(Analysis(three_seeds_and_one())))
+    for part in (r"\begin{table}", r"\toprule", r"\midrule", r"\bottomrule", r"\caption{Selected validation",
+                 r"\label{tab:accuracy}", r"\begin{tabular}{llrrrrrr}"):
+        assert part in latex
+    assert r"digits-resnet & tpe & 3 & \bfseries 85.0 $\pm$ 5.0 & [72.6, 97.4] &" in latex
+    assert r"digits-resnet & random & 1$^\dagger$ & 75.0 & -- & 75.0 & 72.0 & $-$10.0 \\" in latex
+    assert "95\\% CI" in latex and "±" not in latex
 
 
-def test_anytime_frame_steps_and_forward_fill() -> None:
-    longer = trials("digits-resnet", "tpe", 1, [(0, "COMPLETE", 0.60, 0.6, 12)])
-    curve = anytime_frame(frame(anytime_cell(), longer))
-    seed0 = curve[curve["seed"] == 0].set_index("epochs_spent")["best_val_accuracy"]
-    # no point before the first complete trial (epoch 3); carried to the task's maximum (12 epochs)
-    expected = {3: 0.5, 4: 0.5, 5: 0.5, 6: 0.5, 7: 0.5, 8: 0.5, 9: 0.7, 10: 0.7, 11: 0.7, 12: 0.7}
-    assert seed0.to_dict() == pytest.approx(expected)
-    assert seed0.is_monotonic_increasing
-    seed1 = curve[curve["seed"] == 1]
-    assert seed1["epochs_spent"].tolist() == [12] and seed1["best_val_accuracy"].tolist() == [0.6]
-    assert list(curve.columns) == ["task", "strategy", "seed", "epochs_spent", "best_val_accuracy"]
+def test_cost_table_counts_and_resources_when_measured() -> None:
+    results = three_seeds_and_one().assign(device_seconds=360.0, energy_joules=3.6e5)
+    results.loc[results["strategy"] == "random", "strategy_note"] = "grid of 4 points; a random 1 run"
+    table = cost_table(Analysis(results))
+    tpe = table.cells.set_index("Strategy").loc["tpe"]
+    assert tpe[["Trials/cell", "Completed", "Pruned", "Failed", "Epochs/cell", "Seconds/cell"]].tolist() == [
+        "2", "4", "1", "1", "6.3", "3.2"]
+    assert tpe["GPU-hours"] == "0.600" and tpe["kWh"] == "0.600"  # 6 trials x 360 s; 6 x 0.1 kWh
+    assert table.cells.set_index("Strategy").loc["random", "Note"] == "grid of 4 points; a random 1 run"
 
 
-def test_anytime_grid_is_per_task() -> None:
-    other_task = trials("listops-transformer", "tpe", 0, [(0, "COMPLETE", 0.3, 0.3, 2)])
-    curve = anytime_frame(frame(anytime_cell(), other_task))
-    assert curve.groupby("task")["epochs_spent"].max().to_dict() == {"digits-resnet": 9, "listops-transformer": 2}
-
-
-def test_plot_anytime_writes_png_and_pdf(tmp_path) -> None:
-    random = trials("digits-resnet", "random", 0, [(0, "COMPLETE", 0.6, 0.6, 9)])
-    results = frame(anytime_cell(0), anytime_cell(1), random)
-    paths = plot_anytime(results, tmp_path / "figs" / "best_so_far")
-    assert [p.name for p in paths] == ["best_so_far.png", "best_so_far.pdf"]
-    assert paths[0].read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and paths[0].stat().st_size > 1000
-    assert paths[1].read_bytes().startswith(b"%PDF") and paths[1].stat().st_size > 1000
-
-
-def test_plot_anytime_is_deterministic(tmp_path) -> None:
-    results = frame(anytime_cell(0), anytime_cell(1))
-    first = plot_anytime(results, tmp_path / "a")[0].read_bytes()
-    second = plot_anytime(results, tmp_path / "b")[0].read_bytes()
-    assert first == second
-
-
-def test_write_report_creates_files_with_the_numbers(tmp_path) -> None:
-    failed_cell = trials("digits-resnet", "random", 1, [(0, "FAIL", NAN, NAN, 1)])
-    results = pd.concat([three_seeds_and_one(), frame(failed_cell)], ignore_index=True)
-    paths = write_report(results, curves_for(results), tmp_path / "run")
-    expected = {"results.csv", "curves.csv", "summary.csv", "report.md", "best_so_far.png", "best_so_far.pdf"}
-    if find_spec("pyarrow") is not None:
-        expected |= {"results.parquet", "curves.parquet"}
-    assert set(paths) == expected
-    assert all(path.is_file() and path.stat().st_size > 0 for path in paths.values())
-    report = paths["report.md"].read_text(encoding="utf-8")
-    assert report.startswith("# ")
-    assert "| digits-resnet | tpe | 85.0 ± 5.0 | 70.0 ± 10.0 | 3 |" in report
-    assert "![" in report and "](best_so_far.png)" in report
-    written = pd.read_csv(paths["summary.csv"])
-    assert written.loc[0, "val_accuracy_mean"] == pytest.approx(0.85)
-    assert len(pd.read_csv(paths["results.csv"])) == len(results)
-
-
-def test_rich_table_has_the_markdown_columns() -> None:
-    table = rich_table(summary(three_seeds_and_one()))
-    assert [str(c.header) for c in table.columns][2:4] == ["Best val. acc.", "Test acc. (selected by val.)"]
-    assert table.row_count == 2
-    assert list(table.columns[2].cells) == ["85.0 ± 5.0", "75.0"]
+def test_best_configuration_per_task() -> None:
+    results = three_seeds_and_one().assign(param_optimizer="sgd")
+    table = best_config_table(Analysis(results))
+    row = table.cells.iloc[0].to_dict()
+    assert row == {"Task": "digits-resnet", "Strategy": "tpe", "Seed": "0", "Trial": "0", "Val. acc.": "90.0",
+                   "Test acc.": "70.0", "Configuration": "lr=0.1, optimizer=sgd"}

@@ -1,0 +1,51 @@
+"""Figures that never enter pyplot: each has its own Agg canvas, so no global backend is switched and
+nothing stays open once it is saved. Colours are fixed per strategy so every figure reads alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+PANEL = (4.5, 3.6)  # inches per subplot
+FORMATS = (".png", ".pdf")
+
+
+def panels(columns: int, rows: int = 1) -> tuple[Figure, list[list[Axes]]]:
+    """A figure of rows x columns subplots on its own canvas."""
+    figure = Figure(figsize=(PANEL[0] * columns, PANEL[1] * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(rows, columns, squeeze=False).tolist()
+
+
+def save(figure: Figure, stem: Path) -> list[Path]:
+    """PNG for screens and the HTML page, PDF for papers."""
+    paths = [Path(stem).with_suffix(suffix) for suffix in FORMATS]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=150)
+    return paths
+
+
+def palette(strategies: Iterable[str]) -> dict[str, tuple[float, float, float]]:
+    """One colour-blind-safe colour per strategy, in the spec's order."""
+    names = list(dict.fromkeys(strategies))
+    return dict(zip(names, sns.color_palette("colorblind", len(names))))
+
+
+def percent(ax: Axes, axis: str = "y") -> None:
+    getattr(ax, f"{axis}axis").set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+
+
+def empty_note(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center")
+
+
+def legend_title(ax: Axes, title: str = "Strategy") -> None:
+    if ax.get_legend() is not None:
+        ax.get_legend().set_title(title)

@@ -1,0 +1,84 @@
+"""What the strategies ended with: final accuracies, the best trials' learning curves, performance
+profiles and the critical-difference diagram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scikit_posthocs as sp
+import seaborn as sns
+
+from reports.figures.canvas import empty_note, legend_title, palette, panels, percent, save
+from reports.profiles import TAU_MAX, area_under_profile, profile
+from reports.stats import RankComparison
+from reports.tables import CELL, PAIR, selected_trials
+
+
+def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
+    """Per task, the selected validation accuracy of every seed as points over a box per strategy."""
+    tasks = list(pd.unique(cells["task"]))
+    colours = palette(cells["strategy"])
+    figure, (axes,) = panels(len(tasks))
+    for ax, task in zip(axes, tasks):
+        data = cells[cells["task"] == task]
+        sns.boxplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
+                    order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
+        sns.stripplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
+                      order=list(colours), size=5, jitter=0.15, legend=False, ax=ax)
+        ax.set(title=str(task), xlabel="", ylabel="Selected validation accuracy")
+        ax.tick_params(axis="x", labelrotation=30)
+        percent(ax)
+    return save(figure, stem)
+
+
+def plot_learning_curves(results: pd.DataFrame, curves: pd.DataFrame, stem: Path) -> list[Path]:
+    """Validation loss and accuracy per epoch of each strategy's best trial (over its seeds), per task."""
+    best = selected_trials(results, PAIR)[[*CELL, "trial"]]
+    data = curves.merge(best, on=[*CELL, "trial"]) if not curves.empty else curves
+    tasks = list(pd.unique(results["task"]))
+    colours = palette(results["strategy"])
+    figure, axes = panels(len(tasks), rows=2)
+    for i, task in enumerate(tasks):
+        task_curves = data[data["task"] == task] if not data.empty else data
+        for row, (metric, label) in enumerate([("val_loss", "Validation loss"), ("val_accuracy", "Validation accuracy")]):
+            ax = axes[row][i]
+            if task_curves.empty:
+                empty_note(ax, "no COMPLETE trial")
+            else:
+                sns.lineplot(data=task_curves, x="epoch", y=metric, hue="strategy", palette=colours,
+                             hue_order=list(colours), marker="o", errorbar=None, legend="auto" if i == row == 0 else False, ax=ax)
+            ax.set(title=str(task) if row == 0 else "", xlabel="Epoch", ylabel=label)
+            legend_title(ax)
+        percent(axes[1][i])
+    return save(figure, stem)
+
+
+def plot_profiles(ratios: pd.DataFrame, stem: Path, tau_max: float = TAU_MAX) -> list[Path]:
+    """ρ_s(τ) on [1, τ_max] as steps, each strategy labelled with its area under the curve."""
+    taus = np.unique(np.concatenate([[1.0, tau_max], ratios.to_numpy().ravel()]))
+    taus = taus[(taus >= 1) & (taus <= tau_max)]
+    curves, areas = profile(ratios, taus), area_under_profile(ratios, tau_max)
+    colours = palette(ratios.columns)
+    figure, ((ax,),) = panels(1)
+    for strategy in ratios.columns:
+        ax.step(curves.index, curves[strategy], where="post", color=colours[strategy],
+                label=f"{strategy} (area {areas[strategy]:.2f})")
+    if ratios.empty:
+        empty_note(ax, "no problem where every\nstrategy has a cell")
+    ax.set(xlabel="τ (budget ratio to the fastest strategy)", ylabel="Fraction of problems solved",
+           xlim=(1, tau_max), ylim=(-0.02, 1.02), title=f"Performance profiles ({len(ratios)} problems)")
+    ax.legend(title="Strategy")
+    return save(figure, stem)
+
+
+def plot_critical_difference(comparison: RankComparison, stem: Path) -> list[Path]:
+    """Mean ranks on an axis; strategies Nemenyi cannot tell apart are joined by a bar."""
+    figure, ((ax,),) = panels(1)
+    figure.set_size_inches(7, 2.5)
+    sp.critical_difference_diagram(comparison.mean_ranks, comparison.pairwise, ax=ax,
+                                   cd=comparison.critical_difference,
+                                   color_palette=palette(comparison.pairwise.columns))
+    ax.set_title(f"Mean rank over N = {comparison.problems} (task, seed) problems (Nemenyi, α = 0.05)")
+    return save(figure, stem)

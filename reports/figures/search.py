@@ -1,0 +1,98 @@
+"""How the search went: anytime curves, expected best after n trials, learning rate and importance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from scipy import stats
+
+from reports.anytime import SPENT, anytime_frame
+from reports.figures.canvas import empty_note, legend_title, palette, panels, percent, save
+from reports.tables import complete_trials
+
+X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
+
+
+def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[Path]:
+    """One subplot per task, one line per strategy: the mean over seeds with its Student-t 95% band.
+
+    The band is the same interval as the tables' (a bootstrap at every grid point would cost seconds
+    per figure and say the same thing).
+    """
+    x = SPENT[by]
+    bands = anytime_bands(anytime_frame(results, by), x)
+    tasks = list(pd.unique(results["task"]))
+    colours = palette(results["strategy"])
+    figure, (axes,) = panels(len(tasks))
+    for ax, task in zip(axes, tasks):
+        for strategy, band in bands[bands["task"] == task].groupby("strategy", sort=False):
+            ax.plot(band[x], band["mean"], color=colours[strategy], label=strategy)
+            ax.fill_between(band[x], band["low"], band["high"], color=colours[strategy], alpha=0.2, linewidth=0)
+        if not (bands["task"] == task).any():
+            empty_note(ax, "no COMPLETE trial")
+        ax.set(title=str(task), xlabel=X_LABELS[by], ylabel="Best validation accuracy so far")
+        percent(ax)
+    axes[0].legend(title="Strategy")
+    return save(figure, stem)
+
+
+def anytime_bands(frame: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Per task, strategy and grid point: mean over seeds and the t-interval (the mean alone for one seed)."""
+    grouped = frame.groupby(["task", "strategy", x], sort=False)["best_val_accuracy"]
+    bands = grouped.agg(["mean", "sem", "count"]).reset_index()
+    half = stats.t.ppf(0.975, bands["count"] - 1) * bands["sem"]
+    return bands.assign(low=(bands["mean"] - half.fillna(0)).clip(lower=0),  # accuracies: within [0, 1]
+                        high=(bands["mean"] + half.fillna(0)).clip(upper=1))
+
+
+def plot_expected_max(frame: pd.DataFrame, stem: Path) -> list[Path]:
+    """Expected best validation accuracy vs trials, with a ±1 standard deviation band (Dodge et al.)."""
+    tasks = list(pd.unique(frame["task"]))
+    colours = palette(frame["strategy"])
+    figure, (axes,) = panels(max(1, len(tasks)))
+    for ax, task in zip(axes, tasks):
+        for strategy, line in frame[frame["task"] == task].groupby("strategy", sort=False):
+            ax.plot(line["n_trials"], line["expected_max"], marker=".", color=colours[strategy], label=strategy)
+            ax.fill_between(line["n_trials"], line["expected_max"] - line["std"], line["expected_max"] + line["std"],
+                            color=colours[strategy], alpha=0.2, linewidth=0)
+        ax.set(title=str(task), xlabel="Trials (n)", ylabel="Expected best validation accuracy")
+        percent(ax)
+    if tasks:
+        axes[0].legend(title="Strategy")
+    return save(figure, stem)
+
+
+def plot_lr_scatter(results: pd.DataFrame, stem: Path) -> list[Path]:
+    """Learning rate against final validation accuracy of every COMPLETE trial; log-scaled x."""
+    trials = complete_trials(results).dropna(subset=["param_lr"])
+    tasks = list(pd.unique(results["task"]))
+    colours = palette(results["strategy"])
+    figure, (axes,) = panels(len(tasks))
+    for i, (ax, task) in enumerate(zip(axes, tasks)):
+        data = trials[trials["task"] == task]
+        sns.scatterplot(data=data, x="param_lr", y="val_accuracy", hue="strategy", palette=colours,
+                        hue_order=list(colours), alpha=0.7, legend="auto" if i == 0 and not data.empty else False,
+                        ax=ax)
+        ax.set_xscale("log")
+        ax.set(title=str(task), xlabel="Learning rate", ylabel="Validation accuracy")
+        percent(ax)
+        legend_title(ax)
+    return save(figure, stem)
+
+
+def plot_importance(frame: pd.DataFrame, tasks: list[str], stem: Path) -> list[Path]:
+    """fANOVA importance per task as horizontal bars, most important on top."""
+    figure, (axes,) = panels(len(tasks))
+    for ax, task in zip(axes, tasks):
+        data = frame[frame["task"] == task].sort_values("importance", ascending=False)
+        if data.empty:
+            empty_note(ax, "fewer than two varied\nparameters or trials")
+        else:
+            ax.barh(np.arange(len(data)), data["importance"], color=sns.color_palette("colorblind")[0])
+            ax.set_yticks(np.arange(len(data)), data["parameter"])
+            ax.invert_yaxis()
+        ax.set(title=str(task), xlabel="fANOVA importance")
+    return save(figure, stem)

@@ -1,0 +1,76 @@
+"""Hyperparameter importance per task: Optuna's fANOVA evaluator over all trials of the task.
+
+Reports read the results frame only, so the trials are rebuilt from its `param_*` columns as Optuna
+FrozenTrials in a temporary in-memory study. The frame keeps values, not distributions: numbers are
+taken as a range from their smallest to largest value, on a log scale when positive and spanning two
+decades or more (learning rates, weight decays); anything else is categorical.
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pandas as pd
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.importance import FanovaImportanceEvaluator
+
+from reports.tables import complete_trials, in_first_seen_order, param_columns
+
+FANOVA_SEED = 0
+LOG_SPAN = 100.0  # max/min at or above this: the parameter was searched on a log scale
+
+
+def infer_distribution(values: pd.Series) -> BaseDistribution | None:
+    """The narrowest distribution holding every value; None for a parameter that never varied."""
+    values = values.dropna()
+    if values.nunique() < 2:
+        return None
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return CategoricalDistribution(sorted(pd.unique(values), key=str))
+    low, high = values.min(), values.max()
+    log = low > 0 and high / low >= LOG_SPAN
+    if pd.api.types.is_integer_dtype(values):
+        return IntDistribution(int(low), int(high), log=bool(log))
+    return FloatDistribution(float(low), float(high), log=bool(log))
+
+
+def _frozen_trials(trials: pd.DataFrame, distributions: dict[str, BaseDistribution]) -> list:
+    """One FrozenTrial per row, with the parameters it had (conditional ones may be missing)."""
+    frozen = []
+    for _, row in trials.iterrows():
+        params = {name: row[f"param_{name}"] for name in distributions if not _missing(row[f"param_{name}"])}
+        params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+        frozen.append(optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params},
+                                                value=float(row["val_accuracy"])))
+    return frozen
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def task_importances(trials: pd.DataFrame) -> dict[str, float]:
+    """fANOVA importances (summing to 1) of the task's varied parameters; empty when fewer than two vary."""
+    distributions = {c.removeprefix("param_"): infer_distribution(trials[c]) for c in param_columns(trials)}
+    distributions = {k: d for k, d in distributions.items() if d is not None}
+    if not distributions or len(trials) < 2:
+        return {}
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line for a throwaway study
+    try:
+        study = optuna.create_study(direction="maximize")  # in memory, gone after this call
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    study.add_trials(_frozen_trials(trials, distributions))
+    return optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=FANOVA_SEED))
+
+
+def importance_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """Long frame (task, parameter, importance) over every strategy's and seed's COMPLETE trials."""
+    rows = [{"task": task, "parameter": name, "importance": value}
+            for task, trials in complete_trials(results).groupby("task", sort=False)
+            for name, value in task_importances(trials).items()]
+    if not rows:
+        return pd.DataFrame(columns=["task", "parameter", "importance"])
+    return in_first_seen_order(pd.DataFrame(rows), results)

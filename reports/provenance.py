@@ -1,0 +1,35 @@
+"""Where the numbers came from and how to get them again, read from the run's manifest.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+SPEC_FILE = "spec.yaml"  # written beside the report, so the command below runs as printed
+
+
+def spec_yaml(manifest: dict[str, Any]) -> str:
+    """The run's validated spec (every default spelt out), in the form `harness run` reads."""
+    return yaml.safe_dump(manifest["spec"], sort_keys=False)
+
+
+def commands(manifest: dict[str, Any]) -> list[str]:
+    """The shell commands that re-run the study and regenerate this report."""
+    name = manifest["spec"]["name"]
+    commit = (manifest.get("sessions") or [{}])[-1].get("git_commit")
+    lines = [f"git checkout {commit.removesuffix('+dirty')}"] if commit else []
+    return lines + [f"harness run {SPEC_FILE} --runs-dir runs", f"harness report runs/{name}"]
+
+
+def provenance_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """(what, value) pairs: spec hash, storage, and per session its start, commit, hardware and versions."""
+    rows = [("spec hash", manifest["spec_hash"]), ("storage", manifest.get("storage", ""))]
+    for i, session in enumerate(manifest.get("sessions", []), start=1):
+        hardware = session.get("hardware", {})
+        rows += [(f"session {i} started", str(session.get("started", ""))),
+                 (f"session {i} git commit", str(session.get("git_commit"))),
+                 (f"session {i} hardware", ", ".join(f"{k}={v}" for k, v in hardware.items())),
+                 (f"session {i} packages", ", ".join(f"{k} {v}" for k, v in session.get("packages", {}).items()))]
+    return rows
+

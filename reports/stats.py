@@ -1,0 +1,91 @@
+"""Is one strategy better than another? Ranks per (task, seed) problem and their significance tests.
+
+A problem is one (task, seed): strategies are ranked on the validation accuracy each selected there
+(1 = best, ties share the mean rank). Friedman's test asks whether the mean ranks differ at all;
+Nemenyi's post-hoc test (scikit-posthocs) which pairs do, with Demšar's (2006) critical difference.
+With two strategies, the Wilcoxon signed-rank test. N is the number of problems, never of trials.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scikit_posthocs as sp
+from scipy import stats
+
+ALPHA = 0.05
+NO_RESULT = 0.0  # a cell with no COMPLETE trial counts as accuracy 0: last on its problem, never dropped
+
+
+@dataclass(frozen=True)
+class RankComparison:
+    """The outcome of ranking strategies over problems; `test` is empty when there is too little to test."""
+
+    mean_ranks: pd.Series  # per strategy, best first
+    problems: int  # N: (task, seed) problems on which every strategy has a cell
+    dropped: int  # problems missing some strategy's cell, left out of the test
+    test: str = ""
+    statistic: float = math.nan
+    p_value: float = math.nan
+    pairwise: pd.DataFrame | None = None  # post-hoc p-values, strategy x strategy
+    critical_difference: float = math.nan
+
+    def describe(self) -> str:
+        """One sentence for the report."""
+        if not self.test:
+            return (f"No test: {self.problems} problem(s) with every strategy; a test needs at least two "
+                    "strategies and two problems.")
+        verdict = "differ" if self.p_value < ALPHA else "do not differ significantly"
+        text = (f"{self.test}: statistic {self.statistic:.3f}, p = {self.p_value:.3g} over N = {self.problems} "
+                f"(task, seed) problems; the strategies' ranks {verdict} at α = {ALPHA}.")
+        if not math.isnan(self.critical_difference):
+            text += f" Nemenyi critical difference of mean ranks: {self.critical_difference:.3f}."
+        if self.dropped:
+            text += f" {self.dropped} problem(s) lacking some strategy were left out."
+        return text
+
+
+def problem_matrix(cells: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Problems x strategies of the selected validation accuracy, complete problems only, and how many were dropped."""
+    indexed = cells.set_index(["task", "seed", "strategy"])
+    strategies = list(pd.unique(cells["strategy"]))
+    wide = indexed["best_val_accuracy"].unstack("strategy")[strategies]
+    complete = indexed["trials"].unstack("strategy")[strategies].notna().all(axis=1)  # NaN: no such cell
+    matrix = wide[complete].fillna(NO_RESULT).astype(float)
+    return matrix, int((~complete).sum())
+
+
+def problem_ranks(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Rank 1 for the best accuracy on each problem; tied strategies share the mean of their ranks."""
+    return matrix.rank(axis=1, ascending=False, method="average")
+
+
+def critical_difference(k: int, n: int, alpha: float = ALPHA) -> float:
+    """Nemenyi's CD = q_α √(k(k+1)/6N), with q_α the studentized range quantile over √2 (Demšar 2006)."""
+    q_alpha = stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
+    return q_alpha * math.sqrt(k * (k + 1) / (6 * n))
+
+
+def compare_strategies(cells: pd.DataFrame) -> RankComparison:
+    """Mean ranks over complete problems with Friedman + Nemenyi (k ≥ 3) or Wilcoxon (k = 2)."""
+    matrix, dropped = problem_matrix(cells)
+    mean_ranks = problem_ranks(matrix).mean().sort_values(kind="stable")
+    n, k = matrix.shape
+    base = {"mean_ranks": mean_ranks, "problems": n, "dropped": dropped}
+    if k < 2 or n < 2:
+        return RankComparison(**base)
+    if k == 2:
+        a, b = (matrix[c] for c in matrix.columns)
+        if (a == b).all():
+            return RankComparison(**base, test="Wilcoxon signed-rank", statistic=0.0, p_value=1.0)
+        result = stats.wilcoxon(a, b)
+        return RankComparison(**base, test="Wilcoxon signed-rank", statistic=float(result.statistic),
+                              p_value=float(result.pvalue))
+    result = stats.friedmanchisquare(*(matrix[c] for c in matrix.columns))
+    pairwise = sp.posthoc_nemenyi_friedman(matrix.to_numpy())
+    pairwise.index = pairwise.columns = matrix.columns
+    return RankComparison(**base, test="Friedman", statistic=float(result.statistic), p_value=float(result.pvalue),
+                          pairwise=pairwise, critical_difference=critical_difference(k, n))

@@ -1,0 +1,111 @@
+"""The written report: every format's files, and the HTML page rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from reports_frames import frame, curves_for, textbook_friedman, trials
+
+from reports import write_report
+
+MANIFEST = {"spec": {"name": "demo", "tasks": ["digits"], "strategies": ["before", "after", "later"],
+                     "seeds": list(range(7)), "budget": {"trials": 1, "epochs": 1}},
+            "spec_hash": "0123456789ab", "storage": "sqlite:///runs/demo/studies.db",
+            "sessions": [{"started": "2026-01-01T00:00:00+00:00", "packages": {"torch": "2.4.0"},
+                          "git_commit": "abc1234", "hardware": {"device": "cpu", "cpu_count": 2}}]}
+
+
+def small_run() -> pd.DataFrame:
+    """The textbook Friedman frame plus a noise floor and one more trial, so every section has content."""
+    noise = trials("task", "noise-floor", 0, [(i, "COMPLETE", v, 0.5, 1) for i, v in enumerate([0.4, 0.45, 0.5])])
+    more = trials("task", "after", 0, [(1, "COMPLETE", 0.3, 0.3, 1)], param_optimizer="adam")
+    return pd.concat([textbook_friedman(), frame(noise, more)], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> dict[str, Path]:
+    results = small_run()
+    return write_report(results, curves_for(results), tmp_path_factory.mktemp("report"), MANIFEST)
+
+
+def test_every_format_is_written(written) -> None:
+    figures = {"final_accuracy", "critical_difference", "performance_profiles", "best_so_far", "best_so_far_seconds",
+               "expected_max", "learning_curves", "importance", "lr_vs_accuracy"}
+    expected = {f"{stem}.{ext}" for stem in figures for ext in ("png", "pdf")}
+    expected |= {"report.md", "tables.tex", "index.html", "spec.yaml", "summary.csv", "cost.csv", "ranks.csv",
+                 "pairwise.csv", "best_configs.csv", "noise_floor.csv", "results.csv", "curves.csv"}
+    assert expected <= set(written)
+    assert written["best_so_far.png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert written["best_so_far.pdf"].read_bytes().startswith(b"%PDF")
+
+
+def test_csv_holds_the_numbers_of_the_tables(written) -> None:
+    ranks = pd.read_csv(written["ranks.csv"]).set_index("strategy")["mean_rank"]
+    assert ranks.to_dict() == pytest.approx({"after": 1.0, "later": 17 / 7, "before": 18 / 7})
+    noise = pd.read_csv(written["noise_floor.csv"]).iloc[0]
+    assert noise["val_std"] == pytest.approx(0.05) and noise["trainings"] == 3
+
+
+def test_markdown_has_every_section_and_the_reproduction(written) -> None:
+    report = written["report.md"].read_text(encoding="utf-8")
+    for heading in ("## Results", "## Statistics", "## Search behaviour", "## Best configurations",
+                    "## Noise floor", "## Reproducibility"):
+        assert heading in report
+    assert "Friedman: statistic 10.571, p = 0.00506 over N = 7 (task, seed) problems" in report
+    assert "harness run spec.yaml --runs-dir runs" in report and "git checkout abc1234" in report
+    assert "](best_so_far.png)" in report
+    assert written["spec.yaml"].read_text().startswith("name: demo\n")
+
+
+def test_latex_file_has_every_table(written) -> None:
+    latex = written["tables.tex"].read_text(encoding="utf-8")
+    labels = re.findall(r"\\label\{tab:(\w+)\}", latex)
+    assert labels == ["accuracy", "cost", "ranks", "pairwise", "best_configs", "noise_floor"]
+    assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 6
+
+
+def test_html_is_self_contained(written) -> None:
+    page = written["index.html"].read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == 9
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
+    assert "0123456789ab" in page and "abc1234" in page and "torch 2.4.0" in page
+
+
+def browser():
+    """Headless Chromium through selenium with Debian's chromedriver; None where Chromium is not installed."""
+    binary, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    if binary is None or driver is None:
+        return None
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+def test_html_renders_in_headless_chromium(written) -> None:
+    chromium = browser()
+    if chromium is None:
+        pytest.skip("chromium and chromedriver are not installed (.ci/run installs them)")
+    try:
+        chromium.get(written["index.html"].resolve().as_uri())
+        assert chromium.title == "Benchmark report"
+        tables = chromium.execute_script("return [...document.querySelectorAll('table.report-table')].map("
+                                         "t => [t.id, t.rows.length, t.offsetHeight > 0])")
+        assert [t[0] for t in tables] == ["T_accuracy", "T_cost", "T_ranks", "T_pairwise",
+                                          "T_best_configs", "T_noise_floor", "T_provenance"]
+        assert all(rows > 1 and shown for _, rows, shown in tables)
+        images = chromium.execute_script("return [...document.images].map(i => [i.complete, i.naturalWidth])")
+        assert len(images) == 9 and all(done and width > 100 for done, width in images)
+        cell = chromium.execute_script("return document.querySelector('#T_accuracy tbody tr').innerText")
+        # before: 72 … 82 over 200, mean 580/1400 = 41.4%, std √(3688/7 / 6)/200 = 4.7%
+        assert cell.split("\t")[:4] == ["task", "before", "7", "41.4 ± 4.7"]
+    finally:
+        chromium.quit()

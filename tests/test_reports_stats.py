@@ -1,0 +1,179 @@
+"""Statistics of the report against values known from textbooks or worked by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from reports_frames import NAN, frame, textbook_friedman, trials
+
+from reports import Analysis, anytime_frame, cell_summary
+from reports.anytime import spent_to_reach
+from reports.expected_max import expected_max, expected_max_frame
+from reports.importance import importance_frame, infer_distribution
+from reports.layout import accuracy_table, pairwise_table
+from reports.noise import noise_floor, split_noise_floor
+from reports.profiles import area_under_profile, cost_ratios, profile
+from reports.robust import iqm_with_ci
+from reports.stats import compare_strategies, critical_difference, problem_matrix
+
+DEMSAR_Q_005_K3 = 2.343  # Demšar (2006), Table 5(a): Nemenyi's q_0.05 for three classifiers
+
+
+def test_friedman_on_the_textbook_example() -> None:
+    result = compare_strategies(cell_summary(textbook_friedman()))
+    assert result.test == "Friedman" and result.problems == 7 and result.dropped == 0
+    assert result.statistic == pytest.approx(74 / 7)
+    assert result.p_value == pytest.approx(math.exp(-37 / 7))  # χ² with 2 degrees of freedom
+    assert result.mean_ranks.to_dict() == pytest.approx({"after": 1.0, "later": 17 / 7, "before": 18 / 7})
+    assert list(result.mean_ranks.index) == ["after", "later", "before"]  # best first
+
+
+def test_nemenyi_critical_difference_and_pairs() -> None:
+    result = compare_strategies(cell_summary(textbook_friedman()))
+    assert result.critical_difference == pytest.approx(DEMSAR_Q_005_K3 * math.sqrt(3 * 4 / (6 * 7)), rel=1e-3)
+    assert critical_difference(3, 7) == pytest.approx(result.critical_difference)
+    p = result.pairwise
+    # mean-rank gaps 18/7 − 1 = 1.57 and 17/7 − 1 = 1.43 exceed the CD of 1.25; 1/7 does not
+    assert p.loc["before", "after"] < 0.05 and p.loc["later", "after"] < 0.05
+    assert p.loc["before", "later"] > 0.05
+    assert np.allclose(p.to_numpy(), p.to_numpy().T)
+
+
+def test_wilcoxon_for_two_strategies() -> None:
+    """Six problems where a beats b every time: the exact two-sided p is 2 / 2⁶."""
+    results = frame(*[trials("task", name, seed, [(0, "COMPLETE", base + 0.01 * seed, 0.5, 1)])
+                      for name, base in (("a", 0.8), ("b", 0.5)) for seed in range(6)])
+    result = compare_strategies(cell_summary(results))
+    assert result.test == "Wilcoxon signed-rank" and result.problems == 6
+    assert result.p_value == pytest.approx(2 / 2**6)
+    assert result.mean_ranks.to_dict() == {"a": 1.0, "b": 2.0}
+
+
+def test_ranks_put_cells_without_result_last_and_drop_incomplete_problems() -> None:
+    results = frame(
+        trials("t", "a", 0, [(0, "COMPLETE", 0.5, 0.5, 1)]),
+        trials("t", "b", 0, [(0, "FAIL", NAN, NAN, 1)]),  # ran, found nothing: ranked last
+        trials("t", "c", 0, [(0, "COMPLETE", 0.4, 0.5, 1)]),
+        trials("t", "a", 1, [(0, "COMPLETE", 0.5, 0.5, 1)]),  # seed 1 lacks b and c: not a complete problem
+    )
+    matrix, dropped = problem_matrix(cell_summary(results))
+    assert dropped == 1 and matrix.shape == (1, 3)
+    result = compare_strategies(cell_summary(results))
+    assert result.mean_ranks.to_dict() == {"a": 1.0, "c": 2.0, "b": 3.0}
+    assert result.test == ""  # one problem: nothing to test
+    assert "No test" in result.describe()
+
+
+def test_iqm_and_its_bootstrap_interval() -> None:
+    point, low, high = iqm_with_ci(np.array([0.1, 0.2, 0.3, 0.4]))
+    assert point == pytest.approx(0.25)  # mean of the middle two
+    assert 0.1 <= low < point < high <= 0.4
+    assert iqm_with_ci(np.array([0.1, 0.2, 0.3, 0.4])) == (point, low, high)  # seeded: reproducible
+    assert math.isnan(iqm_with_ci(np.array([0.7]))[1])
+
+
+def test_expected_max_exact_formula() -> None:
+    mean, var = expected_max(np.array([0.8, 0.2, 0.5]), np.array([1, 2, 50]))
+    assert mean[0] == pytest.approx(0.5) and var[0] == pytest.approx(0.06)  # (.04 + .25 + .64)/3 − .25
+    assert mean[1] == pytest.approx((0.2 * 1 + 0.5 * 3 + 0.8 * 5) / 9)  # P(max = v(i)) = (i² − (i−1)²)/9
+    assert mean[2] == pytest.approx(0.8, abs=1e-6) and var[2] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_expected_max_frame_pools_seeds_and_ignores_unfinished_trials() -> None:
+    results = frame(trials("t", "random", 0, [(0, "COMPLETE", 0.2, 0.2, 1), (1, "PRUNED", 0.9, NAN, 1)]),
+                    trials("t", "random", 1, [(0, "COMPLETE", 0.8, 0.2, 1), (1, "COMPLETE", 0.5, 0.2, 1)]))
+    curve = expected_max_frame(results)
+    assert curve["n_trials"].tolist() == [1, 2]
+    assert curve["expected_max"].tolist() == pytest.approx([0.5, 5.7 / 9])
+
+
+def test_anytime_is_by_budget_spent_not_trial_index() -> None:
+    """Cumulative epochs 1, 3, 4, 7, 9; best so far: none, .5, .5, .5, .7 (listed out of trial order)."""
+    cell = trials("t", "tpe", 0, [(3, "COMPLETE", 0.40, 0.9, 3), (0, "FAIL", NAN, NAN, 1),
+                                  (4, "COMPLETE", 0.70, 0.6, 2), (1, "COMPLETE", 0.50, 0.5, 2),
+                                  (2, "PRUNED", NAN, NAN, 1)])
+    longer = trials("t", "tpe", 1, [(0, "COMPLETE", 0.60, 0.6, 12)])
+    curve = anytime_frame(frame(cell, longer))
+    seed0 = curve[curve["seed"] == 0].set_index("epochs_spent")["best_val_accuracy"]
+    expected = {3: 0.5, 4: 0.5, 5: 0.5, 6: 0.5, 7: 0.5, 8: 0.5, 9: 0.7, 10: 0.7, 11: 0.7, 12: 0.7}
+    assert seed0.to_dict() == pytest.approx(expected)
+    by_seconds = anytime_frame(frame(cell), by="seconds")  # 0.5 s an epoch: 4.5 s in all
+    assert by_seconds["seconds_spent"].max() == pytest.approx(4.5)
+    assert by_seconds.set_index("seconds_spent")["best_val_accuracy"].loc[4.5] == pytest.approx(0.7)
+    assert by_seconds["seconds_spent"].min() == pytest.approx(1.53)  # the first grid point at or after 1.5 s
+
+
+def performance_problem() -> pd.DataFrame:
+    """a reaches .9 in 4 epochs; b reaches it after 8; c never gets past .5 (target .99 x .9)."""
+    return frame(trials("t", "a", 0, [(0, "COMPLETE", 0.90, 0.5, 4)]),
+                 trials("t", "b", 0, [(0, "COMPLETE", 0.50, 0.5, 4), (1, "COMPLETE", 0.90, 0.5, 4)]),
+                 trials("t", "c", 0, [(0, "COMPLETE", 0.50, 0.5, 4), (1, "COMPLETE", 0.50, 0.5, 4)]))
+
+
+def test_performance_profile_ratios_and_area() -> None:
+    results = performance_problem()
+    spent = spent_to_reach(results, pd.Series({("t", 0): 0.891}))
+    assert spent.to_dict() == {("t", "a", 0): 4, ("t", "b", 0): 8, ("t", "c", 0): math.inf}
+    ratios = cost_ratios(results)
+    assert ratios.iloc[0].to_dict() == {"a": 1.0, "b": 2.0, "c": math.inf}
+    assert area_under_profile(ratios).to_dict() == pytest.approx({"a": 1.0, "b": 2 / 3, "c": 0.0})
+    rho = profile(ratios, np.array([1.0, 1.5, 2.0]))
+    assert rho["b"].tolist() == [0.0, 0.0, 1.0] and rho["a"].tolist() == [1.0, 1.0, 1.0]
+
+
+def noise_run() -> pd.DataFrame:
+    """Two strategies .02 apart on t; the default re-trained 3 times: val .80, .83, .86 (std .03, range .06)."""
+    return frame(*[trials("t", s, seed, [(0, "COMPLETE", v + 0.001 * seed, 0.5, 1)])
+                   for s, v in (("tpe", 0.85), ("random", 0.83)) for seed in range(3)],
+                 trials("t", "noise-floor", 0, [(i, "COMPLETE", v, 0.5, 1) for i, v in enumerate([0.8, 0.83, 0.86])]))
+
+
+def test_noise_floor_is_split_off_and_measured() -> None:
+    contest, noise = split_noise_floor(noise_run())
+    assert set(contest["strategy"]) == {"tpe", "random"} and len(noise) == 3
+    floor = noise_floor(noise).iloc[0]
+    assert floor["trainings"] == 3 and floor["failed"] == 0
+    assert floor["val_std"] == pytest.approx(0.03) and floor["val_range"] == pytest.approx(0.06)
+
+
+def test_differences_inside_the_noise_are_never_wins() -> None:
+    analysis = Analysis(noise_run())
+    gaps = analysis.gaps.set_index("strategy")
+    assert gaps.loc["random", "gap_to_best"] == pytest.approx(0.02) and gaps.loc["random", "within_noise"]
+    accuracy = analysis.summary.set_index("strategy")
+    assert accuracy.loc["tpe", "val_mean"] > accuracy.loc["random", "val_mean"]
+    assert analysis.ranks.mean_ranks.to_dict() == {"tpe": 1.0, "random": 2.0}
+    table = accuracy_table(analysis)
+    assert table.cells["Δ best"].tolist() == ["best", "−2.0 ≈"]
+    assert table.bold_mask()[:, 3].tolist() == [True, True]  # both shown as best: the gap is noise
+
+
+def test_pairwise_verdict_inside_noise() -> None:
+    results = pd.concat([noise_run(), frame(*[trials("t", "grid", seed, [(0, "COMPLETE", 0.5, 0.5, 1)])
+                                              for seed in range(3)])], ignore_index=True)
+    verdicts = pairwise_table(Analysis(results)).data.set_index(["a", "b"])["verdict"].to_dict()
+    assert verdicts[("tpe", "random")] == "within seed noise"
+    assert verdicts[("tpe", "grid")] in ("tpe better", "no significant difference")
+    assert verdicts[("tpe", "grid")] != "within seed noise"
+
+
+def test_fanova_importance_from_the_frame() -> None:
+    rng = np.random.default_rng(0)
+    lr = 10 ** rng.uniform(-4, -1, 24)
+    rows = [{"task": "t", "strategy": "random", "seed": 0, "trial": i, "state": "COMPLETE",
+             "val_accuracy": 1 - abs(np.log10(lr[i]) + 2.5) / 3, "param_lr": lr[i],
+             "param_width": int(rng.choice([8, 16])), "param_fixed": 0.1} for i in range(24)]
+    importance = importance_frame(pd.DataFrame(rows)).set_index("parameter")["importance"]
+    assert set(importance.index) == {"lr", "width"}  # a parameter that never varied has no importance
+    assert importance["lr"] > 0.8 and importance.sum() == pytest.approx(1.0)
+
+
+def test_distributions_inferred_from_values() -> None:
+    assert infer_distribution(pd.Series([1e-4, 1e-2, 1e-1])).log
+    assert not infer_distribution(pd.Series([0.1, 0.5, 0.9])).log
+    assert infer_distribution(pd.Series([8, 16, 32])).__class__.__name__ == "IntDistribution"
+    assert infer_distribution(pd.Series(["sgd", "adam"])).choices == ("adam", "sgd")
+    assert infer_distribution(pd.Series([0.9, 0.9, NAN])) is None
