@@ -128,25 +128,25 @@ def _tensors(dataset: datasets.VisionDataset) -> tuple[torch.Tensor, torch.Tenso
 class CIFAR10(CIFAR):
     """CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images of 10 classes; crop and flip."""
 
-    source: ClassVar[type[datasets.VisionDataset]] = datasets.CIFAR10
+    source = datasets.CIFAR10
 
 
 @tasks.register("cifar100")
 class CIFAR100(CIFAR):
     """CIFAR-100 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images of 100 classes; crop and flip."""
 
-    source: ClassVar[type[datasets.VisionDataset]] = datasets.CIFAR100
+    source = datasets.CIFAR100
 
 
 @tasks.register("mnist")
 class MNIST(MNISTLike):
     """MNIST (LeCun et al., 1998): 60,000 + 10,000 28x28 handwritten digits; no augmentation."""
 
-    source: ClassVar[type[datasets.VisionDataset]] = datasets.MNIST
+    source = datasets.MNIST
 
 
 @tasks.register("fashion_mnist")
 class FashionMNIST(MNISTLike):
     """Fashion-MNIST (Xiao et al., 2017): 60,000 + 10,000 28x28 clothing images of 10 classes; no augmentation."""
 
-    source: ClassVar[type[datasets.VisionDataset]] = datasets.FashionMNIST
+    source = datasets.FashionMNIST
