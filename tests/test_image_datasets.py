@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torchvision import datasets
@@ -143,14 +144,22 @@ def test_val_size_must_leave_training_images(root):
         tasks.get("mnist")(root=str(root), val_size=60).data()
 
 
-@pytest.mark.parametrize("name, family", [("cifar10", "resnet"), ("mnist", "vgg")])
-def test_harness_train_runs_a_tiny_model_on_the_files(root, name, family):
+def test_harness_train_runs_a_small_vgg_on_mnist_files(root):
     result = CliRunner().invoke(app, [
-        "train", name, "--option", f"root={root}", "--option", "val_size=10", "--option", f"model_family={family}",
-        "--set", "width=0.25", "--set", f"depth={11 if family == 'vgg' else 18}", "--set", "batch_size=16",
-        "--epochs", "1", "--device", "cpu"])
+        "train", "mnist", "--option", f"root={root}", "--option", "val_size=10", "--option", "model_family=vgg",
+        "--set", "width=0.25", "--set", "depth=11", "--set", "batch_size=16", "--epochs", "1", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert f"{name}-{family} on cpu" in result.output and "test accuracy" in result.output
+    assert "mnist-vgg on cpu" in result.output and "test accuracy" in result.output
+
+
+def test_harness_run_studies_cifar10_end_to_end(root, write_spec, tmp_path):
+    spec = {"name": "tiny_cifar", "seeds": [0], "strategies": ["random"], "budget": {"trials": 2, "epochs": 1},
+            "device": "cpu", "tasks": [{"name": "cifar10", "root": str(root), "val_size": 10,
+                                        "space": {"depth": 18, "width": 0.0625, "batch_size": 32}}]}
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(tmp_path / "runs" / "tiny_cifar" / "results.csv")
+    assert len(results) == 2 and set(results["task"]) == {"cifar10-resnet"}
 
 
 def test_the_cli_prints_the_missing_files_message_and_exits_2(tmp_path):
