@@ -7,9 +7,11 @@ the md5 sums of the real ones, so the tests give it the sums of the tiny files i
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import pickle
 import struct
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +100,29 @@ def test_test_split_is_the_test_file_and_validation_comes_from_training(root):
     assert torch.equal(data.test.inputs.flatten(1), torch.as_tensor(test_file["data"]))
     train_rows = {bytes(x.flatten().tolist()) for x in torch.cat([data.train.inputs, data.val.inputs])}
     assert len(train_rows) == TRAIN and not train_rows & {bytes(x.flatten().tolist()) for x in data.test.inputs}
+
+
+def test_archives_copied_by_hand_are_unpacked_first(root, tmp_path_factory):
+    """An offline machine may hold the downloaded archives only: CIFAR's tar.gz, MNIST's .gz files."""
+    packed = tmp_path_factory.mktemp("packed")
+    with tarfile.open(packed / datasets.CIFAR10.filename, "w:gz") as archive:
+        archive.add(root / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    raw = packed / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for unpacked in (root / "MNIST" / "raw").iterdir():
+        (raw / f"{unpacked.name}.gz").write_bytes(gzip.compress(unpacked.read_bytes()))
+    expected = {name: tasks.get(name)(root=str(root), val_size=10).data() for name in ("cifar10", "mnist")}
+    for name, data in expected.items():
+        loaded = tasks.get(name)(root=str(packed), val_size=10).data()
+        assert torch.equal(loaded.train.inputs, data.train.inputs) and torch.equal(loaded.test.labels, data.test.labels)
+
+
+def test_a_damaged_archive_is_named(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(HarnessError, match=r"fashion_mnist-resnet: cannot unpack .*train-images-idx3-ubyte.gz: "):
+        tasks.get("fashion_mnist")(root=str(tmp_path)).data()
 
 
 def test_validation_split_is_seeded(root):
