@@ -103,8 +103,9 @@ def dataloader_epochs(images: torch.Tensor, labels: torch.Tensor, setting: Setti
         model.train()
         loss_sum = torch.zeros((), device=device)
         for inputs, targets in loader:
-            inputs = inputs.to(device, non_blocking=True, memory_format=torch.channels_last if cuda else
-                               torch.contiguous_format)
+            inputs = inputs.to(device, non_blocking=True)  # pinned: the copy overlaps the previous step
+            if cuda:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
             targets = targets.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 loss = F.cross_entropy(model(inputs).float(), targets)
