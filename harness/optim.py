@@ -20,9 +20,7 @@ optimizers: Registry = Registry("optimizer")
 # Each optimizer carries the learning-rate range practitioners start from, as (low, high, default):
 # plain SGD wants 1e-2..1e-1 and momentum 0.9 divides that by ten (the step is lr / (1 - momentum)),
 # Adam-family rules work at 1e-3..1e-2, Adadelta's rate is a multiplier near 1. Searches may widen them.
-ADAM_FAMILY = ("adam", "adamw", "adamax", "nadam")
-
-
+# Rules that take `beta1`/`beta2` say so with `betas=True`.
 @optimizers.register("sgd", lr=(1e-3, 1e-1, 1e-2))
 def sgd(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
         momentum: float = 0.9, nesterov: bool = False) -> torch.optim.Optimizer:
@@ -31,32 +29,24 @@ def sgd(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0
                            weight_decay=weight_decay)
 
 
-@optimizers.register("adam", lr=(1e-3, 1e-2, 1e-3))
-def adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
-         beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
-    """Adam (Kingma & Ba, 2015); weight decay is L2 added to the gradient."""
-    return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+def register_adam_rule(name: str, rule: type[torch.optim.Optimizer], lr: tuple[float, float, float],
+                       help: str) -> None:
+    """Register an Adam-family rule under one signature, so `beta1`/`beta2` mean the same for all of them."""
+
+    def make(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
+             beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
+        return rule(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+    optimizers.register(name, help=help, lr=lr, betas=True)(make)
 
 
-@optimizers.register("adamw", lr=(1e-4, 1e-2, 1e-3))
-def adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
-          beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
-    """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, the Transformer default."""
-    return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
-
-
-@optimizers.register("adamax", lr=(5e-4, 1e-2, 2e-3))
-def adamax(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
-           beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
-    """Adamax (Kingma & Ba, 2015, section 7): Adam under the infinity norm, less sensitive to rare large gradients."""
-    return torch.optim.Adamax(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
-
-
-@optimizers.register("nadam", lr=(5e-4, 1e-2, 2e-3))
-def nadam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
-          beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
-    """NAdam (Dozat, 2016): Adam with Nesterov momentum."""
-    return torch.optim.NAdam(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+register_adam_rule("adam", torch.optim.Adam, (1e-3, 1e-2, 1e-3),
+                   "Adam (Kingma & Ba, 2015); weight decay is L2 added to the gradient.")
+register_adam_rule("adamw", torch.optim.AdamW, (1e-4, 1e-2, 1e-3),
+                   "AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, the Transformer default.")
+register_adam_rule("adamax", torch.optim.Adamax, (5e-4, 1e-2, 2e-3),
+                   "Adamax (Kingma & Ba, 2015, section 7): Adam under the infinity norm, robust to rare large steps.")
+register_adam_rule("nadam", torch.optim.NAdam, (5e-4, 1e-2, 2e-3), "NAdam (Dozat, 2016): Adam with Nesterov momentum.")
 
 
 @optimizers.register("rmsprop", lr=(1e-4, 1e-2, 1e-3))
@@ -101,9 +91,10 @@ def training_space(lr: tuple[float, float, float] | None = None,
     ranges = [practical_lr(name) for name in optimizer_choices]
     low, high, default = lr or (min(r[0] for r in ranges), max(r[1] for r in ranges),
                                 practical_lr(default_optimizer)[2])
-    adam_family = when(optimizer=tuple(name for name in optimizer_choices if name in ADAM_FAMILY))
+    with_betas = tuple(name for name in optimizer_choices if optimizers.entry(name).meta.get("betas"))
+    adam_family = when(optimizer=with_betas)
     betas = {"beta1": Float(default=0.9, low=0.8, high=0.95, when=adam_family),
-             "beta2": Float(default=0.999, low=0.99, high=0.9999, when=adam_family)} if adam_family[0][1] else {}
+             "beta2": Float(default=0.999, low=0.99, high=0.9999, when=adam_family)} if with_betas else {}
     return {
         "optimizer": Choice(default=default_optimizer, choices=optimizer_choices),
         "lr": Float(default=default, low=low, high=high, log=True),

@@ -7,8 +7,10 @@ set is never used for selection. Normalisation uses the training part's per-chan
 
 from __future__ import annotations
 
+import tarfile
 from abc import abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -17,6 +19,7 @@ import torch
 from pydantic import Field
 from torch import nn
 from torchvision import datasets
+from torchvision.datasets.utils import extract_archive
 
 from harness.errors import HarnessError
 from harness.optim import optimizers, training_space
@@ -24,6 +27,19 @@ from harness.space import Choice, Float, Space
 from harness.task import Data, Task, tasks
 from tasks.image_models import DEFAULT_DEPTH, DEPTHS, FAMILIES
 from tasks.image_split import ImageSplit, channel_stats
+
+
+@dataclass(frozen=True)
+class Files:
+    """The files torchvision reads in `folder`, their home page, and the archives that hold them."""
+
+    folder: Path
+    names: list[str]
+    url: str
+    archives: list[Path]
+
+    def missing(self) -> list[str]:
+        return [name for name in self.names if not (self.folder / name).is_file()]
 
 
 class ImageDataset(Task):
@@ -56,8 +72,8 @@ class ImageDataset(Task):
         })
 
     @abstractmethod
-    def required_files(self) -> tuple[Path, list[str], str]:
-        """The folder torchvision reads, the file names it needs there, and where they come from."""
+    def required_files(self) -> Files:
+        """The files torchvision reads, where they come from, and the archives they come in."""
 
     def data(self) -> Data:
         train_set, test_set = self._load(train=True), self._load(train=False)
@@ -81,19 +97,31 @@ class ImageDataset(Task):
         return model.to(memory_format=torch.channels_last) if data.train.inputs.is_cuda else model
 
     def _load(self, train: bool) -> datasets.VisionDataset:
-        """torchvision's loader; a missing or damaged file is one message saying what, where and how to fix it."""
-        root = Path(self.root).expanduser()
-        folder, names, url = self.required_files()
-        missing = [name for name in names if not (folder / name).is_file()]
+        """torchvision's loader; a missing or damaged file is one message saying what, where and how to fix it.
+
+        Archives already under `root` (copied by hand to an offline machine) are unpacked first.
+        """
+        files = self.required_files()
+        for archive in files.archives:
+            if files.missing() and archive.is_file():
+                self._unpack(archive)
+        missing = files.missing()
         if missing and not self.download:
             raise HarnessError(
-                f"{self.label}: {len(missing)} file(s) missing in {folder}: {', '.join(missing)}; set `download: true` "
-                f"in the task entry (needs internet), or put the files from {url} there (unpacked), or point `root:` "
-                f"at the directory that holds them")
+                f"{self.label}: {len(missing)} file(s) missing in {files.folder}: {', '.join(missing)}; set "
+                f"`download: true` in the task entry (needs internet), or put the files from {files.url} there "
+                f"(or their archives), or point `root:` at the directory that holds them")
         try:
-            return self.source(str(root), train=train, download=self.download)
+            return self.source(str(Path(self.root).expanduser()), train=train, download=self.download)
         except (RuntimeError, OSError) as error:  # torchvision: checksum mismatch, unreachable host
-            raise HarnessError(f"{self.label}: cannot load the files in {folder} (from {url}): {error}") from None
+            raise HarnessError(f"{self.label}: cannot load the files in {files.folder} (from {files.url}): "
+                               f"{error}") from None
+
+    def _unpack(self, archive: Path) -> None:
+        try:
+            extract_archive(str(archive), str(archive.parent))
+        except (OSError, EOFError, tarfile.TarError) as error:
+            raise HarnessError(f"{self.label}: cannot unpack {archive}: {error}; replace or delete it") from None
 
 
 class CIFAR(ImageDataset):
@@ -102,19 +130,19 @@ class CIFAR(ImageDataset):
     crop_padding: ClassVar[int] = 4
     flips: ClassVar[bool] = True
 
-    def required_files(self) -> tuple[Path, list[str], str]:
-        source = self.source
+    def required_files(self) -> Files:
+        source, root = self.source, Path(self.root).expanduser()
         names = [name for name, _ in source.train_list + source.test_list] + [source.meta["filename"]]
-        return Path(self.root).expanduser() / source.base_folder, names, source.url
+        return Files(root / source.base_folder, names, source.url, [root / source.filename])
 
 
 class MNISTLike(ImageDataset):
     """MNIST's idx files (unpacked from their .gz) in torchvision's <Class>/raw folder."""
 
-    def required_files(self) -> tuple[Path, list[str], str]:
-        source = self.source
-        names = [Path(name).stem for name, _ in source.resources]  # torchvision reads them unpacked
-        return Path(self.root).expanduser() / source.__name__ / "raw", names, source.mirrors[0]
+    def required_files(self) -> Files:
+        folder = Path(self.root).expanduser() / self.source.__name__ / "raw"
+        archives = [folder / name for name, _ in self.source.resources]  # the .gz files torchvision downloads
+        return Files(folder, [archive.stem for archive in archives], self.source.mirrors[0], archives)
 
 
 def _tensors(dataset: datasets.VisionDataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,25 +156,25 @@ def _tensors(dataset: datasets.VisionDataset) -> tuple[torch.Tensor, torch.Tenso
 class CIFAR10(CIFAR):
     """CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images of 10 classes; crop and flip."""
 
-    source: ClassVar[type[datasets.VisionDataset]] = datasets.CIFAR10
+    source = datasets.CIFAR10
 
 
 @tasks.register("cifar100")
 class CIFAR100(CIFAR):
     """CIFAR-100 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images of 100 classes; crop and flip."""
 
-    source: ClassVar[type[datasets.VisionDataset]] = datasets.CIFAR100
+    source = datasets.CIFAR100
 
 
 @tasks.register("mnist")
 class MNIST(MNISTLike):
     """MNIST (LeCun et al., 1998): 60,000 + 10,000 28x28 handwritten digits; no augmentation."""
 
-    source: ClassVar[type[datasets.VisionDataset]] = datasets.MNIST
+    source = datasets.MNIST
 
 
 @tasks.register("fashion_mnist")
 class FashionMNIST(MNISTLike):
     """Fashion-MNIST (Xiao et al., 2017): 60,000 + 10,000 28x28 clothing images of 10 classes; no augmentation."""
 
-    source: ClassVar[type[datasets.VisionDataset]] = datasets.FashionMNIST
+    source = datasets.FashionMNIST

@@ -7,12 +7,15 @@ the md5 sums of the real ones, so the tests give it the sums of the tiny files i
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import pickle
 import struct
+import tarfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torchvision import datasets
@@ -99,6 +102,29 @@ def test_test_split_is_the_test_file_and_validation_comes_from_training(root):
     assert len(train_rows) == TRAIN and not train_rows & {bytes(x.flatten().tolist()) for x in data.test.inputs}
 
 
+def test_archives_copied_by_hand_are_unpacked_first(root, tmp_path_factory):
+    """An offline machine may hold the downloaded archives only: CIFAR's tar.gz, MNIST's .gz files."""
+    packed = tmp_path_factory.mktemp("packed")
+    with tarfile.open(packed / datasets.CIFAR10.filename, "w:gz") as archive:
+        archive.add(root / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    raw = packed / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for unpacked in (root / "MNIST" / "raw").iterdir():
+        (raw / f"{unpacked.name}.gz").write_bytes(gzip.compress(unpacked.read_bytes()))
+    expected = {name: tasks.get(name)(root=str(root), val_size=10).data() for name in ("cifar10", "mnist")}
+    for name, data in expected.items():
+        loaded = tasks.get(name)(root=str(packed), val_size=10).data()
+        assert torch.equal(loaded.train.inputs, data.train.inputs) and torch.equal(loaded.test.labels, data.test.labels)
+
+
+def test_a_damaged_archive_is_named(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(HarnessError, match=r"fashion_mnist-resnet: cannot unpack .*train-images-idx3-ubyte.gz: "):
+        tasks.get("fashion_mnist")(root=str(tmp_path)).data()
+
+
 def test_validation_split_is_seeded(root):
     first = tasks.get("mnist")(root=str(root), val_size=10).data()
     again = tasks.get("mnist")(root=str(root), val_size=10).data()
@@ -143,14 +169,22 @@ def test_val_size_must_leave_training_images(root):
         tasks.get("mnist")(root=str(root), val_size=60).data()
 
 
-@pytest.mark.parametrize("name, family", [("cifar10", "resnet"), ("mnist", "vgg")])
-def test_harness_train_runs_a_tiny_model_on_the_files(root, name, family):
+def test_harness_train_runs_a_small_vgg_on_mnist_files(root):
     result = CliRunner().invoke(app, [
-        "train", name, "--option", f"root={root}", "--option", "val_size=10", "--option", f"model_family={family}",
-        "--set", "width=0.25", "--set", f"depth={11 if family == 'vgg' else 18}", "--set", "batch_size=16",
-        "--epochs", "1", "--device", "cpu"])
+        "train", "mnist", "--option", f"root={root}", "--option", "val_size=10", "--option", "model_family=vgg",
+        "--set", "width=0.25", "--set", "depth=11", "--set", "batch_size=16", "--epochs", "1", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert f"{name}-{family} on cpu" in result.output and "test accuracy" in result.output
+    assert "mnist-vgg on cpu" in result.output and "test accuracy" in result.output
+
+
+def test_harness_run_studies_cifar10_end_to_end(root, write_spec, tmp_path):
+    spec = {"name": "tiny_cifar", "seeds": [0], "strategies": ["random"], "budget": {"trials": 2, "epochs": 1},
+            "device": "cpu", "tasks": [{"name": "cifar10", "root": str(root), "val_size": 10,
+                                        "space": {"depth": 18, "width": 0.0625, "batch_size": 32}}]}
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(tmp_path / "runs" / "tiny_cifar" / "results.csv")
+    assert len(results) == 2 and set(results["task"]) == {"cifar10-resnet"}
 
 
 def test_the_cli_prints_the_missing_files_message_and_exits_2(tmp_path):

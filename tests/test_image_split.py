@@ -104,3 +104,13 @@ def test_moving_keeps_the_type_and_moves_the_statistics(images):
 def test_images_must_be_uint8_nchw(images):
     with pytest.raises(ValueError, match="uint8"):
         ImageSplit(images.float(), torch.arange(N), *channel_stats(images))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_batches_are_channels_last_and_match_the_cpu(images):
+    data = split(images, pad=2, flip=True)
+    on_cpu, cpu_order = epoch(data, seed=6)
+    on_cuda, cuda_order = epoch(data.to(torch.device("cuda")), seed=6)
+    assert on_cuda.is_cuda and on_cuda.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(cuda_order.cpu(), cpu_order)  # the draws are made on the CPU, so the epoch is the same
+    assert torch.allclose(on_cuda.cpu(), on_cpu, atol=1e-5)
