@@ -65,15 +65,16 @@ def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial])
 def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> None:
     """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run.
 
-    A budget in seconds has no trial count: the cycle in progress is queued, and called again
-    before each trial this keeps the configurations coming for as long as the seconds last.
+    A budget in seconds has no trial count: the next configuration of the cycle is queued, and
+    called before each trial this keeps them coming for as long as the seconds last.
     """
     if search.configs:
         trials = study.get_trials(deepcopy=False)
         cycles = 1 + sum(map(counts_against_budget, trials)) // len(search.configs)
         count = budget.planned_trials or cycles * len(search.configs)
         planned = [search.configs[i % len(search.configs)] for i in range(count)]
-        for config in missing_configs(planned, trials):
+        missing = missing_configs(planned, trials)
+        for config in missing if budget.planned_trials else missing[:1]:
             study.enqueue_trial(dict(config), skip_if_exists=False)
 
 
@@ -160,13 +161,14 @@ class CellRunner:
             trial.report(record.val_accuracy, record.epoch)
             if on_epoch is not None:
                 on_epoch(record)
-            if trial.should_prune():
+            if record.epoch < self.plan.budget.epochs and trial.should_prune():  # a finished trial is complete
                 raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
         try:
             result = fit(model, data, config, self.plan.budget.epochs, seed, on_epoch=report)
         except Diverged as error:
             trial.set_user_attr("fail_reason", str(error))
+            trial.set_user_attr("extra_epochs", trial.user_attrs.get("extra_epochs", 0.0) + 1)  # the epoch that diverged
             raise
         trial.set_user_attr("test_accuracy", result.test_accuracy)
         trial.set_user_attr("test_loss", result.test_loss)
