@@ -65,17 +65,20 @@ def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial])
 def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> None:
     """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run.
 
-    A budget in seconds has no trial count: the next configuration of the cycle is queued, and
-    called before each trial this keeps them coming for as long as the seconds last.
+    A budget in trials queues them all up front (workers sharing the study share the queue). A
+    budget in epochs or seconds has no trial count known in advance: called before each trial,
+    this queues the next configuration of the cycle, for as long as the budget lasts.
     """
-    if search.configs:
-        trials = study.get_trials(deepcopy=False)
-        cycles = 1 + sum(map(counts_against_budget, trials)) // len(search.configs)
-        count = budget.planned_trials or cycles * len(search.configs)
-        planned = [search.configs[i % len(search.configs)] for i in range(count)]
-        missing = missing_configs(planned, trials)
-        for config in missing if budget.planned_trials else missing[:1]:
-            study.enqueue_trial(dict(config), skip_if_exists=False)
+    if not search.configs:
+        return
+    trials = study.get_trials(deepcopy=False)
+    if budget.trials is not None:
+        count, at_most = budget.trials, None
+    else:
+        count, at_most = len(search.configs) * (1 + sum(map(counts_against_budget, trials)) // len(search.configs)), 1
+    planned = [search.configs[i % len(search.configs)] for i in range(count)]
+    for config in missing_configs(planned, trials)[:at_most]:
+        study.enqueue_trial(dict(config), skip_if_exists=False)
 
 
 def spend(study: optuna.Study, search: SearchPlan, budget: Budget, objective: Callable[[optuna.Trial], float],

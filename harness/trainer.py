@@ -227,7 +227,8 @@ def lr_range_test(model: nn.Module, data: Data, config: Mapping[str, Any], test:
             break
         lrs.append(lr)
         losses.append(smoothed)
-    if not losses:
-        raise Diverged(f"the learning-rate range test diverged at its lowest rate {test.min_lr:g}")
-    best = min(range(len(losses)), key=losses.__getitem__)
+    best = min(range(len(losses)), key=losses.__getitem__, default=0)
+    if best == 0:
+        raise Diverged(f"the learning-rate range test found no rate in {test.min_lr:g}..{test.max_lr:g} "
+                       f"that lowered the loss")
     return RangeTestResult(lrs[best] / test.divide, lrs, losses, taken / per_epoch)
