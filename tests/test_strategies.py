@@ -9,9 +9,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 from pydantic import ValidationError
+from conftest import tiny_spec
 from synthetic import SPACE, run_strategy
 
 from harness.budget import Budget
+from harness.errors import SpecError
+from harness.plan import build_plan
+from harness.spec import parse_spec
 from harness.optim import training_space
 from harness.space import Space
 from harness.strategy import strategies
@@ -158,3 +162,10 @@ def test_model_based_samplers_concentrate_where_random_does_not():
     for name in ("tpe", "cmaes", "coarse_to_fine"):
         assert sum(later_mean(name, s) for s in range(3)) > sum(later_mean("random", s) for s in range(3)), name
     assert math.isfinite(later_mean("qmc", 0))
+
+
+def test_spec_entries_of_multi_fidelity_strategies_are_labelled_by_their_sampler():
+    plan = build_plan(parse_spec(tiny_spec(strategies=[{"name": "hyperband", "sampler": "tpe"}, "hyperband"])))
+    assert [s.label for s in plan.strategies] == ["tpe+hyperband", "hyperband"]
+    with pytest.raises(SpecError, match=r"strategies\[0\]\.sampler: .*must name a sampler strategy"):
+        build_plan(parse_spec(tiny_spec(strategies=[{"name": "asha", "sampler": "grid"}])))
