@@ -125,7 +125,8 @@ class CellRunner:
             return self.run_trial(cell, trial, on_epoch, search.lr_range_test)
 
         callbacks = [lambda _study, frozen: on_trial(cell, frozen)] if on_trial else None
-        spend(study, search, budget, objective, catch=(Diverged,), callbacks=callbacks)
+        spent = spend(study, search, budget, objective, catch=(Diverged,), callbacks=callbacks)
+        study.set_user_attr("spent", asdict(spent))  # the cell's own account, beside its trials
 
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
         """The strategy's plan; its fixed configurations never change on resume, but its sampler
@@ -145,17 +146,8 @@ class CellRunner:
         """
         config = cell.task.space.suggest(trial)
         seed = training_seed(cell.seed, trial.number)
-        data = self.data(cell)
-        if range_test is not None:
-            torch.manual_seed(seed)
-            probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
-            trial.set_user_attr("lr_range_test", asdict(probe))
-            trial.set_user_attr("extra_epochs", probe.epochs)
-            config["lr"] = probe.lr
-        trial.set_user_attr("config", config)
         trial.set_user_attr("train_seed", seed)
-        torch.manual_seed(seed)
-        model = cell.task.task.model(config, data).to(self.device)
+        data = self.data(cell)
         curve: list[dict[str, float]] = []
 
         def report(record: EpochRecord) -> None:
@@ -168,14 +160,29 @@ class CellRunner:
                 raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
         try:
+            if range_test is not None:
+                config["lr"] = self.pick_lr(cell, trial, config, range_test, seed)
+            trial.set_user_attr("config", config)
+            torch.manual_seed(seed)
+            model = cell.task.task.model(config, data).to(self.device)
             result = fit(model, data, config, self.plan.budget.epochs, seed, on_epoch=report)
         except Diverged as error:
             trial.set_user_attr("fail_reason", str(error))
-            trial.set_user_attr("extra_epochs", trial.user_attrs.get("extra_epochs", 0.0) + 1)  # the epoch that diverged
+            trial.set_user_attr("extra_epochs", trial.user_attrs.get("extra_epochs", 0.0) + error.epochs)
             raise
         trial.set_user_attr("test_accuracy", result.test_accuracy)
         trial.set_user_attr("test_loss", result.test_loss)
         return result.val_accuracy
+
+    def pick_lr(self, cell: Cell, trial: optuna.Trial, config: dict[str, Any], range_test: RangeTest,
+                seed: int) -> float:
+        """Smith's range test on a fresh model with the trial's seed; the sweep is recorded and its epochs counted."""
+        data = self.data(cell)
+        torch.manual_seed(seed)
+        probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
+        trial.set_user_attr("lr_range_test", asdict(probe))
+        trial.set_user_attr("extra_epochs", probe.epochs)
+        return probe.lr
 
 
 class Executor(Options):

@@ -23,7 +23,11 @@ from harness.task import Data, Split
 
 
 class Diverged(Exception):
-    """Training produced a non-finite loss; the trial fails and records why."""
+    """Training produced a non-finite loss; the trial fails and records why, and the epochs it lost."""
+
+    def __init__(self, message: str, epochs: float = 1.0) -> None:
+        super().__init__(message)
+        self.epochs = epochs  # trained but not on the learning curve: by default the epoch that diverged
 
 
 @dataclass(frozen=True)
@@ -225,5 +229,5 @@ def lr_range_test(model: nn.Module, data: Data, config: Mapping[str, Any], test:
     best = min(range(len(losses)), key=losses.__getitem__, default=0)
     if best == 0:
         raise Diverged(f"the learning-rate range test found no rate in {test.min_lr:g}..{test.max_lr:g} "
-                       f"that lowered the loss")
+                       f"that lowered the loss", epochs=taken / per_epoch)
     return RangeTestResult(lrs[best] / test.divide, lrs, losses, taken / per_epoch)

@@ -42,8 +42,9 @@ def test_range_test_picks_a_tenth_of_the_rate_at_the_lowest_loss_and_says_what_i
 
 
 def test_range_test_that_diverges_at_once_fails_the_trial(small_digits):
-    with pytest.raises(Diverged, match="found no rate in 1e\\+12..1e\\+13 that lowered the loss"):
+    with pytest.raises(Diverged, match="found no rate in 1e\\+12..1e\\+13 that lowered the loss") as failure:
         sweep(small_digits, RangeTest(min_lr=1e12, max_lr=1e13, min_steps=3))
+    assert failure.value.epochs == pytest.approx(2 / 8)  # the step that did not diverge, and the one that did
 
 
 def test_lr_range_test_strategy_end_to_end_counts_the_sweep_against_the_budget(write_spec, tmp_path):
@@ -61,3 +62,5 @@ def test_lr_range_test_strategy_end_to_end_counts_the_sweep_against_the_budget(w
     assert results["epochs"].sum() >= 2 and results["epochs"].iloc[:-1].sum() < 2  # the sweep is paid from the budget
     assert (results["epochs"] > 1).all()
     assert "range test" in study.user_attrs["strategy_note"]
+    assert study.user_attrs["spent"]["epochs"] == results["epochs"].sum()
+    assert study.user_attrs["spent"]["trials"] == study.user_attrs["spent"]["completed"] == len(results)
