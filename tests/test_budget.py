@@ -36,7 +36,7 @@ def test_spent_counts_trials_by_state_with_epochs_and_seconds():
     trials = run_strategy("asha", seed=0, budget=budget, seconds_per_epoch=0.002, sampler="random")
     spent = Spent.of(trials)
     states = [t.state for t in trials]
-    assert spent.trials == len(trials) == spent.completed + spent.pruned + spent.failed
+    assert spent.started == spent.trials == len(trials) == spent.completed + spent.pruned + spent.failed
     assert (spent.completed, spent.pruned, spent.failed) == (states.count(TrialState.COMPLETE),
                                                              states.count(TrialState.PRUNED),
                                                              states.count(TrialState.FAIL))
@@ -50,7 +50,7 @@ def test_a_trial_lost_to_an_interruption_spends_nothing():
     study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"curve": [{}]}))
     study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"curve": [{}], "fail_reason": "nan",
                                                                                   "extra_epochs": 1}))
-    assert Spent.of(study.trials) == Spent(trials=1, failed=1, epochs=2, seconds=0.0)
+    assert Spent.of(study.trials) == Spent(started=2, trials=1, failed=1, epochs=2, seconds=0.0)
 
 
 def test_a_budget_caps_exactly_one_thing():

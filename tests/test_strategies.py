@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import optuna
 import pytest
@@ -169,3 +170,10 @@ def test_spec_entries_of_multi_fidelity_strategies_are_labelled_by_their_sampler
     assert [s.label for s in plan.strategies] == ["tpe+hyperband", "hyperband"]
     with pytest.raises(SpecError, match=r"strategies\[0\]\.sampler: .*must name a sampler strategy"):
         build_plan(parse_spec(tiny_spec(strategies=[{"name": "asha", "sampler": "grid"}])))
+
+
+def test_readme_lists_every_built_in_strategy():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Strategies and budgets\n")[1].split("\n## ")[0]
+    built_in = [entry.name for entry in strategies if entry.obj.__module__.startswith("strategies.")]
+    assert len(built_in) >= 12 and all(f"`{name}`" in section for name in built_in)
