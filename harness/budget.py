@@ -27,8 +27,12 @@ def trial_epochs(trial: FrozenTrial) -> float:
 
 @dataclass(frozen=True)
 class Spent:
-    """What a cell's ended trials used: counts by state, epochs trained and seconds taken."""
+    """What a cell's ended trials used: counts by state, epochs trained and seconds taken.
 
+    `started` also counts trials lost to an interruption (run again, so not charged to the budget).
+    """
+
+    started: int = 0
     trials: int = 0
     completed: int = 0
     pruned: int = 0
@@ -38,9 +42,10 @@ class Spent:
 
     @classmethod
     def of(cls, trials: Iterable[FrozenTrial]) -> Spent:
+        trials = list(trials)
         ended = [t for t in trials if counts_against_budget(t)]
         states = [t.state for t in ended]
-        return cls(trials=len(ended), completed=states.count(TrialState.COMPLETE),
+        return cls(started=sum(t.state != TrialState.WAITING for t in trials), trials=len(ended), completed=states.count(TrialState.COMPLETE),
                    pruned=states.count(TrialState.PRUNED), failed=states.count(TrialState.FAIL),
                    epochs=sum(map(trial_epochs, ended)),
                    seconds=sum(t.duration.total_seconds() for t in ended if t.duration is not None))

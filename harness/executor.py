@@ -65,16 +65,20 @@ def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial])
 def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> None:
     """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run.
 
-    A budget in seconds has no trial count: the cycle in progress is queued, and called again
-    before each trial this keeps the configurations coming for as long as the seconds last.
+    A budget in trials queues them all up front (workers sharing the study share the queue). A
+    budget in epochs or seconds has no trial count known in advance: called before each trial,
+    this queues the next configuration of the cycle, for as long as the budget lasts.
     """
-    if search.configs:
-        trials = study.get_trials(deepcopy=False)
-        cycles = 1 + sum(map(counts_against_budget, trials)) // len(search.configs)
-        count = budget.planned_trials or cycles * len(search.configs)
-        planned = [search.configs[i % len(search.configs)] for i in range(count)]
-        for config in missing_configs(planned, trials):
-            study.enqueue_trial(dict(config), skip_if_exists=False)
+    if not search.configs:
+        return
+    trials = study.get_trials(deepcopy=False)
+    if budget.trials is not None:
+        count, at_most = budget.trials, None
+    else:
+        count, at_most = len(search.configs) * (1 + sum(map(counts_against_budget, trials)) // len(search.configs)), 1
+    planned = [search.configs[i % len(search.configs)] for i in range(count)]
+    for config in missing_configs(planned, trials)[:at_most]:
+        study.enqueue_trial(dict(config), skip_if_exists=False)
 
 
 def spend(study: optuna.Study, search: SearchPlan, budget: Budget, objective: Callable[[optuna.Trial], float],
@@ -121,7 +125,8 @@ class CellRunner:
             return self.run_trial(cell, trial, on_epoch, search.lr_range_test)
 
         callbacks = [lambda _study, frozen: on_trial(cell, frozen)] if on_trial else None
-        spend(study, search, budget, objective, catch=(Diverged,), callbacks=callbacks)
+        spent = spend(study, search, budget, objective, catch=(Diverged,), callbacks=callbacks)
+        study.set_user_attr("spent", asdict(spent))  # the cell's own account, beside its trials
 
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
         """The strategy's plan; its fixed configurations never change on resume, but its sampler
@@ -141,17 +146,8 @@ class CellRunner:
         """
         config = cell.task.space.suggest(trial)
         seed = training_seed(cell.seed, trial.number)
-        data = self.data(cell)
-        if range_test is not None:
-            torch.manual_seed(seed)
-            probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
-            trial.set_user_attr("lr_range_test", asdict(probe))
-            trial.set_user_attr("extra_epochs", probe.epochs)
-            config["lr"] = probe.lr
-        trial.set_user_attr("config", config)
         trial.set_user_attr("train_seed", seed)
-        torch.manual_seed(seed)
-        model = cell.task.task.model(config, data).to(self.device)
+        data = self.data(cell)
         curve: list[dict[str, float]] = []
 
         def report(record: EpochRecord) -> None:
@@ -160,17 +156,33 @@ class CellRunner:
             trial.report(record.val_accuracy, record.epoch)
             if on_epoch is not None:
                 on_epoch(record)
-            if trial.should_prune():
+            if record.epoch < cell.strategy.budget.epochs and trial.should_prune():  # a finished trial is complete
                 raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
         try:
+            if range_test is not None:
+                config["lr"] = self.pick_lr(cell, trial, config, range_test, seed)
+            trial.set_user_attr("config", config)
+            torch.manual_seed(seed)
+            model = cell.task.task.model(config, data).to(self.device)
             result = fit(model, data, config, cell.strategy.budget.epochs, seed, on_epoch=report)
         except Diverged as error:
             trial.set_user_attr("fail_reason", str(error))
+            trial.set_user_attr("extra_epochs", trial.user_attrs.get("extra_epochs", 0.0) + error.epochs)
             raise
         trial.set_user_attr("test_accuracy", result.test_accuracy)
         trial.set_user_attr("test_loss", result.test_loss)
         return result.val_accuracy
+
+    def pick_lr(self, cell: Cell, trial: optuna.Trial, config: dict[str, Any], range_test: RangeTest,
+                seed: int) -> float:
+        """Smith's range test on a fresh model with the trial's seed; the sweep is recorded and its epochs counted."""
+        data = self.data(cell)
+        torch.manual_seed(seed)
+        probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
+        trial.set_user_attr("lr_range_test", asdict(probe))
+        trial.set_user_attr("extra_epochs", probe.epochs)
+        return probe.lr
 
 
 class Executor(Options):

@@ -23,7 +23,11 @@ from harness.task import Data, Split
 
 
 class Diverged(Exception):
-    """Training produced a non-finite loss; the trial fails and records why."""
+    """Training produced a non-finite loss; the trial fails and records why, and the epochs it lost."""
+
+    def __init__(self, message: str, epochs: float = 1.0) -> None:
+        super().__init__(message)
+        self.epochs = epochs  # trained but not on the learning curve: by default the epoch that diverged
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,22 @@ def _autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, labels: torch.Tensor,
+               lr: float, train: TrainConfig) -> torch.Tensor:
+    """One optimizer step at rate `lr`: forward, backward, optional clipping; the loss stays on the device."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with _autocast(labels.device):
+        logits = model(inputs)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=train.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if train.grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, seed: int,
         on_epoch: Callable[[EpochRecord], None] | None = None) -> FitResult:
     """Train `model` on `data` (already on the model's device) and return its curve and test score.
@@ -138,20 +158,9 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
         for batch, (inputs, labels) in enumerate(data.train.batches(train.batch_size, generator)):
             # 1. learning rate for this step, from the schedule's pure function
             lr = train.lr * schedule(epoch * per_epoch + batch, total, per_epoch, **schedule_kwargs)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            # 2. forward and backward on one batch of device-resident tensors
-            with _autocast(device):
-                logits = model(inputs)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=train.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # 3. optional clipping, then the step
-            if train.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-            optimizer.step()
-            loss_sum += loss.detach()
-        # 4. one read-back per epoch: divergence check, validation, report
+            # 2. forward, backward, optional clipping and the step, on one batch of device-resident tensors
+            loss_sum += train_step(model, optimizer, inputs, labels, lr, train)
+        # 3. one read-back per epoch: divergence check, validation, report
         train_loss = (loss_sum / per_epoch).item()
         val_loss, val_accuracy = evaluate(model, data.val)
         val_losses.append(val_loss)
@@ -200,7 +209,6 @@ def endless_batches(split: Split, batch_size: int, generator: torch.Generator) -
 def lr_range_test(model: nn.Module, data: Data, config: Mapping[str, Any], test: RangeTest, seed: int) -> RangeTestResult:
     """Sweep the learning rate from `test.min_lr` to `test.max_lr` on `model` and pick one; the model is spent."""
     train = TrainConfig.from_config(config)
-    device = data.train.labels.device
     per_epoch = data.train.num_batches(train.batch_size)
     steps = max(test.min_steps, round(test.epochs * per_epoch))
     optimizer = make_optimizer(model, train, config)
@@ -211,23 +219,15 @@ def lr_range_test(model: nn.Module, data: Data, config: Mapping[str, Any], test:
     model.train()
     for taken, (inputs, labels) in zip(range(1, steps + 1), endless_batches(data.train, train.batch_size, generator)):
         lr = test.min_lr * (test.max_lr / test.min_lr) ** ((taken - 1) / max(1, steps - 1))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with _autocast(device):
-            logits = model(inputs)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=train.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if train.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-        optimizer.step()
+        loss = train_step(model, optimizer, inputs, labels, lr, train)
         average = test.smoothing * average + (1 - test.smoothing) * loss.item()  # a short run: one read-back a step
         smoothed = average / (1 - test.smoothing ** taken)
         if not math.isfinite(smoothed) or (losses and smoothed > test.stop_factor * min(losses)):
             break
         lrs.append(lr)
         losses.append(smoothed)
-    if not losses:
-        raise Diverged(f"the learning-rate range test diverged at its lowest rate {test.min_lr:g}")
-    best = min(range(len(losses)), key=losses.__getitem__)
+    best = min(range(len(losses)), key=losses.__getitem__, default=0)
+    if best == 0:
+        raise Diverged(f"the learning-rate range test found no rate in {test.min_lr:g}..{test.max_lr:g} "
+                       f"that lowered the loss", epochs=taken / per_epoch)
     return RangeTestResult(lrs[best] / test.divide, lrs, losses, taken / per_epoch)

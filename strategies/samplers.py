@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
+from typing import Any, ClassVar
 
 import optuna
 
 from harness.budget import Budget
 from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
+
+
+def random_fallback(seed: int) -> dict[str, Any]:
+    """Sampler arguments that draw the parameters a sampler cannot model at random, quietly."""
+    return {"independent_sampler": optuna.samplers.RandomSampler(seed=seed), "warn_independent_sampling": False}
 
 
 class SamplerStrategy(Strategy):
@@ -46,9 +52,8 @@ class QMC(SamplerStrategy):
     """Quasi-random search on a scrambled Sobol sequence: the tuning playbook's choice for exploration."""
 
     def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
-                                          independent_sampler=optuna.samplers.RandomSampler(seed=seed),
-                                          warn_independent_sampling=False, warn_asynchronous_seeding=False)
+        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed, warn_asynchronous_seeding=False,
+                                          **random_fallback(seed))
 
     def note(self, budget: Budget) -> str:
         return "Sobol points over the parameters of the first trial; conditional ones drawn at random"
@@ -58,6 +63,7 @@ class ModelBased(SamplerStrategy):
     """A sampler that fits a model of the objective after some random start-up trials."""
 
     startup_trials: int | None = None  # random trials before the model; default: a third of the planned trials, at most 10
+    drawn_at_random: ClassVar[str] = ""  # the parameters it leaves to a random sampler, for the report
 
     def startup(self, budget: Budget) -> int:
         if self.startup_trials is not None:
@@ -65,7 +71,7 @@ class ModelBased(SamplerStrategy):
         return min(10, max(1, (budget.planned_trials or 30) // 3))
 
     def note(self, budget: Budget) -> str:
-        return f"{self.startup(budget)} random start-up trials"
+        return "; ".join(filter(None, [f"{self.startup(budget)} random start-up trials", self.drawn_at_random]))
 
 
 @strategies.register("tpe")
@@ -81,23 +87,17 @@ class TPE(ModelBased):
 class GP(ModelBased):
     """Bayesian optimisation with a Gaussian process and expected improvement (Optuna's GPSampler)."""
 
-    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.startup(budget),
-                                         independent_sampler=optuna.samplers.RandomSampler(seed=seed),
-                                         warn_independent_sampling=False)
+    drawn_at_random: ClassVar[str] = "parameters not in every trial drawn at random"
 
-    def note(self, budget: Budget) -> str:
-        return f"{super().note(budget)}; parameters not in every trial drawn at random"
+    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.startup(budget), **random_fallback(seed))
 
 
 @strategies.register("cmaes")
 class CMAES(ModelBased):
     """CMA-ES evolution strategy (Hansen, 2016) on the numeric parameters; categorical ones drawn at random."""
 
-    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=self.startup(budget),
-                                            independent_sampler=optuna.samplers.RandomSampler(seed=seed),
-                                            warn_independent_sampling=False)
+    drawn_at_random: ClassVar[str] = "categorical and conditional parameters drawn at random"
 
-    def note(self, budget: Budget) -> str:
-        return f"{super().note(budget)}; categorical and conditional parameters drawn at random"
+    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=self.startup(budget), **random_fallback(seed))

@@ -3,84 +3,177 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import optuna
 import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+from pydantic import ValidationError
+from conftest import tiny_spec
+from synthetic import SPACE, run_strategy
 
-from harness.executor import enqueue_planned
-from harness.plugins import load_builtins
-from harness.space import Choice, Float, Int, Space, when
 from harness.budget import Budget
+from harness.errors import SpecError
+from harness.plan import build_plan
+from harness.spec import parse_spec
+from harness.optim import training_space
+from harness.space import Space
 from harness.strategy import strategies
+from strategies.coarse_to_fine import region, shrink
+from strategies.fixed import RECIPES
 
-load_builtins()
 BUDGET = Budget(trials=12, epochs=1)
-SPACE = Space({
-    "optimizer": Choice(default="adam", choices=("sgd", "adam")),
-    "lr": Float(default=1e-2, low=1e-4, high=1.0, log=True),
-    "momentum": Float(default=0.9, low=0.5, high=0.99, when=when(optimizer="sgd")),
-    "width": Int(default=16, low=8, high=64, log=True),
-})
-
-
-def objective(config: dict) -> float:
-    """Best near lr=1e-2 with SGD at high momentum; smooth enough for model-based samplers."""
-    bonus = 0.2 * config.get("momentum", 0.0)
-    return -abs(math.log10(config["lr"]) + 2) + bonus + 0.01 * math.log2(config["width"])
-
-
-def search(name: str, seed: int, budget: Budget = BUDGET) -> list[optuna.trial.FrozenTrial]:
-    plan = strategies.get(name)().plan(SPACE, budget, seed)
-    study = optuna.create_study(direction="maximize", sampler=plan.sampler, pruner=plan.pruner)
-    enqueue_planned(study, plan, budget)
-    study.optimize(lambda trial: objective(SPACE.suggest(trial)), n_trials=budget.trials)
-    return study.trials
+FIXED_CONFIGS = ("manual", "lr_range_test")  # their configurations do not depend on the seed
 
 
 @pytest.mark.parametrize("name", strategies.names())
 def test_strategy_spends_exactly_the_budget_inside_the_space(name):
-    trials = search(name, seed=0)
+    trials = run_strategy(name, seed=0, budget=BUDGET)
     assert len(trials) == BUDGET.trials
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL}
     for trial in trials:
-        assert SPACE.complete(trial.params) == trial.params  # every value allowed, every active parameter set
+        assert SPACE.complete(trial.params) == trial.params  # every value allowed, every active parameter set, no other
 
 
 @pytest.mark.parametrize("name", strategies.names())
 def test_strategy_is_deterministic_under_its_seed(name):
-    assert [t.params for t in search(name, seed=1)] == [t.params for t in search(name, seed=1)]
+    assert [t.params for t in run_strategy(name, 1, BUDGET)] == [t.params for t in run_strategy(name, 1, BUDGET)]
 
 
-@pytest.mark.parametrize("name", [n for n in strategies.names() if n != "manual"])
+@pytest.mark.parametrize("name", [n for n in strategies.names() if n not in FIXED_CONFIGS])
 def test_strategy_draws_differently_under_another_seed(name):
-    assert [t.params for t in search(name, seed=1)] != [t.params for t in search(name, seed=2)]
+    assert [t.params for t in run_strategy(name, 1, BUDGET)] != [t.params for t in run_strategy(name, 2, BUDGET)]
+
+
+@pytest.mark.parametrize("name", strategies.names())
+def test_strategy_has_help_and_a_label(name):
+    entry = strategies.entry(name)
+    assert entry.help and entry.obj().label == name
 
 
 def test_grid_subset_is_random_not_a_prefix_and_never_repeats():
     full = SPACE.grid(3)
-    chosen = [t.params for t in search("grid", seed=0)]
-    assert len({tuple(sorted(c.items())) for c in chosen}) == BUDGET.trials
+    chosen = [t.params for t in run_strategy("grid", seed=0, budget=BUDGET)]
+    assert len(full) > BUDGET.trials and len({tuple(sorted(c.items())) for c in chosen}) == BUDGET.trials
     assert chosen != full[:BUDGET.trials]
 
 
-def test_manual_repeats_its_configurations_to_fill_the_budget():
+def test_grid_covers_every_point_and_says_so_when_smaller_than_the_budget():
+    full = SPACE.grid(2)
+    budget = Budget(trials=len(full) + 3, epochs=1)
+    plan = strategies.get("grid")(resolution=2).plan(SPACE, budget, 0)
+    assert f"grid of {len(full)} points" in plan.note and "smaller than the budget" in plan.note
+    ran = [t.params for t in run_strategy("grid", 0, budget, resolution=2)]
+    assert sorted(map(str, ran[:len(full)])) == sorted(map(str, full))  # each point once, then repeats
+    assert ran[len(full):] == ran[:3]
+
+
+def test_grid_has_no_meaningless_points_for_conditional_schedule_arguments():
+    grid = SPACE.grid(2)
+    assert all(("step_gamma" in c) == (c["schedule"] == "step") for c in grid)
+    assert all(("momentum" in c) == (c["optimizer"] == "sgd") for c in grid)
+    assert len(grid) == len({str(sorted(c.items())) for c in grid})
+
+
+def test_manual_gives_one_recipe_per_optimizer_family_moved_into_the_space():
+    space = Space(training_space(lr=(1e-4, 1e-2, 2e-3), optimizer_choices=("sgd", "adam", "adamw"),
+                                 schedule_choices=("constant", "cosine")))
+    configs = strategies.get("manual")().plan(space, BUDGET, 0).configs
+    assert [c["optimizer"] for c in configs] == ["sgd", "adam", "adamw"]
+    sgd, adam, adamw = configs
+    assert sgd["lr"] == 1e-2 and sgd["momentum"] == RECIPES["sgd"]["momentum"] and sgd["schedule"] == "cosine"
+    assert adam["lr"] == RECIPES["adam"]["lr"] and adam["weight_decay"] == 1e-6  # L2 off: the lowest allowed
+    assert adamw["schedule"] == space["schedule"].default  # warmup_cosine is not offered by this task
+    assert all("momentum" not in c for c in (adam, adamw))
+
+
+def test_manual_repeats_the_spec_configurations_to_fill_the_budget():
     plan = strategies.get("manual")(configs=[{"optimizer": "sgd", "lr": 0.1}, {}]).plan(SPACE, BUDGET, 0)
-    assert plan.configs == ({"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "width": 16},
-                            {"optimizer": "adam", "lr": 1e-2, "width": 16})
-    study = optuna.create_study(direction="maximize", sampler=plan.sampler)
-    enqueue_planned(study, plan, BUDGET)
-    study.optimize(lambda trial: objective(SPACE.suggest(trial)), n_trials=4)
-    ran = study.get_trials(states=[optuna.trial.TrialState.COMPLETE])
+    assert plan.configs == ({"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "schedule": "constant", "width": 16},
+                            {"optimizer": "adam", "lr": 1e-2, "schedule": "constant", "width": 16})
+    ran = run_strategy("manual", 0, Budget(trials=4, epochs=1), configs=[{"optimizer": "sgd", "lr": 0.1}, {}])
     assert [t.params["optimizer"] for t in ran] == ["sgd", "adam", "sgd", "adam"]
 
 
-def test_tpe_concentrates_where_random_does_not():
-    """After its random start, TPE's proposals score better on average than random search's."""
-    budget = Budget(trials=40, epochs=1)
+def test_fixed_configurations_keep_cycling_under_a_budget_in_seconds():
+    budget = Budget(seconds=0.1, epochs=2)
+    ran = run_strategy("manual", 0, budget, seconds_per_epoch=0.005)
+    planned = strategies.get("manual")().plan(SPACE, budget, 0).configs
+    assert len(ran) > 2 * len(planned)
+    assert [t.params for t in ran] == [planned[i % len(planned)] for i in range(len(ran))]
+
+
+def test_shrink_keeps_the_span_of_the_best_padded_on_the_log_scale():
+    lr = shrink(FloatDistribution(1e-4, 1.0, log=True), [1e-3, 1e-2])
+    assert lr.log and lr.low == pytest.approx(10 ** -3.5) and lr.high == pytest.approx(10 ** -1.5)
+    linear = shrink(FloatDistribution(0.0, 1.0), [0.5, 0.5])
+    assert (linear.low, linear.high) == pytest.approx((0.4, 0.6))  # no span: a tenth of the range each side
+    assert shrink(IntDistribution(8, 64, log=True), [16, 16]) == IntDistribution(12, 20, log=True)
+    assert shrink(CategoricalDistribution(["sgd", "adam", "adamw"]), ["adamw", "sgd"]).choices == ("sgd", "adamw")
+
+
+def test_coarse_to_fine_searches_inside_the_region_of_the_best_coarse_trials():
+    budget = Budget(trials=20, epochs=1)
+    trials = run_strategy("coarse_to_fine", 0, budget, coarse_fraction=0.4, top_k=3)
+    coarse, fine = trials[:8], trials[8:]
+    space = region(coarse, 3, optuna.study.StudyDirection.MAXIMIZE)
+    assert space["lr"].high - space["lr"].low < 1.0 - 1e-4  # it did shrink
+    for trial in fine:
+        for name, value in trial.params.items():
+            dist = space.get(name)
+            if isinstance(dist, CategoricalDistribution):
+                assert value in dist.choices
+            elif dist is not None:
+                assert dist.low <= value <= dist.high
+
+
+@pytest.mark.parametrize("name", ["median", "asha", "hyperband"])
+def test_multi_fidelity_stops_trials_early_and_frees_epochs(name):
+    budget = Budget(total_epochs=60, epochs=9)
+    trials = run_strategy(name, 0, budget, sampler="tpe")
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and all(len(t.user_attrs["curve"]) < budget.epochs for t in pruned)
+    assert len(trials) > budget.planned_trials  # the saved epochs paid for more trials
+
+
+def test_multi_fidelity_label_names_its_sampler_and_unknown_samplers_are_refused():
+    assert strategies.get("hyperband")(sampler="tpe").label == "tpe+hyperband"
+    assert strategies.get("asha")().label == "asha"
+    with pytest.raises(ValidationError, match="must name a sampler strategy"):
+        strategies.get("asha")(sampler="grid")
+
+
+def test_lr_range_test_sweeps_a_decade_beyond_the_space_and_refuses_a_fixed_lr():
+    plan = strategies.get("lr_range_test")().plan(SPACE, BUDGET, 0)
+    assert plan.lr_range_test is not None
+    assert (plan.lr_range_test.min_lr, plan.lr_range_test.max_lr) == pytest.approx((1e-5, 10.0))
+    with pytest.raises(ValueError, match="needs `lr` as a range"):
+        strategies.get("lr_range_test")().plan(SPACE.override({"lr": 0.1}), BUDGET, 0)
+
+
+def test_model_based_samplers_concentrate_where_random_does_not():
+    """After their start-up, model-based proposals score better on average than random search's (sanity, 3 seeds)."""
+    budget = Budget(trials=30, epochs=1)
 
     def later_mean(name: str, seed: int) -> float:
-        values = [t.value for t in search(name, seed, budget)][budget.trials // 2:]
+        values = [t.value for t in run_strategy(name, seed, budget)[budget.trials // 2:] if t.value is not None]
         return sum(values) / len(values)
 
-    seeds = range(3)
-    assert sum(later_mean("tpe", s) for s in seeds) > sum(later_mean("random", s) for s in seeds)
+    for name in ("tpe", "cmaes", "coarse_to_fine"):
+        assert sum(later_mean(name, s) for s in range(3)) > sum(later_mean("random", s) for s in range(3)), name
+    assert math.isfinite(later_mean("qmc", 0))
+
+
+def test_spec_entries_of_multi_fidelity_strategies_are_labelled_by_their_sampler():
+    plan = build_plan(parse_spec(tiny_spec(strategies=[{"name": "hyperband", "sampler": "tpe"}, "hyperband"])))
+    assert [s.label for s in plan.strategies] == ["tpe+hyperband", "hyperband"]
+    with pytest.raises(SpecError, match=r"strategies\[0\]\.sampler: .*must name a sampler strategy"):
+        build_plan(parse_spec(tiny_spec(strategies=[{"name": "asha", "sampler": "grid"}])))
+
+
+def test_readme_lists_every_built_in_strategy():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Strategies and budgets\n")[1].split("\n## ")[0]
+    built_in = [entry.name for entry in strategies if entry.obj.__module__.startswith("strategies.")]
+    assert len(built_in) >= 12 and all(f"`{name}`" in section for name in built_in)

@@ -1,0 +1,75 @@
+"""A cheap synthetic objective for strategy tests: a known function of the hyperparameters, no training.
+
+`run_strategy` spends a budget through the executor's own loop (`spend`), with learning curves
+reported epoch by epoch so pruners act, optional sleeps so a budget in seconds is spent, and a
+diverging corner that fails trials with a recorded reason, as the trainer does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+from harness.budget import Budget
+from harness.executor import spend
+from harness.plugins import load_builtins
+from harness.space import Choice, Float, Int, Space, when
+from harness.strategy import strategies
+from harness.trainer import Diverged
+
+load_builtins()
+
+# GP's acquisition optimisation costs about a second a trial on a loaded CPU: here it gets all but
+# two of a 12-trial budget as random start-up trials (still two model-based proposals to check).
+QUICK_OPTIONS = {"gp": {"startup_trials": 10}}
+
+SPACE = Space({
+    "optimizer": Choice(default="adam", choices=("sgd", "adam")),
+    "lr": Float(default=1e-2, low=1e-4, high=1.0, log=True),
+    "momentum": Float(default=0.9, low=0.5, high=0.99, when=when(optimizer="sgd")),
+    "schedule": Choice(default="constant", choices=("constant", "step")),
+    "step_gamma": Float(default=0.1, low=0.02, high=0.5, log=True, when=when(schedule="step")),
+    "width": Int(default=16, low=8, high=64, log=True),
+})
+
+
+def final_score(config: Mapping[str, Any]) -> float:
+    """Best near lr=1e-2, high momentum (so SGD) and dropout 0.2; smooth in every numeric parameter."""
+    bonus = 0.2 * config.get("momentum", 0.0) + 0.05 * math.log10(config.get("step_gamma", 0.1) * 10)
+    return (-0.25 * (math.log10(config["lr"]) + 2) ** 2 + bonus - (config.get("dropout", 0.2) - 0.2) ** 2
+            + 0.01 * math.log2(config.get("width", 16)))
+
+
+def learning_curve(config: Mapping[str, Any], epoch: int) -> float:
+    """Rises towards the final score; better configurations stay better at every epoch (pruners can tell)."""
+    return final_score(config) - 2.0 * 0.5 ** epoch
+
+
+def run_strategy(name: str, seed: int, budget: Budget, seconds_per_epoch: float = 0.0,
+                 space: Space = SPACE, **options: Any) -> list[optuna.trial.FrozenTrial]:
+    """Spend `budget` with the strategy on the synthetic objective; the study is named, as a cell's is."""
+    plan = strategies.get(name)(**{**QUICK_OPTIONS.get(name, {}), **options}).plan(space, budget, seed)
+    study = optuna.create_study(study_name="synthetic/cell", direction="maximize")
+
+    def objective(trial: optuna.Trial) -> float:
+        config = space.suggest(trial)
+        curve = []
+        for epoch in range(1, budget.epochs + 1):
+            time.sleep(seconds_per_epoch)
+            if config["lr"] > 0.5 and config.get("optimizer") == "sgd":
+                trial.set_user_attr("fail_reason", "loss became non-finite in epoch 1")
+                trial.set_user_attr("extra_epochs", 1)  # as the runner records the epoch that diverged
+                raise Diverged("synthetic divergence")
+            curve.append({"epoch": epoch, "val_accuracy": learning_curve(config, epoch)})
+            trial.set_user_attr("curve", curve)
+            trial.report(curve[-1]["val_accuracy"], epoch)
+            if epoch < budget.epochs and trial.should_prune():
+                raise optuna.TrialPruned()
+        return curve[-1]["val_accuracy"]
+
+    spend(study, plan, budget, objective, catch=(Diverged,))
+    return study.get_trials(deepcopy=False)

@@ -1,0 +1,59 @@
+"""Equal budgets: every strategy, under each kind of budget, stops within one trial of it, and says what it spent."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from synthetic import run_strategy
+
+from harness.budget import Budget, Spent, counts_against_budget, trial_epochs
+from harness.strategy import strategies
+
+BUDGETS = {
+    "trials": Budget(trials=7, epochs=3),
+    "total_epochs": Budget(total_epochs=20, epochs=3),
+    "seconds": Budget(seconds=0.25, epochs=3),
+}
+
+
+@pytest.mark.parametrize("kind", BUDGETS)
+@pytest.mark.parametrize("name", strategies.names())
+def test_no_strategy_exceeds_its_budget_by_more_than_its_last_trial(name, kind):
+    budget = BUDGETS[kind]
+    trials = run_strategy(name, seed=0, budget=budget, seconds_per_epoch=0.01 if kind == "seconds" else 0.0)
+    ended = [t for t in trials if counts_against_budget(t)]
+    assert len(ended) == len(trials)  # nothing left waiting or running
+    assert budget.exhausted(Spent.of(ended))
+    assert not budget.exhausted(Spent.of(ended[:-1]))  # the last trial started while budget was left
+    assert all(trial_epochs(t) <= budget.epochs for t in ended)  # so the overshoot is one trial's epochs at most
+    if kind == "total_epochs":
+        assert Spent.of(ended).epochs < budget.total_epochs + budget.epochs
+
+
+def test_spent_counts_trials_by_state_with_epochs_and_seconds():
+    budget = Budget(total_epochs=40, epochs=4)
+    trials = run_strategy("asha", seed=0, budget=budget, seconds_per_epoch=0.002, sampler="random")
+    spent = Spent.of(trials)
+    states = [t.state for t in trials]
+    assert spent.started == spent.trials == len(trials) == spent.completed + spent.pruned + spent.failed
+    assert (spent.completed, spent.pruned, spent.failed) == (states.count(TrialState.COMPLETE),
+                                                             states.count(TrialState.PRUNED),
+                                                             states.count(TrialState.FAIL))
+    assert spent.pruned > 0 and spent.failed > 0  # asha stopped some; the diverging corner failed some
+    assert spent.epochs == sum(len(t.user_attrs.get("curve", ())) + t.user_attrs.get("extra_epochs", 0) for t in trials)
+    assert spent.seconds >= 0.002 * spent.epochs
+
+
+def test_a_trial_lost_to_an_interruption_spends_nothing():
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"curve": [{}]}))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"curve": [{}], "fail_reason": "nan",
+                                                                                  "extra_epochs": 1}))
+    assert Spent.of(study.trials) == Spent(started=2, trials=1, failed=1, epochs=2, seconds=0.0)
+
+
+def test_a_budget_caps_exactly_one_thing():
+    with pytest.raises(ValueError, match="exactly one"):
+        Budget(epochs=1, trials=2, seconds=3.0)
+    assert Budget(epochs=4, total_epochs=10).planned_trials == 2 and Budget(epochs=4, seconds=9).planned_trials is None
