@@ -75,10 +75,10 @@ class Plan:
 
 
 def noise_floor_run(spec: Spec, budget: Budget) -> StrategyRun | None:
-    """The manual default re-trained `noise_floor` times, each with its own training seed."""
+    """The task's default configuration re-trained `noise_floor` times, each with its own training seed."""
     if spec.noise_floor is None:
         return None
-    manual = strategies.get("manual")()  # registered by load_builtins
+    manual = strategies.get("manual")(configs=[{}])  # one configuration: the space's defaults
     return StrategyRun(NOISE_FLOOR_LABEL, manual, Budget(epochs=budget.epochs, trials=spec.noise_floor))
 
 

@@ -43,7 +43,8 @@ def test_noise_floor_cell_trains_the_default_with_new_seeds(tmp_path) -> None:
     assert len(results) == 2 and results["train_seed"].nunique() == 2
     params = [c for c in results.columns if c.startswith("param_")]
     assert len(results[params].drop_duplicates()) == 1  # one configuration, trained twice
-    assert results.loc[0, "strategy_note"].startswith("1 configuration(s), repeated with new training seeds")
+    note = results.loc[0, "strategy_note"]
+    assert note.startswith("1 configuration(s)") and "repeated with new training seeds" in note
     contest, noise = split_noise_floor(results)
     floor = noise_floor(noise).iloc[0]
     assert contest.empty and floor["trainings"] == 2
