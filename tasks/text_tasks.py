@@ -49,7 +49,7 @@ class TextTask(Task):
     """Options every text task shares: model family, tokenizer, truncation and the validation split."""
 
     model_family: Family = "rnn"
-    tokenizer: Literal["wordpiece", "bpe"] = "wordpiece"
+    tokenizer: Literal["bpe", "wordpiece"] = "bpe"
     vocab_size: int = Field(default=16_000, ge=100)
     max_length: int = Field(default=128, ge=2)  # tokens kept per text, [CLS] included
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)

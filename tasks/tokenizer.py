@@ -1,7 +1,10 @@
 """Subword tokenizers trained on a training split with Hugging Face `tokenizers`, cached on disk.
 
 The cache key is a hash of the training texts and the settings, so every trial, cell and later run
-of the same task reuses one trained tokenizer, and a change to either trains a new one. The
+of the same task reuses one trained tokenizer, and a change to either trains a new one. BPE trained
+on one thread, with ids renumbered in a fixed order, is the same in every process; the WordPiece
+trainer breaks frequency ties in hash-map order, so a fresh WordPiece training may pick a few other
+pieces (the cache keeps one machine's choice stable). The
 tokenizer only ever sees the training split: validation and test words it never met become pieces
 or [UNK], as in a real deployment.
 """
@@ -22,6 +25,7 @@ from tasks.text_split import PAD
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]")  # ids 0, 1, 2: padding is id 0 everywhere in the text tasks
 CACHE_ENV = "HARNESS_CACHE"
+PARALLELISM_ENV = "TOKENIZERS_PARALLELISM"
 
 
 def cache_root() -> Path:
@@ -31,7 +35,7 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class TokenizerSettings:
-    kind: Literal["wordpiece", "bpe"] = "wordpiece"
+    kind: Literal["bpe", "wordpiece"] = "bpe"  # BPE training is deterministic; WordPiece's breaks ties at random
     vocab_size: int = 30_000  # BERT's size; small data sets want far fewer
     lowercase: bool = True
     min_frequency: int = 2  # a piece seen once is noise, not vocabulary
@@ -64,14 +68,38 @@ def trained_tokenizer(texts: Sequence[str], settings: TokenizerSettings, cache: 
     path = (cache or cache_root()) / "tokenizers" / f"{settings.kind}-{fingerprint(texts, settings)}.json"
     if path.exists():
         return Tokenizer.from_file(str(path))
-    tokenizer, trainer = untrained(settings)
-    tokenizer.train_from_iterator(texts, trainer, length=len(texts))
-    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", 2)])
+    tokenizer = canonical(trained(texts, settings))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")  # written whole, then renamed: readers never see half
     tokenizer.save(str(partial))
     partial.replace(path)
     return tokenizer
+
+
+def trained(texts: Sequence[str], settings: TokenizerSettings) -> Tokenizer:
+    """Train on one thread: the parallel trainer breaks frequency ties differently from run to run."""
+    tokenizer, trainer = untrained(settings)
+    before = os.environ.get(PARALLELISM_ENV)
+    os.environ[PARALLELISM_ENV] = "false"
+    try:
+        tokenizer.train_from_iterator(texts, trainer, length=len(texts))
+    finally:
+        if before is None:
+            del os.environ[PARALLELISM_ENV]
+        else:
+            os.environ[PARALLELISM_ENV] = before
+    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", 2)])
+    return tokenizer
+
+
+def canonical(tokenizer: Tokenizer) -> Tokenizer:
+    """The same vocabulary with ids in a fixed order (special tokens, then the rest sorted), so equal
+    data and settings give equal ids in every process; the trainer numbers pieces in hash-map order."""
+    state = json.loads(tokenizer.to_str())
+    vocab = state["model"]["vocab"]
+    pieces = sorted(set(vocab) - set(SPECIALS))
+    state["model"]["vocab"] = {piece: i for i, piece in enumerate([*SPECIALS, *pieces])}
+    return Tokenizer.from_str(json.dumps(state))
 
 
 def encode(tokenizer: Tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:

@@ -26,9 +26,17 @@ def test_new_settings_or_new_texts_train_a_new_tokenizer(tmp_path):
     trained_tokenizer(TEXTS, settings, cache=tmp_path)
     trained_tokenizer(TEXTS, TokenizerSettings(vocab_size=150, min_frequency=1), cache=tmp_path)
     trained_tokenizer(TEXTS[1:], settings, cache=tmp_path)
-    bpe = trained_tokenizer(TEXTS, TokenizerSettings(kind="bpe", vocab_size=120, min_frequency=1), cache=tmp_path)
+    wordpiece = trained_tokenizer(TEXTS, TokenizerSettings(kind="wordpiece", vocab_size=120, min_frequency=1),
+                                  cache=tmp_path)
     assert len(list((tmp_path / "tokenizers").iterdir())) == 4
-    assert bpe.token_to_id("[PAD]") == PAD
+    assert wordpiece.token_to_id("[PAD]") == PAD and any(p.startswith("##") for p in wordpiece.get_vocab())
+
+
+def test_fresh_bpe_trainings_give_the_same_ids(tmp_path):
+    texts = TEXTS + [f"supercalifragilistic word{i}" for i in range(100)]  # many frequency ties
+    first, second = (trained_tokenizer(texts, TokenizerSettings(vocab_size=150), cache=tmp_path / name)
+                     for name in ("a", "b"))
+    assert sorted(first.get_vocab().items()) == sorted(second.get_vocab().items())
 
 
 def test_vocabulary_comes_from_the_training_texts_only(tmp_path):
