@@ -94,7 +94,11 @@ class TransformerClassifier(nn.Module):
         self.head = nn.Linear(d_model, num_classes)
 
     def forward(self, batch: Tokens | torch.Tensor) -> torch.Tensor:
-        ids = batch.ids if isinstance(batch, Tokens) else batch  # the mask comes from the ids, on the device
+        ids, lengths = batch if isinstance(batch, Tokens) else (batch, None)
         mask = ids != PAD
-        states = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        # Host lengths tell whether the batch has padding without a read-back: none lets SDPA use its flash
+        # kernel; a ready 4D mask skips the library's own check of the mask's contents (a read-back per step).
+        padded = lengths is None or bool(lengths.min() != lengths.max())
+        attention = mask[:, None, None, :] if padded else None
+        states = self.encoder(input_ids=ids, attention_mask=attention).last_hidden_state
         return self.head(self.dropout(pool(states, mask, self.pooling)))
