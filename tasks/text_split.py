@@ -21,10 +21,15 @@ BUCKET_BATCHES = 50  # batches per sorted chunk: enough to group similar lengths
 
 
 class Tokens(NamedTuple):
-    """A batch of right-padded token ids (on the device) and their lengths (on the host, descending)."""
+    """A batch of right-padded token ids (on the device) and their lengths (on the host, descending).
+
+    `padded` says whether any sequence is shorter than the batch, as a plain bool: a compiled model
+    specialises on it instead of breaking its graph to look at the lengths.
+    """
 
     ids: torch.Tensor
     lengths: torch.Tensor
+    padded: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,8 @@ class TextSplit(Split):
         for group in groups:
             lengths, index = self.lengths[group], on_device[start:start + len(group)]
             start += len(group)
-            yield Tokens(self.inputs[index, :int(lengths[0])], lengths), self.labels[index]
+            longest, shortest = int(lengths[0]), int(lengths[-1])
+            yield Tokens(self.inputs[index, :longest], lengths, longest != shortest), self.labels[index]
 
     def epoch_groups(self, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
         """A seeded random partition into batches; bucketed: sorted by length within chunks, then batches shuffled."""

@@ -33,6 +33,7 @@ def test_each_example_once_per_epoch_with_every_token(bucketed):
         assert isinstance(tokens, Tokens)
         assert tokens.ids.shape[1] == int(tokens.lengths.max())  # trimmed to the longest in the batch
         assert torch.all(tokens.lengths[:-1] >= tokens.lengths[1:])  # longest first, ready to pack
+        assert tokens.padded == bool(tokens.lengths[0] != tokens.lengths[-1])
         for row, length, label in zip(tokens.ids, tokens.lengths, labels.tolist()):
             assert unpadded(row, int(length)) == unpadded(split.inputs[label], int(split.lengths[label]))
             assert torch.all(row[int(length):] == PAD)
@@ -86,7 +87,7 @@ def test_a_prediction_does_not_depend_on_its_batch(family, config, one_thread):
         together = {int(i): row for tokens, labels in split.batches(24) for i, row in zip(labels, model(tokens))}
         for i in range(len(split)):
             length = int(split.lengths[i])
-            alone = model(Tokens(split.inputs[i:i + 1, :length], split.lengths[i:i + 1]))[0]
+            alone = model(Tokens(split.inputs[i:i + 1, :length], split.lengths[i:i + 1], padded=False))[0]
             assert torch.allclose(alone, together[i], atol=1e-5), (i, length)
         # plain padded ids (no host lengths) give the same predictions too
         assert torch.allclose(model(split.inputs)[3], together[3], atol=1e-5)
