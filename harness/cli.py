@@ -219,7 +219,8 @@ def list_registered() -> None:
 def options_of(obj: Any) -> str:
     """A task's or strategy's spec options with their defaults, as one dim line."""
     fields = getattr(obj, "model_fields", {})
-    listed = ", ".join(f"{name}={field.default!r}" for name, field in fields.items())
+    listed = ", ".join(f"{name}=(required)" if field.is_required() else f"{name}={field.default!r}"
+                       for name, field in fields.items())
     return f"\n[dim]options: {listed}[/]" if listed else ""
 
 

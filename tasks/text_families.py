@@ -21,7 +21,7 @@ Family = Literal["rnn", "transformer"]
 
 @dataclass(frozen=True)
 class Sizes:
-    """The widths a space offers and the default, plus the most layers; the rest of the space follows."""
+    """The widths a space offers and their default, and the Transformer's layers (RNNs always search 1-3)."""
 
     widths: tuple[int, ...] = (32, 64, 128)
     width: int = 64
@@ -43,7 +43,7 @@ def text_space(family: Family, sizes: Sizes = SMALL) -> Space:
             "cell": Choice(default="lstm", choices=("lstm", "gru")),
             "embed_dim": Choice(default=sizes.width, choices=sizes.widths),
             "hidden": Choice(default=sizes.width, choices=sizes.widths),
-            "layers": Int(default=min(sizes.layers, 3), low=1, high=min(sizes.max_layers, 3)),
+            "layers": Int(default=2, low=1, high=3),  # stacked LSTMs rarely gain beyond 2 layers
             "bidirectional": Choice(default=False, choices=(False, True)),
             "pooling": Choice(default="mean", choices=RNN_POOLINGS),
         }

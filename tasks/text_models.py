@@ -56,7 +56,7 @@ class RNNClassifier(nn.Module):
         self.head = nn.Linear(hidden * self.directions, num_classes)
 
     def forward(self, batch: Tokens | torch.Tensor) -> torch.Tensor:
-        ids, lengths = as_tokens(batch)
+        ids, lengths, _ = as_tokens(batch)
         descending = bool((lengths[:-1] >= lengths[1:]).all())  # host lengths: no read-back
         packed = pack_padded_sequence(self.dropout(self.embed(ids)), lengths, batch_first=True,
                                       enforce_sorted=descending)
@@ -94,7 +94,10 @@ class TransformerClassifier(nn.Module):
         self.head = nn.Linear(d_model, num_classes)
 
     def forward(self, batch: Tokens | torch.Tensor) -> torch.Tensor:
-        ids = batch.ids if isinstance(batch, Tokens) else batch  # the mask comes from the ids, on the device
+        ids, padded = (batch.ids, batch.padded) if isinstance(batch, Tokens) else (batch, True)
         mask = ids != PAD
-        states = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        # The host knows whether the batch has padding, so nothing is read back: none lets SDPA use its flash
+        # kernel; a ready 4D mask skips the library's own check of the mask's contents (a read-back per step).
+        attention = mask[:, None, None, :] if padded else None
+        states = self.encoder(input_ids=ids, attention_mask=attention).last_hidden_state
         return self.head(self.dropout(pool(states, mask, self.pooling)))

@@ -21,10 +21,15 @@ BUCKET_BATCHES = 50  # batches per sorted chunk: enough to group similar lengths
 
 
 class Tokens(NamedTuple):
-    """A batch of right-padded token ids (on the device) and their lengths (on the host, descending)."""
+    """A batch of right-padded token ids (on the device) and their lengths (on the host, descending).
+
+    `padded` says whether any sequence is shorter than the batch, as a plain bool: a compiled model
+    specialises on it instead of breaking its graph to look at the lengths.
+    """
 
     ids: torch.Tensor
     lengths: torch.Tensor
+    padded: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,22 +63,23 @@ class TextSplit(Split):
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[Tokens, torch.Tensor]]:
         """In order for evaluation; for a training epoch, length-bucketed batches in a seeded random order."""
-        order = torch.arange(len(self)) if generator is None else self.epoch_order(batch_size, generator)
+        groups = torch.arange(len(self)).split(batch_size) if generator is None else self.epoch_groups(batch_size,
+                                                                                                        generator)
         # longest first within each batch, so the RNN packs without sorting on the device
-        order = torch.cat([part[self.lengths[part].argsort(descending=True, stable=True)]
-                           for part in order.split(batch_size)])
-        on_device = order.to(self.labels.device)
-        for start in range(0, len(self), batch_size):
-            lengths = self.lengths[order[start:start + batch_size]]
-            index = on_device[start:start + batch_size]
-            yield Tokens(self.inputs[index, :int(lengths[0])], lengths), self.labels[index]
+        groups = [group[self.lengths[group].argsort(descending=True, stable=True)] for group in groups]
+        on_device = torch.cat(groups).to(self.labels.device)  # the epoch's one host-to-device copy
+        start = 0
+        for group in groups:
+            lengths, index = self.lengths[group], on_device[start:start + len(group)]
+            start += len(group)
+            longest, shortest = int(lengths[0]), int(lengths[-1])
+            yield Tokens(self.inputs[index, :longest], lengths, longest != shortest), self.labels[index]
 
-    def epoch_order(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-        """A random permutation; bucketed: sorted by length within chunks, then whole batches shuffled."""
+    def epoch_groups(self, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+        """A seeded random partition into batches; bucketed: sorted by length within chunks, then batches shuffled."""
         order = torch.randperm(len(self), generator=generator)
-        if not self.bucketed:
-            return order
-        chunk = batch_size * BUCKET_BATCHES
-        order = torch.cat([part[self.lengths[part].argsort(stable=True)] for part in order.split(chunk)])
-        batches = order.split(batch_size)
-        return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()])
+        if self.bucketed:
+            chunk = batch_size * BUCKET_BATCHES
+            order = torch.cat([part[self.lengths[part].argsort(stable=True)] for part in order.split(chunk)])
+        groups = order.split(batch_size)
+        return [groups[i] for i in torch.randperm(len(groups), generator=generator).tolist()]

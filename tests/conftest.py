@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+# Derived-data caches (trained tokenizers, Hugging Face data sets) go to a throw-away directory, and
+# nothing reaches for the network; set before any test module imports `datasets`, which reads them once.
+_CACHE = tempfile.mkdtemp(prefix="harness-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ.update(HARNESS_CACHE=os.path.join(_CACHE, "harness"), HF_HOME=os.path.join(_CACHE, "huggingface"),
+                  HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
 TINY_LISTOPS = {"name": "listops", "model_family": "transformer", "train_size": 120, "val_size": 40,
                 "test_size": 40, "max_length": 24, "max_depth": 3}

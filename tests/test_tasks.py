@@ -10,9 +10,27 @@ import torch
 from harness.plugins import load_builtins
 from harness.task import tasks
 from tasks.listops import VOCAB, evaluate_tree, generate, tokens_of
+from text_helpers import topic_rows, write_hub_dir, write_local
 
 load_builtins()
-SMALL = {"listops": {"train_size": 64, "val_size": 16, "test_size": 16, "max_length": 24}}
+TEXT = {"vocab_size": 100, "max_length": 32}
+SMALL = {"listops": {"train_size": 64, "val_size": 16, "test_size": 16, "max_length": 24},
+         "local": {"train": "{files}/train.csv", **TEXT},  # "{files}": the directory `text_files` writes
+         "ag_news": {"path": "{files}/hub", **TEXT}, "imdb": {"path": "{files}/hub", **TEXT},
+         "sst2": {"path": "{files}/hub", "text_column": "text", "test_split": "test", **TEXT}}
+
+
+@pytest.fixture(scope="module")
+def text_files(tmp_path_factory) -> str:
+    """A local CSV and a hub-layout directory that stand in for the text tasks' data sets."""
+    root = tmp_path_factory.mktemp("text")
+    write_local(root / "train.csv", topic_rows(60))
+    write_hub_dir(root / "hub", {"train": topic_rows(60), "test": topic_rows(20, seed=1)})
+    return str(root)
+
+
+def made(name: str, options: dict, text_files: str):
+    return tasks.get(name)(**{k: v.format(files=text_files) if isinstance(v, str) else v for k, v in options.items()})
 
 
 def variants() -> list[tuple[str, dict]]:
@@ -35,8 +53,8 @@ def data_cache():
 
 
 @pytest.mark.parametrize("name, options", variants(), ids=lambda v: v if isinstance(v, str) else v.get("model_family"))
-def test_task_builds_trains_one_step_without_nan(name, options, data_cache):
-    task = tasks.get(name)(**options)
+def test_task_builds_trains_one_step_without_nan(name, options, data_cache, text_files):
+    task = made(name, options, text_files)
     data = data_cache.setdefault((name, tuple(sorted(options.items()))), task.data())
     assert min(len(data.train), len(data.val), len(data.test)) > 0
     assert int(data.train.labels.max()) < data.num_classes
@@ -52,8 +70,8 @@ def test_task_builds_trains_one_step_without_nan(name, options, data_cache):
 
 
 @pytest.mark.parametrize("name, options", variants(), ids=lambda v: v if isinstance(v, str) else v.get("model_family"))
-def test_task_data_are_the_same_every_call(name, options):
-    task = tasks.get(name)(**options)
+def test_task_data_are_the_same_every_call(name, options, text_files):
+    task = made(name, options, text_files)
     first, second = task.data(), task.data()
     assert torch.equal(first.train.inputs, second.train.inputs)
     assert torch.equal(first.test.labels, second.test.labels)

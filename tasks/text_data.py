@@ -1,0 +1,86 @@
+"""Raw text data sets: Hugging Face `datasets` (hub ids or local copies) and local CSV / JSONL / Parquet files.
+
+Both give (texts, labels) tables for train and test; splitting off validation, tokenising and
+padding happen in `tasks.text_tasks`, the same for every source. Problems a user can fix (no
+network and not cached, a missing column, an unknown file type) are one-line `HarnessError`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+
+READERS = {".csv": pd.read_csv, ".jsonl": lambda path: pd.read_json(path, lines=True),
+           ".json": lambda path: pd.read_json(path, lines=True), ".parquet": pd.read_parquet}
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """Texts and their labels, as read (labels may be ints or strings)."""
+
+    texts: list[str]
+    labels: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index: Sequence[int]) -> TextTable:
+        return TextTable([self.texts[i] for i in index], [self.labels[i] for i in index])
+
+
+def columns(found: Sequence[str], text_column: str, label_column: str, where: str) -> None:
+    """Raise naming the columns there are when a wanted one is absent."""
+    for kind, name in (("text", text_column), ("label", label_column)):
+        if name not in found:
+            raise HarnessError(f"{where} has no {kind} column {name!r}; columns found: {', '.join(map(str, found))}; "
+                               f"set the task's `{kind}_column` option")
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a local data set, or None when it can."""
+    if path.suffix.lower() not in READERS:
+        return f"{path}: unknown file type {path.suffix!r}; allowed: {', '.join(READERS)}"
+    if not path.is_file():
+        return f"{path}: no such file"
+    return None
+
+
+def read_local(path: Path, text_column: str, label_column: str) -> TextTable:
+    """A CSV, JSON Lines or Parquet file with one example per row."""
+    problem = file_problem(path)
+    if problem:
+        raise HarnessError(problem)
+    frame = READERS[path.suffix.lower()](path)
+    columns(list(frame.columns), text_column, label_column, str(path))
+    return TextTable(frame[text_column].astype(str).tolist(), frame[label_column].tolist())
+
+
+def load_hub(path: str, splits: tuple[str, str], text_column: str, label_column: str,
+             config: str | None = None) -> tuple[TextTable, TextTable]:
+    """Train and test tables through `datasets.load_dataset` (its cache; HF_DATASETS_OFFLINE honoured).
+
+    `path` is a hub id ("fancyzhx/ag_news") or a local directory in the hub's layout.
+    """
+    import datasets  # imported here: it is slow to import and only these tasks need it
+
+    try:
+        loaded = datasets.load_dataset(path, config)
+    except Exception as error:  # network, missing cache and bad paths arrive as many types; all are the user's to fix
+        offline = " (offline mode is on)" if datasets.config.HF_HUB_OFFLINE else ""
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise HarnessError(f"cannot load data set {path!r}{offline}: {reason}. A hub data set must be in the "
+                           f"Hugging Face cache ({datasets.config.HF_DATASETS_CACHE}) or downloadable: load it once "
+                           "with network access, or point the task's `path` at a local copy") from None
+    tables = []
+    for split in splits:
+        if split not in loaded:
+            raise HarnessError(f"data set {path!r} has no split {split!r}; splits found: {', '.join(loaded)}")
+        columns(loaded[split].column_names, text_column, label_column, f"data set {path!r} split {split!r}")
+        tables.append(TextTable(list(loaded[split][text_column]), list(loaded[split][label_column])))
+    return tables[0], tables[1]

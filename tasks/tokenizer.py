@@ -1,0 +1,109 @@
+"""Subword tokenizers trained on a training split with Hugging Face `tokenizers`, cached on disk.
+
+The cache key is a hash of the training texts and the settings, so every trial, cell and later run
+of the same task reuses one trained tokenizer, and a change to either trains a new one. BPE trained
+on one thread, with ids renumbered in a fixed order, is the same in every process; the WordPiece
+trainer breaks frequency ties in hash-map order, so a fresh WordPiece training may pick a few other
+pieces (the cache keeps one machine's choice stable). The
+tokenizer only ever sees the training split: validation and test words it never met become pieces
+or [UNK], as in a real deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+from tasks.text_split import PAD
+
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]")  # ids 0, 1, 2: padding is id 0 everywhere in the text tasks
+CACHE_ENV = "HARNESS_CACHE"
+PARALLELISM_ENV = "TOKENIZERS_PARALLELISM"
+
+
+def cache_root() -> Path:
+    """$HARNESS_CACHE, else ~/.cache/harness: where trained tokenizers (and other derived data) live."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "harness")
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    kind: Literal["bpe", "wordpiece"] = "bpe"  # BPE training is deterministic; WordPiece's breaks ties at random
+    vocab_size: int = 30_000  # BERT's size; small data sets want far fewer
+    lowercase: bool = True
+    min_frequency: int = 2  # a piece seen once is noise, not vocabulary
+
+
+def fingerprint(texts: Iterable[str], settings: TokenizerSettings) -> str:
+    """A hash of the settings and every text in order: the tokenizer's identity."""
+    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    for text in texts:
+        digest.update(text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:20]
+
+
+def untrained(settings: TokenizerSettings) -> tuple[Tokenizer, trainers.Trainer]:
+    """BERT's normaliser and pre-tokeniser with a WordPiece or BPE model, and the matching trainer."""
+    options = dict(vocab_size=settings.vocab_size, min_frequency=settings.min_frequency,
+                   special_tokens=list(SPECIALS), show_progress=False)
+    if settings.kind == "wordpiece":
+        tokenizer, trainer = Tokenizer(models.WordPiece(unk_token="[UNK]")), trainers.WordPieceTrainer(**options)
+    else:
+        tokenizer, trainer = Tokenizer(models.BPE(unk_token="[UNK]")), trainers.BpeTrainer(**options)
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=settings.lowercase)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tokenizer, trainer
+
+
+def trained_tokenizer(texts: Sequence[str], settings: TokenizerSettings, cache: Path | None = None) -> Tokenizer:
+    """The tokenizer for these training texts: read from the cache, or trained once and written there."""
+    path = (cache or cache_root()) / "tokenizers" / f"{settings.kind}-{fingerprint(texts, settings)}.json"
+    if path.exists():
+        return Tokenizer.from_file(str(path))
+    tokenizer = canonical(trained(texts, settings))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")  # written whole, then renamed: readers never see half
+    tokenizer.save(str(partial))
+    partial.replace(path)
+    return tokenizer
+
+
+def trained(texts: Sequence[str], settings: TokenizerSettings) -> Tokenizer:
+    """Train on one thread: the parallel trainer breaks frequency ties differently from run to run."""
+    tokenizer, trainer = untrained(settings)
+    before = os.environ.get(PARALLELISM_ENV)
+    os.environ[PARALLELISM_ENV] = "false"
+    try:
+        tokenizer.train_from_iterator(texts, trainer, length=len(texts))
+    finally:
+        if before is None:
+            del os.environ[PARALLELISM_ENV]
+        else:
+            os.environ[PARALLELISM_ENV] = before
+    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", 2)])
+    return tokenizer
+
+
+def canonical(tokenizer: Tokenizer) -> Tokenizer:
+    """The same vocabulary with ids in a fixed order (special tokens, then the rest sorted), so equal
+    data and settings give equal ids in every process; the trainer numbers pieces in hash-map order."""
+    state = json.loads(tokenizer.to_str())
+    vocab = state["model"]["vocab"]
+    pieces = sorted(set(vocab) - set(SPECIALS))
+    state["model"]["vocab"] = {piece: i for i, piece in enumerate([*SPECIALS, *pieces])}
+    return Tokenizer.from_str(json.dumps(state))
+
+
+def encode(tokenizer: Tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text, [CLS] first, truncated to `max_length`."""
+    assert tokenizer.token_to_id("[PAD]") == PAD
+    tokenizer.enable_truncation(max_length)
+    return [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]

@@ -1,0 +1,53 @@
+"""Subword tokenizers: trained on the given texts only, cached on disk, retrained only when data or settings change."""
+
+from __future__ import annotations
+
+from tasks.text_split import PAD
+from tasks.tokenizer import TokenizerSettings, encode, trained_tokenizer
+from text_helpers import topic_rows
+
+TEXTS = [row["text"] for row in topic_rows(200)]
+
+
+def test_trained_once_then_read_from_the_cache(tmp_path):
+    settings = TokenizerSettings(vocab_size=120, min_frequency=1)
+    first = trained_tokenizer(TEXTS, settings, cache=tmp_path)
+    files = list((tmp_path / "tokenizers").iterdir())
+    assert len(files) == 1
+    written = files[0].stat().st_mtime_ns
+    second = trained_tokenizer(TEXTS, settings, cache=tmp_path)
+    assert [f.stat().st_mtime_ns for f in (tmp_path / "tokenizers").iterdir()] == [written]  # not trained again
+    assert second.get_vocab() == first.get_vocab()
+    assert encode(second, TEXTS[:5], 64) == encode(first, TEXTS[:5], 64)
+
+
+def test_new_settings_or_new_texts_train_a_new_tokenizer(tmp_path):
+    settings = TokenizerSettings(vocab_size=120, min_frequency=1)
+    trained_tokenizer(TEXTS, settings, cache=tmp_path)
+    trained_tokenizer(TEXTS, TokenizerSettings(vocab_size=150, min_frequency=1), cache=tmp_path)
+    trained_tokenizer(TEXTS[1:], settings, cache=tmp_path)
+    wordpiece = trained_tokenizer(TEXTS, TokenizerSettings(kind="wordpiece", vocab_size=120, min_frequency=1),
+                                  cache=tmp_path)
+    assert len(list((tmp_path / "tokenizers").iterdir())) == 4
+    assert wordpiece.token_to_id("[PAD]") == PAD and any(p.startswith("##") for p in wordpiece.get_vocab())
+
+
+def test_fresh_bpe_trainings_give_the_same_ids(tmp_path):
+    texts = TEXTS + [f"supercalifragilistic word{i}" for i in range(100)]  # many frequency ties
+    first, second = (trained_tokenizer(texts, TokenizerSettings(vocab_size=150), cache=tmp_path / name)
+                     for name in ("a", "b"))
+    assert sorted(first.get_vocab().items()) == sorted(second.get_vocab().items())
+
+
+def test_vocabulary_comes_from_the_training_texts_only(tmp_path):
+    tokenizer = trained_tokenizer(TEXTS, TokenizerSettings(vocab_size=2000, min_frequency=1), cache=tmp_path)
+    assert len(tokenizer.get_vocab()) < 2000  # small data: every word fits, and nothing else is invented
+    assert "goal" in tokenizer.get_vocab() and "zebra" not in tokenizer.get_vocab()
+
+
+def test_encoding_starts_with_cls_and_truncates(tmp_path):
+    tokenizer = trained_tokenizer(TEXTS, TokenizerSettings(vocab_size=120, min_frequency=1), cache=tmp_path)
+    long_text = " ".join(["goal match"] * 50)
+    ids = encode(tokenizer, ["goal", long_text], max_length=16)
+    assert ids[0][0] == ids[1][0] == tokenizer.token_to_id("[CLS]")
+    assert len(ids[1]) == 16 and PAD not in ids[0] + ids[1]
