@@ -8,14 +8,12 @@ decades or more (learning rates, weight decays); anything else is categorical.
 
 from __future__ import annotations
 
-import math
-
 import optuna
 import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
-from reports.tables import complete_trials, in_first_seen_order, param_columns
+from reports.tables import complete_trials, in_first_seen_order, is_missing, param_columns
 
 FANOVA_SEED = 0
 LOG_SPAN = 100.0  # max/min at or above this: the parameter was searched on a log scale
@@ -39,15 +37,11 @@ def _frozen_trials(trials: pd.DataFrame, distributions: dict[str, BaseDistributi
     """One FrozenTrial per row, with the parameters it had (conditional ones may be missing)."""
     frozen = []
     for _, row in trials.iterrows():
-        params = {name: row[f"param_{name}"] for name in distributions if not _missing(row[f"param_{name}"])}
+        params = {name: row[f"param_{name}"] for name in distributions if not is_missing(row[f"param_{name}"])}
         params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
         frozen.append(optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params},
                                                 value=float(row["val_accuracy"])))
     return frozen
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def task_importances(trials: pd.DataFrame) -> dict[str, float]:

@@ -44,6 +44,11 @@ def param_columns(results: pd.DataFrame) -> list[str]:
     return [c for c in results.columns if c.startswith("param_")]
 
 
+def is_missing(value: object) -> bool:
+    """A parameter a trial did not have (conditional ones, e.g. momentum under Adam) reads as None or NaN."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
 def _cell_costs(results: pd.DataFrame) -> pd.DataFrame:
     """Trial counts by state and compute spent per cell, so equal budgets can be checked by eye."""
     state = results["state"]
