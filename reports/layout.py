@@ -78,10 +78,9 @@ def cost_table(analysis: Analysis) -> Table:
                "Completed": s["completed"].map(count), "Pruned": s["pruned"].map(count),
                "Failed": s["failed"].map(count), "Epochs/cell": s["epochs"].map(count),
                "Seconds/cell": s["seconds"].map(lambda v: f"{v:.1f}")}
-    if "gpu_hours" in s:
-        columns["GPU-hours"] = s["gpu_hours"].map(lambda v: f"{v:.3f}")
-    if "kwh" in s:
-        columns["kWh"] = s["kwh"].map(lambda v: f"{v:.3f}")
+    for column, header in (("gpu_hours", "GPU-hours"), ("kwh", "kWh")):
+        if column in s:
+            columns[header] = s[column].map(lambda v: "–" if math.isnan(v) else f"{v:.3f}")
     if "strategy_note" in s:
         columns["Note"] = s["strategy_note"].fillna("")
     cells = pd.DataFrame(columns)

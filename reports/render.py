@@ -73,8 +73,10 @@ def to_latex(table: Table) -> str:
 def to_html(table: Table) -> str:
     """An HTML table with its caption; the note follows as a paragraph. Deterministic ids."""
     bold = table.bold_mask()
+    left = [{"selector": f"th.col{i}, td.col{i}", "props": "text-align: left"}
+            for i, side in enumerate(table.alignment) if side == "l"]
     styler = (table.cells.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
               .apply(lambda _: np.where(bold, "font-weight: bold", ""), axis=None)
-              .set_uuid(table.name).set_caption(table.caption)
+              .set_uuid(table.name).set_caption(table.caption).set_table_styles(left)
               .set_table_attributes('class="report-table"'))  # id: T_<name>
     return styler.to_html() + (f'<p class="note">{escape(table.note)}</p>' if table.note else "")

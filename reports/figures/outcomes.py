@@ -10,7 +10,7 @@ import pandas as pd
 import scikit_posthocs as sp
 import seaborn as sns
 
-from reports.figures.canvas import empty_note, legend_title, palette, panels, percent, save
+from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
 from reports.profiles import TAU_MAX, area_under_profile, profile
 from reports.stats import RankComparison
 from reports.tables import CELL, PAIR, selected_trials
@@ -50,6 +50,7 @@ def plot_learning_curves(results: pd.DataFrame, curves: pd.DataFrame, stem: Path
                 sns.lineplot(data=task_curves, x="epoch", y=metric, hue="strategy", palette=colours,
                              hue_order=list(colours), marker="o", errorbar=None, legend="auto" if i == row == 0 else False, ax=ax)
             ax.set(title=str(task) if row == 0 else "", xlabel="Epoch", ylabel=label)
+            integer_ticks(ax)
             legend_title(ax)
         percent(axes[1][i])
     return save(figure, stem)

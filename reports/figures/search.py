@@ -10,7 +10,7 @@ import seaborn as sns
 from scipy import stats
 
 from reports.anytime import SPENT, anytime_frame
-from reports.figures.canvas import empty_note, legend_title, palette, panels, percent, save
+from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
 from reports.tables import complete_trials
 
 X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
@@ -35,6 +35,8 @@ def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[
             empty_note(ax, "no COMPLETE trial")
         ax.set(title=str(task), xlabel=X_LABELS[by], ylabel="Best validation accuracy so far")
         percent(ax)
+        if by == "epochs":
+            integer_ticks(ax)
     axes[0].legend(title="Strategy")
     return save(figure, stem)
 
@@ -60,6 +62,7 @@ def plot_expected_max(frame: pd.DataFrame, stem: Path) -> list[Path]:
                             color=colours[strategy], alpha=0.2, linewidth=0)
         ax.set(title=str(task), xlabel="Trials (n)", ylabel="Expected best validation accuracy")
         percent(ax)
+        integer_ticks(ax)
     if tasks:
         axes[0].legend(title="Strategy")
     return save(figure, stem)
