@@ -46,6 +46,9 @@ def test_every_format_is_written(written) -> None:
 def test_csv_holds_the_numbers_of_the_tables(written) -> None:
     ranks = pd.read_csv(written["ranks.csv"]).set_index("strategy")["mean_rank"]
     assert ranks.to_dict() == pytest.approx({"after": 1.0, "later": 17 / 7, "before": 18 / 7})
+    per_problem = pd.read_csv(written["problem_ranks.csv"])
+    assert per_problem.columns.tolist() == ["task", "seed", "before", "after", "later"]
+    assert per_problem[["before", "after", "later"]].iloc[0].tolist() == [3.0, 1.0, 2.0]  # 72, 120, 76
     noise = pd.read_csv(written["noise_floor.csv"]).iloc[0]
     assert noise["val_std"] == pytest.approx(0.05) and noise["trainings"] == 3
 
