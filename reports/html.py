@@ -4,13 +4,15 @@ so the file reads the same offline, mailed, or years later."""
 from __future__ import annotations
 
 import base64
+import re
 
 from jinja2 import Environment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from reports.document import TITLE, Code, FigureFile, Section, Text
 from reports.render import Table, to_html
 
+CODE_SPAN = re.compile(r"`([^`]+)`")
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -42,8 +44,8 @@ pre { background: #f6f6f6; padding: .8em; overflow-x: auto; }
 
 
 def block_html(block: object) -> Markup:
-    if isinstance(block, Text):
-        return Markup("<p>{}</p>").format(block.text)
+    if isinstance(block, Text):  # `code` spans as in the Markdown
+        return Markup("<p>{}</p>").format(Markup(CODE_SPAN.sub(r"<code>\1</code>", str(escape(block.text)))))
     if isinstance(block, Code):
         return Markup('<pre><code class="language-{}">{}</code></pre>').format(block.language, block.text)
     if isinstance(block, Table):
