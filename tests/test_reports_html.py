@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reports_frames import frame, curves_for, textbook_friedman, trials
+from reports_frames import NAN, curves_for, frame, textbook_friedman, trials
 
 from reports import write_report
 
@@ -76,6 +76,15 @@ def test_html_is_self_contained(written) -> None:
     assert page.count('src="data:image/png;base64,') == 9
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
     assert "0123456789ab" in page and "abc1234" in page and "torch 2.4.0" in page
+
+
+def test_a_run_without_any_complete_trial_still_gets_its_report(tmp_path) -> None:
+    failed = frame(*[trials("task", name, 0, [(0, "FAIL", NAN, NAN, 1), (1, "PRUNED", NAN, NAN, 1)])
+                     for name in ("a", "b")])
+    written = write_report(failed, curves_for(failed), tmp_path, formats=("md", "tex", "html"))
+    report = written["report.md"].read_text(encoding="utf-8")
+    assert "| task | a | 1 ‡1 | – | – | – | – | – |" in report
+    assert "a on task: 1 of 1 seed(s) ended without a COMPLETE trial" in report
 
 
 def browser():

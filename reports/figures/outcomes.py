@@ -22,12 +22,15 @@ def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
     colours = palette(cells["strategy"])
     figure, (axes,) = panels(len(tasks))
     for ax, task in zip(axes, tasks):
-        data = cells[cells["task"] == task]
+        data = cells[cells["task"].eq(task) & cells["best_val_accuracy"].notna()]
+        ax.set(title=str(task), xlabel="", ylabel="Selected validation accuracy")
+        if data.empty:
+            empty_note(ax, "no COMPLETE trial")
+            continue
         sns.boxplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
                     order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
         sns.stripplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
                       order=list(colours), size=5, jitter=0.15, legend=False, ax=ax)
-        ax.set(title=str(task), xlabel="", ylabel="Selected validation accuracy")
         ax.tick_params(axis="x", labelrotation=30)
         percent(ax)
     return save(figure, stem)
