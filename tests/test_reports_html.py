@@ -11,6 +11,7 @@ import pytest
 from reports_frames import NAN, curves_for, frame, textbook_friedman, trials
 
 from reports import write_report
+from reports.figures import plot_anytime
 
 MANIFEST = {"spec": {"name": "demo", "tasks": ["digits"], "strategies": ["before", "after", "later"],
                      "seeds": list(range(7)), "budget": {"trials": 1, "epochs": 1}},
@@ -76,6 +77,16 @@ def test_html_is_self_contained(written) -> None:
     assert page.count('src="data:image/png;base64,') == 9
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
     assert "0123456789ab" in page and "abc1234" in page and "torch 2.4.0" in page
+
+
+def test_figures_are_deterministic_and_leave_no_pyplot_figure(tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    results = small_run()
+    first = plot_anytime(results, tmp_path / "a", by="seconds")[0].read_bytes()
+    second = plot_anytime(results, tmp_path / "b", by="seconds")[0].read_bytes()
+    assert first == second and first.startswith(b"\x89PNG")
+    assert plt.get_fignums() == []
 
 
 def test_a_run_without_any_complete_trial_still_gets_its_report(tmp_path) -> None:
