@@ -21,7 +21,8 @@ TEMPLATE = """<!DOCTYPE html>
 <style>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table.report-table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
-table.report-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .4em; }
+table.report-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .4em;
+                           white-space: nowrap; }
 table.report-table th, table.report-table td { padding: .25em .7em; border-bottom: 1px solid #ddd; text-align: right; }
 table.report-table th { border-bottom: 2px solid #444; }
 p.note { font-size: .85em; color: #555; max-width: 60em; }

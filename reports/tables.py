@@ -118,7 +118,8 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
                                         "pruned": int, "failed": int})
     table["fewer_seeds"] = table["n_seeds"] < table.groupby("task")["n_seeds"].transform("max")
     if "strategy_note" in results:
-        notes = results.groupby(PAIR, sort=False)["strategy_note"].agg(lambda s: "; ".join(pd.unique(s.dropna())))
+        notes = results.groupby(PAIR, sort=False)["strategy_note"].agg(
+            lambda s: "; ".join(note for note in pd.unique(s.dropna()) if note))
         table = table.join(notes, on=PAIR)
     return in_first_seen_order(table, results)
 
