@@ -3,12 +3,14 @@ profiles and the critical-difference diagram."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scikit_posthocs as sp
 import seaborn as sns
+from matplotlib import MatplotlibDeprecationWarning
 
 from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
 from reports.profiles import TAU_MAX, area_under_profile, profile
@@ -27,8 +29,10 @@ def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
         if data.empty:
             empty_note(ax, "no COMPLETE trial")
             continue
-        sns.boxplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
-                    order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
+        with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated `vert`
+            warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+            sns.boxplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
+                        order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
         sns.stripplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
                       order=list(colours), size=5, jitter=0.15, legend=False, ax=ax)
         ax.tick_params(axis="x", labelrotation=30)

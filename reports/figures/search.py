@@ -37,7 +37,8 @@ def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[
         percent(ax)
         if by == "epochs":
             integer_ticks(ax)
-    axes[0].legend(title="Strategy")
+    if not bands.empty:
+        axes[0].legend(title="Strategy")
     return save(figure, stem)
 
 
@@ -76,11 +77,13 @@ def plot_lr_scatter(results: pd.DataFrame, stem: Path) -> list[Path]:
     figure, (axes,) = panels(len(tasks))
     for i, (ax, task) in enumerate(zip(axes, tasks)):
         data = trials[trials["task"] == task]
-        sns.scatterplot(data=data, x="param_lr", y="val_accuracy", hue="strategy", palette=colours,
-                        hue_order=list(colours), alpha=0.7, legend="auto" if i == 0 and not data.empty else False,
-                        ax=ax)
-        ax.set_xscale("log")
         ax.set(title=str(task), xlabel="Learning rate", ylabel="Validation accuracy")
+        if data.empty:
+            empty_note(ax, "no COMPLETE trial")
+            continue
+        sns.scatterplot(data=data, x="param_lr", y="val_accuracy", hue="strategy", palette=colours,
+                        hue_order=list(colours), alpha=0.7, legend="auto" if i == 0 else False, ax=ax)
+        ax.set_xscale("log")
         percent(ax)
         legend_title(ax)
     return save(figure, stem)
