@@ -123,10 +123,11 @@ def write_and_show(run_dir: Path, storage: Any, spec_hash: str, out: Path | None
     """Write the run's report (into `out`, default the run directory) and print its accuracy table."""
     from harness.store import frames
     from reports import FORMATS, rich_table, write_report
+    from reports.noise import split_noise_floor
 
     results, curves = frames(storage, spec_hash)
-    if results.empty:
-        raise HarnessError(f"{run_dir} has no finished trials yet; nothing to report")
+    if results.empty or split_noise_floor(results)[0].empty:
+        raise HarnessError(f"{run_dir} has no finished trials of any strategy yet; nothing to report")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     written = write_report(results, curves, out or run_dir, manifest, formats or FORMATS)
     console.print(rich_table(results))

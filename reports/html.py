@@ -4,13 +4,15 @@ so the file reads the same offline, mailed, or years later."""
 from __future__ import annotations
 
 import base64
+import re
 
 from jinja2 import Environment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from reports.document import TITLE, Code, FigureFile, Section, Text
 from reports.render import Table, to_html
 
+CODE_SPAN = re.compile(r"`([^`]+)`")
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -19,7 +21,8 @@ TEMPLATE = """<!DOCTYPE html>
 <style>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table.report-table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
-table.report-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .4em; }
+table.report-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .4em;
+                           white-space: nowrap; }
 table.report-table th, table.report-table td { padding: .25em .7em; border-bottom: 1px solid #ddd; text-align: right; }
 table.report-table th { border-bottom: 2px solid #444; }
 p.note { font-size: .85em; color: #555; max-width: 60em; }
@@ -42,8 +45,8 @@ pre { background: #f6f6f6; padding: .8em; overflow-x: auto; }
 
 
 def block_html(block: object) -> Markup:
-    if isinstance(block, Text):
-        return Markup("<p>{}</p>").format(block.text)
+    if isinstance(block, Text):  # `code` spans as in the Markdown
+        return Markup("<p>{}</p>").format(Markup(CODE_SPAN.sub(r"<code>\1</code>", str(escape(block.text)))))
     if isinstance(block, Code):
         return Markup('<pre><code class="language-{}">{}</code></pre>').format(block.language, block.text)
     if isinstance(block, Table):

@@ -8,16 +8,15 @@ decades or more (learning rates, weight decays); anything else is categorical.
 
 from __future__ import annotations
 
-import math
-
 import optuna
 import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
-from reports.tables import complete_trials, in_first_seen_order, param_columns
+from reports.tables import complete_trials, in_first_seen_order, is_missing, param_columns
 
 FANOVA_SEED = 0
+FANOVA_DEPTH = 8  # Optuna's default (64) costs ~7x more on 1,000 trials for the same ranking (benchmarks/)
 LOG_SPAN = 100.0  # max/min at or above this: the parameter was searched on a log scale
 
 
@@ -39,18 +38,14 @@ def _frozen_trials(trials: pd.DataFrame, distributions: dict[str, BaseDistributi
     """One FrozenTrial per row, with the parameters it had (conditional ones may be missing)."""
     frozen = []
     for _, row in trials.iterrows():
-        params = {name: row[f"param_{name}"] for name in distributions if not _missing(row[f"param_{name}"])}
+        params = {name: row[f"param_{name}"] for name in distributions if not is_missing(row[f"param_{name}"])}
         params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
         frozen.append(optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params},
                                                 value=float(row["val_accuracy"])))
     return frozen
 
 
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def task_importances(trials: pd.DataFrame) -> dict[str, float]:
+def task_importances(trials: pd.DataFrame, max_depth: int = FANOVA_DEPTH) -> dict[str, float]:
     """fANOVA importances (summing to 1) of the task's varied parameters; empty when fewer than two vary."""
     distributions = {c.removeprefix("param_"): infer_distribution(trials[c]) for c in param_columns(trials)}
     distributions = {k: d for k, d in distributions.items() if d is not None}
@@ -63,7 +58,9 @@ def task_importances(trials: pd.DataFrame) -> dict[str, float]:
     finally:
         optuna.logging.set_verbosity(verbosity)
     study.add_trials(_frozen_trials(trials, distributions))
-    return optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=FANOVA_SEED))
+    evaluator = FanovaImportanceEvaluator(max_depth=max_depth, seed=FANOVA_SEED)
+    importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    return {name: float(value) for name, value in importances.items()}
 
 
 def importance_frame(results: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 from reports.analysis import Analysis
 from reports.render import Table
 from reports.stats import ALPHA
-from reports.tables import param_columns
+from reports.tables import is_missing, param_columns
 
 
 def pct(value: float) -> str:
@@ -78,10 +78,9 @@ def cost_table(analysis: Analysis) -> Table:
                "Completed": s["completed"].map(count), "Pruned": s["pruned"].map(count),
                "Failed": s["failed"].map(count), "Epochs/cell": s["epochs"].map(count),
                "Seconds/cell": s["seconds"].map(lambda v: f"{v:.1f}")}
-    if "gpu_hours" in s:
-        columns["GPU-hours"] = s["gpu_hours"].map(lambda v: f"{v:.3f}")
-    if "kwh" in s:
-        columns["kWh"] = s["kwh"].map(lambda v: f"{v:.3f}")
+    for column, header in (("gpu_hours", "GPU-hours"), ("kwh", "kWh")):
+        if column in s:
+            columns[header] = s[column].map(lambda v: "–" if math.isnan(v) else f"{v:.3f}")
     if "strategy_note" in s:
         columns["Note"] = s["strategy_note"].fillna("")
     cells = pd.DataFrame(columns)
@@ -137,17 +136,13 @@ def best_config_table(analysis: Analysis) -> Table:
     """Per task, the best configuration any strategy found, with where it was found."""
     best = analysis.best_configs
     params = param_columns(best)
-    configs = [", ".join(f"{c.removeprefix('param_')}={_value(row[c])}" for c in params if _present(row[c]))
+    configs = [", ".join(f"{c.removeprefix('param_')}={_value(row[c])}" for c in params if not is_missing(row[c]))
                for _, row in best.iterrows()]
     cells = pd.DataFrame({"Task": best["task"], "Strategy": best["strategy"], "Seed": best["seed"].map(str),
                           "Trial": best["trial"].map(str), "Val. acc.": best["val_accuracy"].map(pct),
                           "Test acc.": best["test_accuracy"].map(pct), "Configuration": configs})
     return Table("best_configs", "Best configuration found per task (selected on validation accuracy)", cells,
                  best, align="llrrrrl")
-
-
-def _present(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _value(value: object) -> str:

@@ -19,6 +19,8 @@ def commands(manifest: dict[str, Any]) -> list[str]:
     name = manifest["spec"]["name"]
     commit = (manifest.get("sessions") or [{}])[-1].get("git_commit")
     lines = [f"git checkout {commit.removesuffix('+dirty')}"] if commit else []
+    if commit and commit.endswith("+dirty"):
+        lines.append("# the run's checkout had uncommitted changes: this commit alone may not repeat it")
     return lines + [f"harness run {SPEC_FILE} --runs-dir runs", f"harness report runs/{name}"]
 
 

@@ -33,6 +33,11 @@ class Table:
     def alignment(self) -> str:
         return self.align or "ll" + "r" * (self.cells.shape[1] - 2)
 
+    @property
+    def text(self) -> pd.DataFrame:
+        """The display cells as strings, whatever dtype an empty column was given."""
+        return self.cells.astype(str)
+
     def bold_mask(self) -> np.ndarray:
         return np.zeros(self.cells.shape, bool) if self.bold is None else self.bold.to_numpy(bool)
 
@@ -43,7 +48,8 @@ def to_markdown(table: Table) -> str:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |"
 
-    shown = table.cells.where(~table.bold_mask(), "**" + table.cells + "**")
+    text = table.text
+    shown = text.where(~table.bold_mask(), "**" + text + "**")
     rule = [":---" if side == "l" else "---:" for side in table.alignment]
     lines = [f"**Table: {table.caption}**", "", line(list(table.cells.columns)), "|" + "|".join(rule) + "|",
              *(line(list(row)) for row in shown.itertuples(index=False))]
@@ -58,7 +64,7 @@ def latex_text(text: str) -> str:
 
 def to_latex(table: Table) -> str:
     """A floating `table` with booktabs rules, caption, label `tab:<name>` and the best values in bold."""
-    cells = table.cells.map(latex_text)
+    cells = table.text.map(latex_text)
     cells.columns = [latex_text(c) for c in table.cells.columns]
     bold = table.bold_mask()
     styler = cells.style.hide(axis="index").apply(lambda _: np.where(bold, "bfseries: ;", ""), axis=None)
@@ -73,8 +79,10 @@ def to_latex(table: Table) -> str:
 def to_html(table: Table) -> str:
     """An HTML table with its caption; the note follows as a paragraph. Deterministic ids."""
     bold = table.bold_mask()
-    styler = (table.cells.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
+    left = [{"selector": f"th.col{i}, td.col{i}", "props": "text-align: left"}
+            for i, side in enumerate(table.alignment) if side == "l"]
+    styler = (table.text.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
               .apply(lambda _: np.where(bold, "font-weight: bold", ""), axis=None)
-              .set_uuid(table.name).set_caption(table.caption)
+              .set_uuid(table.name).set_caption(table.caption).set_table_styles(left)
               .set_table_attributes('class="report-table"'))  # id: T_<name>
     return styler.to_html() + (f'<p class="note">{escape(table.note)}</p>' if table.note else "")

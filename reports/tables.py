@@ -44,11 +44,21 @@ def param_columns(results: pd.DataFrame) -> list[str]:
     return [c for c in results.columns if c.startswith("param_")]
 
 
+def is_missing(value: object) -> bool:
+    """A parameter a trial did not have (conditional ones, e.g. momentum under Adam) reads as None or NaN."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _measured_sum(values: pd.Series) -> float:
+    """A sum that stays NaN where nothing was measured (e.g. energy on a CPU), rather than reading 0."""
+    return values.sum(min_count=1)
+
+
 def _cell_costs(results: pd.DataFrame) -> pd.DataFrame:
     """Trial counts by state and compute spent per cell, so equal budgets can be checked by eye."""
     state = results["state"]
     flagged = results.assign(completed=state.eq("COMPLETE"), pruned=state.eq("PRUNED"), failed=state.eq("FAIL"))
-    extra = {name: (column, "sum") for column, (name, _) in RESOURCES.items() if column in results}
+    extra = {name: (column, _measured_sum) for column, (name, _) in RESOURCES.items() if column in results}
     costs = flagged.groupby(CELL, sort=False).agg(
         trials=("trial", "size"), completed=("completed", "sum"), pruned=("pruned", "sum"),
         failed=("failed", "sum"), epochs=("epochs", "sum"), seconds=("seconds", "sum"), **extra)
@@ -89,7 +99,7 @@ def _over_seeds(cells: pd.DataFrame) -> pd.Series:
            "test_mean": cells["test_accuracy"].mean(), "test_std": cells["test_accuracy"].std()}
     row |= {name: cells[name].sum() for name in ("completed", "pruned", "failed")}
     row |= {name: cells[name].mean() for name in ("trials", "epochs", "seconds")}
-    row |= {name: cells[name].sum() for name in ("gpu_hours", "kwh") if name in cells}
+    row |= {name: _measured_sum(cells[name]) for name in ("gpu_hours", "kwh") if name in cells}
     return pd.Series(row)
 
 
@@ -108,7 +118,8 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
                                         "pruned": int, "failed": int})
     table["fewer_seeds"] = table["n_seeds"] < table.groupby("task")["n_seeds"].transform("max")
     if "strategy_note" in results:
-        notes = results.groupby(PAIR, sort=False)["strategy_note"].agg(lambda s: "; ".join(pd.unique(s.dropna())))
+        notes = results.groupby(PAIR, sort=False)["strategy_note"].agg(
+            lambda s: "; ".join(note for note in pd.unique(s.dropna()) if note))
         table = table.join(notes, on=PAIR)
     return in_first_seen_order(table, results)
 

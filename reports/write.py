@@ -21,6 +21,7 @@ from reports.layout import accuracy_table, report_tables
 from reports.markdown import render_markdown
 from reports.provenance import SPEC_FILE, spec_yaml
 from reports.render import to_latex
+from reports.stats import problem_matrix, problem_ranks
 
 FORMATS = ("md", "tex", "csv", "html")
 LATEX_PREAMBLE = "% Tables of a harness report; they need \\usepackage{booktabs} in the preamble.\n\n"
@@ -40,7 +41,9 @@ def _write_frames(frames: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, P
 
 def _write_csv(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     """The numbers behind every table and figure, one CSV each."""
-    frames = {"summary": analysis.summary, "cells": analysis.cells, "expected_max": analysis.expected_max,
+    ranks = problem_ranks(problem_matrix(analysis.cells)[0]).reset_index()
+    frames = {"summary": analysis.summary, "cells": analysis.cells, "problem_ranks": ranks,
+              "expected_max": analysis.expected_max,
               "importance": analysis.importance, "profile_ratios": analysis.ratios.reset_index()}
     frames |= {table.name: table.data for table in report_tables(analysis) if table.name != "accuracy"}
     paths = {}

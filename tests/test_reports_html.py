@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reports_frames import frame, curves_for, textbook_friedman, trials
+from reports_frames import NAN, curves_for, frame, textbook_friedman, trials
 
 from reports import write_report
+from reports.figures import plot_anytime
 
 MANIFEST = {"spec": {"name": "demo", "tasks": ["digits"], "strategies": ["before", "after", "later"],
                      "seeds": list(range(7)), "budget": {"trials": 1, "epochs": 1}},
@@ -46,6 +47,9 @@ def test_every_format_is_written(written) -> None:
 def test_csv_holds_the_numbers_of_the_tables(written) -> None:
     ranks = pd.read_csv(written["ranks.csv"]).set_index("strategy")["mean_rank"]
     assert ranks.to_dict() == pytest.approx({"after": 1.0, "later": 17 / 7, "before": 18 / 7})
+    per_problem = pd.read_csv(written["problem_ranks.csv"])
+    assert per_problem.columns.tolist() == ["task", "seed", "before", "after", "later"]
+    assert per_problem[["before", "after", "later"]].iloc[0].tolist() == [3.0, 1.0, 2.0]  # 72, 120, 76
     noise = pd.read_csv(written["noise_floor.csv"]).iloc[0]
     assert noise["val_std"] == pytest.approx(0.05) and noise["trainings"] == 3
 
@@ -73,6 +77,25 @@ def test_html_is_self_contained(written) -> None:
     assert page.count('src="data:image/png;base64,') == 9
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
     assert "0123456789ab" in page and "abc1234" in page and "torch 2.4.0" in page
+
+
+def test_figures_are_deterministic_and_leave_no_pyplot_figure(tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    results = small_run()
+    first = plot_anytime(results, tmp_path / "a", by="seconds")[0].read_bytes()
+    second = plot_anytime(results, tmp_path / "b", by="seconds")[0].read_bytes()
+    assert first == second and first.startswith(b"\x89PNG")
+    assert plt.get_fignums() == []
+
+
+def test_a_run_without_any_complete_trial_still_gets_its_report(tmp_path) -> None:
+    failed = frame(*[trials("task", name, 0, [(0, "FAIL", NAN, NAN, 1), (1, "PRUNED", NAN, NAN, 1)])
+                     for name in ("a", "b")])
+    written = write_report(failed, curves_for(failed), tmp_path, formats=("md", "tex", "html"))
+    report = written["report.md"].read_text(encoding="utf-8")
+    assert "| task | a | 1 ‡1 | – | – | – | – | – |" in report
+    assert "a on task: 1 of 1 seed(s) ended without a COMPLETE trial" in report
 
 
 def browser():

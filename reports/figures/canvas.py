@@ -10,7 +10,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 PANEL = (4.5, 3.6)  # inches per subplot
 FORMATS = (".png", ".pdf")
@@ -40,6 +40,11 @@ def palette(strategies: Iterable[str]) -> dict[str, tuple[float, float, float]]:
 
 def percent(ax: Axes, axis: str = "y") -> None:
     getattr(ax, f"{axis}axis").set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+
+
+def integer_ticks(ax: Axes) -> None:
+    """Epochs and trials are counted: no tick at 2.5."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def empty_note(ax: Axes, text: str) -> None:

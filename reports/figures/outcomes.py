@@ -3,14 +3,16 @@ profiles and the critical-difference diagram."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scikit_posthocs as sp
 import seaborn as sns
+from matplotlib import MatplotlibDeprecationWarning
 
-from reports.figures.canvas import empty_note, legend_title, palette, panels, percent, save
+from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
 from reports.profiles import TAU_MAX, area_under_profile, profile
 from reports.stats import RankComparison
 from reports.tables import CELL, PAIR, selected_trials
@@ -22,12 +24,17 @@ def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
     colours = palette(cells["strategy"])
     figure, (axes,) = panels(len(tasks))
     for ax, task in zip(axes, tasks):
-        data = cells[cells["task"] == task]
-        sns.boxplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
-                    order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
+        data = cells[cells["task"].eq(task) & cells["best_val_accuracy"].notna()]
+        ax.set(title=str(task), xlabel="", ylabel="Selected validation accuracy")
+        if data.empty:
+            empty_note(ax, "no COMPLETE trial")
+            continue
+        with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated `vert`
+            warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+            sns.boxplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
+                        order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
         sns.stripplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
                       order=list(colours), size=5, jitter=0.15, legend=False, ax=ax)
-        ax.set(title=str(task), xlabel="", ylabel="Selected validation accuracy")
         ax.tick_params(axis="x", labelrotation=30)
         percent(ax)
     return save(figure, stem)
@@ -50,6 +57,7 @@ def plot_learning_curves(results: pd.DataFrame, curves: pd.DataFrame, stem: Path
                 sns.lineplot(data=task_curves, x="epoch", y=metric, hue="strategy", palette=colours,
                              hue_order=list(colours), marker="o", errorbar=None, legend="auto" if i == row == 0 else False, ax=ax)
             ax.set(title=str(task) if row == 0 else "", xlabel="Epoch", ylabel=label)
+            integer_ticks(ax)
             legend_title(ax)
         percent(axes[1][i])
     return save(figure, stem)

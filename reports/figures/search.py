@@ -10,7 +10,7 @@ import seaborn as sns
 from scipy import stats
 
 from reports.anytime import SPENT, anytime_frame
-from reports.figures.canvas import empty_note, legend_title, palette, panels, percent, save
+from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
 from reports.tables import complete_trials
 
 X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
@@ -35,7 +35,10 @@ def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[
             empty_note(ax, "no COMPLETE trial")
         ax.set(title=str(task), xlabel=X_LABELS[by], ylabel="Best validation accuracy so far")
         percent(ax)
-    axes[0].legend(title="Strategy")
+        if by == "epochs":
+            integer_ticks(ax)
+    if not bands.empty:
+        axes[0].legend(title="Strategy")
     return save(figure, stem)
 
 
@@ -60,6 +63,7 @@ def plot_expected_max(frame: pd.DataFrame, stem: Path) -> list[Path]:
                             color=colours[strategy], alpha=0.2, linewidth=0)
         ax.set(title=str(task), xlabel="Trials (n)", ylabel="Expected best validation accuracy")
         percent(ax)
+        integer_ticks(ax)
     if tasks:
         axes[0].legend(title="Strategy")
     return save(figure, stem)
@@ -73,11 +77,13 @@ def plot_lr_scatter(results: pd.DataFrame, stem: Path) -> list[Path]:
     figure, (axes,) = panels(len(tasks))
     for i, (ax, task) in enumerate(zip(axes, tasks)):
         data = trials[trials["task"] == task]
-        sns.scatterplot(data=data, x="param_lr", y="val_accuracy", hue="strategy", palette=colours,
-                        hue_order=list(colours), alpha=0.7, legend="auto" if i == 0 and not data.empty else False,
-                        ax=ax)
-        ax.set_xscale("log")
         ax.set(title=str(task), xlabel="Learning rate", ylabel="Validation accuracy")
+        if data.empty:
+            empty_note(ax, "no COMPLETE trial")
+            continue
+        sns.scatterplot(data=data, x="param_lr", y="val_accuracy", hue="strategy", palette=colours,
+                        hue_order=list(colours), alpha=0.7, legend="auto" if i == 0 else False, ax=ax)
+        ax.set_xscale("log")
         percent(ax)
         legend_title(ax)
     return save(figure, stem)
