@@ -95,7 +95,9 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
 def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
     """Fail running trials whose worker died: no heartbeat within the grace period (Optuna's check), or,
     at once, a worker process on this host that no longer exists. Their failure spends no budget."""
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if worker_is_dead(trial.system_attrs.get(WORKER_KEY, "")):
             try:

@@ -21,11 +21,17 @@ from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.store import RunStore, open_storage
 from harness.trainer import resolve_device
+from plugin_tasks import beside
 
 runner = CliRunner()
 PLANNED = 6
-SPEC = {"tasks": ["digits"], "budget": {"trials": PLANNED, "epochs": 1},
-        "space": {"width": 8, "depth": 1, "batch_size": [64, 128]}}
+
+
+def spec_in(folder: Path, **changes) -> dict:
+    """Grid and random on the plugin's blobs task, which trains in milliseconds: the workers' coordination is
+    what these tests time."""
+    return tiny_spec(**{"tasks": ["slow"], "plugins": [beside(folder)], "space": {},
+                        "budget": {"trials": PLANNED, "epochs": 1}, **changes})
 
 
 def run_ok(*args: str) -> str:
@@ -53,7 +59,7 @@ def assert_exactly_the_plan(url: str) -> None:
 
 
 def test_four_worker_processes_on_a_journal_file_spend_exactly_the_budget(write_spec, tmp_path):
-    spec = write_spec(tiny_spec(**SPEC, executor={"name": "processes", "workers": 4}))
+    spec = write_spec(spec_in(tmp_path, executor={"name": "processes", "workers": 4}))
     output = run_ok(str(spec), "--runs-dir", str(tmp_path / "runs"))
     run_dir = tmp_path / "runs" / "tiny"
     url = f"journal://{(run_dir / 'journal.log').resolve()}"
@@ -62,7 +68,7 @@ def test_four_worker_processes_on_a_journal_file_spend_exactly_the_budget(write_
     workers = {t.system_attrs["worker"] for trials in trials_by_study(url).values() for t in trials}
     assert len(workers) > 1  # the trials were shared out
 
-    local = write_spec(tiny_spec(**SPEC, executor="local"), "local.yaml")  # same experiment, same run
+    local = write_spec(spec_in(tmp_path, executor="local"), "local.yaml")  # same experiment, same run
     run_ok(str(local), "--runs-dir", str(tmp_path / "runs"))  # resuming a finished run
     assert sum(len(t) for t in trials_by_study(url).values()) == 2 * PLANNED
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -71,7 +77,7 @@ def test_four_worker_processes_on_a_journal_file_spend_exactly_the_budget(write_
 
 def test_a_run_moves_from_local_to_four_workers_on_postgresql_and_a_late_worker_adds_nothing(
         write_spec, tmp_path, postgres_url):
-    local = tiny_spec(**SPEC, storage=postgres_url)
+    local = spec_in(tmp_path, storage=postgres_url)
     plan = build_plan(parse_spec(local))
     store = RunStore(plan, tmp_path / "runs")
     epochs = []
@@ -85,10 +91,10 @@ def test_a_run_moves_from_local_to_four_workers_on_postgresql_and_a_late_worker_
     with pytest.raises(KeyboardInterrupt):
         CellRunner(plan, store, resolve_device("cpu")).run_cell(plan.cells[0], on_epoch=interrupt_in_third_trial)
 
-    spec = write_spec(tiny_spec(**SPEC, executor={"name": "processes", "workers": 4}))
+    spec = write_spec(spec_in(tmp_path, executor={"name": "processes", "workers": 4}))
     run_ok(str(spec), "--runs-dir", str(tmp_path / "runs"), "--storage", postgres_url)  # same spec hash
     assert_exactly_the_plan(postgres_url)
-    grid = trials_by_study(postgres_url)["tiny/digits-resnet/grid/seed-0"]
+    grid = trials_by_study(postgres_url)["tiny/slow/grid/seed-0"]
     assert [t.state.name for t in grid[:3]] == ["COMPLETE", "COMPLETE", "FAIL"]  # kept, and not counted
 
     late = subprocess.run([sys.executable, "-m", "harness.cli", "worker", str(tmp_path / "runs" / "tiny")],
@@ -99,7 +105,7 @@ def test_a_run_moves_from_local_to_four_workers_on_postgresql_and_a_late_worker_
 
 
 def test_sqlite_is_refused_for_worker_processes(write_spec, tmp_path):
-    spec = write_spec(tiny_spec(**SPEC, storage=f"sqlite:///{tmp_path}/studies.db",
+    spec = write_spec(spec_in(tmp_path, storage=f"sqlite:///{tmp_path}/studies.db",
                                 executor={"name": "processes", "workers": 2}))
     result = runner.invoke(app, ["run", str(spec), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2
@@ -117,7 +123,7 @@ def local_ray():
 
 
 def test_ray_tasks_on_a_local_ray_instance_spend_exactly_the_budget(write_spec, tmp_path, local_ray):
-    spec = write_spec(tiny_spec(**SPEC, executor={"name": "ray", "workers": 2}))
+    spec = write_spec(spec_in(tmp_path, executor={"name": "ray", "workers": 2}))
     run_ok(str(spec), "--runs-dir", str(tmp_path / "runs"))
     url = f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}"
     assert_exactly_the_plan(url)
