@@ -92,15 +92,17 @@ def worker(run_dir: Annotated[Path, typer.Argument(help="the run directory of a 
            storage: Annotated[str | None, typer.Option(help="the run's storage URL, if not the one its manifest "
                                                             "records (e.g. PostgreSQL seen from this machine)")] = None,
            device: Annotated[str | None, typer.Option(help="instead of the spec's device")] = None,
+           spec: Annotated[Path | None, typer.Option(help="start the run from this spec if RUN_DIR holds none "
+                                                          "yet (every task of an array job the same command)")] = None,
            ) -> None:
     """Join a run from this process and work on its cells until every budget is spent."""
     from harness.worker import open_run, work
 
-    store = open_run(run_dir, storage)
+    store = open_run(run_dir, storage, spec)
     target = check_device(device or store.plan.spec.device)
     console.print(f"worker joined run {store.plan.spec.name} on {target}, storage {store.url}")
     with interrupts(console):
-        work(store, target, worker_hooks())
+        work(store, target, worker_hooks(), spec.parent if spec else None)
     console.print("every cell has spent its budget")
 
 

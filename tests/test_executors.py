@@ -21,16 +21,16 @@ from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.store import RunStore, open_storage
 from harness.trainer import resolve_device
-from plugin_tasks import beside
 
 runner = CliRunner()
+PLUGIN = "harness.testing.tasks"  # the slow and fragile tasks
 PLANNED = 6
 
 
-def spec_in(folder: Path, **changes) -> dict:
+def spec_in(**changes) -> dict:
     """Grid and random on the plugin's blobs task, which trains in milliseconds: the workers' coordination is
     what these tests time."""
-    return tiny_spec(**{"tasks": ["slow"], "plugins": [beside(folder)], "space": {},
+    return tiny_spec(**{"tasks": ["slow"], "plugins": [PLUGIN], "space": {},
                         "budget": {"trials": PLANNED, "epochs": 1}, **changes})
 
 
@@ -59,7 +59,7 @@ def assert_exactly_the_plan(url: str) -> None:
 
 
 def test_four_worker_processes_on_a_journal_file_spend_exactly_the_budget(write_spec, tmp_path):
-    spec = write_spec(spec_in(tmp_path, executor={"name": "processes", "workers": 4}))
+    spec = write_spec(spec_in(executor={"name": "processes", "workers": 4}))
     output = run_ok(str(spec), "--runs-dir", str(tmp_path / "runs"))
     run_dir = tmp_path / "runs" / "tiny"
     url = f"journal://{(run_dir / 'journal.log').resolve()}"
@@ -68,7 +68,7 @@ def test_four_worker_processes_on_a_journal_file_spend_exactly_the_budget(write_
     workers = {t.system_attrs["worker"] for trials in trials_by_study(url).values() for t in trials}
     assert len(workers) > 1  # the trials were shared out
 
-    local = write_spec(spec_in(tmp_path, executor="local"), "local.yaml")  # same experiment, same run
+    local = write_spec(spec_in(executor="local"), "local.yaml")  # same experiment, same run
     run_ok(str(local), "--runs-dir", str(tmp_path / "runs"))  # resuming a finished run
     assert sum(len(t) for t in trials_by_study(url).values()) == 2 * PLANNED
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -77,7 +77,7 @@ def test_four_worker_processes_on_a_journal_file_spend_exactly_the_budget(write_
 
 def test_a_run_moves_from_local_to_four_workers_on_postgresql_and_a_late_worker_adds_nothing(
         write_spec, tmp_path, postgres_url):
-    local = spec_in(tmp_path, storage=postgres_url)
+    local = spec_in(storage=postgres_url)
     plan = build_plan(parse_spec(local))
     store = RunStore(plan, tmp_path / "runs")
     epochs = []
@@ -91,7 +91,7 @@ def test_a_run_moves_from_local_to_four_workers_on_postgresql_and_a_late_worker_
     with pytest.raises(KeyboardInterrupt):
         CellRunner(plan, store, resolve_device("cpu")).run_cell(plan.cells[0], on_epoch=interrupt_in_third_trial)
 
-    spec = write_spec(spec_in(tmp_path, executor={"name": "processes", "workers": 4}))
+    spec = write_spec(spec_in(executor={"name": "processes", "workers": 4}))
     run_ok(str(spec), "--runs-dir", str(tmp_path / "runs"), "--storage", postgres_url)  # same spec hash
     assert_exactly_the_plan(postgres_url)
     grid = trials_by_study(postgres_url)["tiny/slow/grid/seed-0"]
@@ -105,7 +105,7 @@ def test_a_run_moves_from_local_to_four_workers_on_postgresql_and_a_late_worker_
 
 
 def test_sqlite_is_refused_for_worker_processes(write_spec, tmp_path):
-    spec = write_spec(spec_in(tmp_path, storage=f"sqlite:///{tmp_path}/studies.db",
+    spec = write_spec(spec_in(storage=f"sqlite:///{tmp_path}/studies.db",
                                 executor={"name": "processes", "workers": 2}))
     result = runner.invoke(app, ["run", str(spec), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2
@@ -123,9 +123,18 @@ def local_ray():
 
 
 def test_ray_tasks_on_a_local_ray_instance_spend_exactly_the_budget(write_spec, tmp_path, local_ray):
-    spec = write_spec(spec_in(tmp_path, executor={"name": "ray", "workers": 2}))
+    spec = write_spec(spec_in(executor={"name": "ray", "workers": 2}))
     run_ok(str(spec), "--runs-dir", str(tmp_path / "runs"))
     url = f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}"
     assert_exactly_the_plan(url)
     hosts = {t.system_attrs["worker"] for trials in trials_by_study(url).values() for t in trials}
     assert str(os.getpid()) not in {h.rpartition(":")[2] for h in hosts}  # trained in Ray's worker processes
+
+
+def test_a_worker_given_the_spec_starts_the_run_when_it_is_the_first(write_spec, tmp_path):
+    spec = write_spec(spec_in(executor={"name": "processes", "workers": 2}))
+    result = runner.invoke(app, ["worker", str(tmp_path / "runs" / "tiny"), "--spec", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert_exactly_the_plan(f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}")
+    report = runner.invoke(app, ["report", str(tmp_path / "runs" / "tiny")])
+    assert report.exit_code == 0, report.output

@@ -24,14 +24,14 @@ from harness.claims import WORKER_KEY, fail_stale
 from harness.executor import CellRunner
 from harness.journal import HEARTBEAT_KEY, repair
 from harness.store import open_storage
-from plugin_tasks import beside
 
 runner = CliRunner()
+PLUGIN = "harness.testing.tasks"  # the slow and fragile tasks
 
 
-def slow(folder: Path, pause: float, **changes) -> dict:
+def slow(pause: float, **changes) -> dict:
     """A spec of the plugin task whose training steps take `pause` seconds."""
-    return tiny_spec(**{"tasks": [{"name": "slow", "pause": pause}], "plugins": [beside(folder)], "space": {},
+    return tiny_spec(**{"tasks": [{"name": "slow", "pause": pause}], "plugins": [PLUGIN], "space": {},
                         "strategies": ["random"], **changes})
 
 def harness(*args: str, cwd: Path) -> subprocess.Popen:
@@ -59,7 +59,7 @@ def wait_for_running_trial(url: str, epochs_done: int, complete: int = 0, timeou
 
 def test_a_worker_killed_mid_trial_is_resumed_with_every_complete_trial_kept(write_spec, tmp_path):
     url = f"journal://{tmp_path / 'journal.log'}"
-    spec = write_spec(slow(tmp_path, 0.2, strategies=[{"name": "grid", "resolution": 2}],
+    spec = write_spec(slow(0.2, strategies=[{"name": "grid", "resolution": 2}],
                            budget={"trials": 4, "epochs": 2}, storage=url))
     doomed = harness("run", str(spec), "--runs-dir", "runs", cwd=tmp_path)
     wait_for_running_trial(url, epochs_done=1, complete=1)
@@ -106,7 +106,7 @@ def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration
 
 
 def test_bad_trials_fail_with_their_reason_and_the_study_goes_on(write_spec, tmp_path):
-    spec = slow(tmp_path, 0.0, tasks=["fragile"],
+    spec = slow(0.0, tasks=["fragile"],
                      strategies=[{"name": "manual", "configs": [{"mode": "oom"}, {"mode": "bug"}, {"mode": "ok"}]}],
                      budget={"trials": 3, "epochs": 1})
     result = runner.invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
@@ -131,7 +131,7 @@ def test_a_non_finite_objective_value_fails_the_trial_instead_of_completing_it(t
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("finished")
-    (root / "spec.yaml").write_text(json.dumps(slow(root, 0.0)))
+    (root / "spec.yaml").write_text(json.dumps(slow(0.0)))
     result = runner.invoke(app, ["run", str(root / "spec.yaml"), "--runs-dir", str(root / "runs")])
     assert result.exit_code == 0, result.output
     return root / "runs" / "tiny"
@@ -173,7 +173,7 @@ def test_an_unreachable_postgresql_is_one_line(finished_run, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens there once the probe closes
-    (tmp_path / "spec.yaml").write_text(json.dumps(slow(tmp_path, 0.0)))
+    (tmp_path / "spec.yaml").write_text(json.dumps(slow(0.0)))
     output = refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(finished_run.parent), "--storage",
                       f"postgresql://harness:secret@127.0.0.1:{port}/runs"],
                      f"cannot open storage postgresql://harness:***@127.0.0.1:{port}/runs: OperationalError")
@@ -181,7 +181,7 @@ def test_an_unreachable_postgresql_is_one_line(finished_run, tmp_path):
 
 
 def test_another_spec_is_refused_unless_force_new_which_moves_the_old_run_aside(finished_run, tmp_path):
-    (tmp_path / "spec.yaml").write_text(json.dumps(slow(tmp_path, 0.0, seeds=[5])))
+    (tmp_path / "spec.yaml").write_text(json.dumps(slow(0.0, seeds=[5])))
     before = snapshot(finished_run)
     refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(finished_run.parent)], "--force-new")
     assert snapshot(finished_run) == before
@@ -198,7 +198,7 @@ def test_another_spec_is_refused_unless_force_new_which_moves_the_old_run_aside(
 
 
 def test_a_corrupted_sqlite_file_is_one_clear_error_and_left_as_it_was(write_spec, tmp_path):
-    spec = write_spec(slow(tmp_path, 0.0))
+    spec = write_spec(slow(0.0))
     database = tmp_path / "runs" / "tiny" / "studies.db"
     database.parent.mkdir(parents=True)
     database.write_bytes(b"this was a database until a disk failed" * 100)
@@ -212,7 +212,7 @@ def test_a_torn_journal_names_the_repair_command_which_makes_it_load(write_spec,
     study.tell(study.ask(), 0.5)
     whole = log.read_bytes()
     log.write_bytes(whole + b'{"op_code":4,"worker_id":"dead-wor')  # a worker killed while appending
-    spec = write_spec(slow(tmp_path, 0.0, storage=f"journal://{log}"))
+    spec = write_spec(slow(0.0, storage=f"journal://{log}"))
     refused(["run", str(spec), "--runs-dir", str(tmp_path / "runs")], f"harness repair-journal {log}")
     assert not (tmp_path / "runs").exists()
 
@@ -230,15 +230,15 @@ def test_a_worker_refuses_sqlite_and_a_folder_that_is_no_run(finished_run, tmp_p
 
 def test_plugins_come_only_from_the_modules_a_spec_names(write_spec, tmp_path):
     (tmp_path / "unnamed_plugin.py").write_text("raise SystemExit('imported a module no spec named')\n")
-    result = runner.invoke(app, ["run", str(write_spec(slow(tmp_path, 0.0))), "--runs-dir", str(tmp_path / "runs")])
+    result = runner.invoke(app, ["run", str(write_spec(slow(0.0))), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
-    assert "plugin_tasks" in sys.modules and "unnamed_plugin" not in sys.modules
+    assert PLUGIN in sys.modules and "unnamed_plugin" not in sys.modules
 
 
 def slow_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
     """`harness run` of the slow task in a subprocess, stopped at its first trial's first epoch."""
     url = f"journal://{tmp_path / 'journal.log'}"
-    spec = slow(tmp_path, 1.0, storage=url, budget={"trials": 2, "epochs": 3})
+    spec = slow(1.0, storage=url, budget={"trials": 2, "epochs": 3})
     (tmp_path / "spec.yaml").write_text(json.dumps(spec))
     process = harness("run", "spec.yaml", "--runs-dir", "runs", cwd=tmp_path)
     wait_for_running_trial(url, epochs_done=0)

@@ -1,11 +1,10 @@
-"""Tasks for the reliability and executor tests, loaded as a spec's plugin: tiny blobs that train in
-milliseconds, one whose model fails on purpose, and one whose epochs take as long as asked."""
+"""Tasks for tests and benchmarks, loaded as a spec's plugin (`plugins: [harness.testing.tasks]`): tiny
+blobs that train in milliseconds, with training steps as slow as asked, and a task whose model fails
+on purpose."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -13,12 +12,6 @@ from torch import nn
 from harness.optim import training_space
 from harness.space import Choice, Space
 from harness.task import Data, Split, Task, tasks
-
-
-def beside(folder: Path) -> str:
-    """Copy this module into a spec's folder; the module name for the spec's `plugins:`."""
-    shutil.copy(Path(__file__), folder / "plugin_tasks.py")
-    return "plugin_tasks"
 
 
 def blobs(size: int) -> Data:
@@ -30,7 +23,7 @@ def blobs(size: int) -> Data:
 
 
 class Sleepy(nn.Linear):
-    """A linear layer that sleeps in every training step."""
+    """A linear layer that sleeps in every training step, as a GPU-bound step leaves the CPU idle."""
 
     def __init__(self, pause: float) -> None:
         super().__init__(2, 2)
