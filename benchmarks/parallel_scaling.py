@@ -7,7 +7,7 @@ Throughput is taken from the trials' own start and end times in the storage (wor
 left out); the overhead per trial is each worker's busy time less the training time its epochs
 recorded, per trial.
 
-    python -m benchmarks.parallel_scaling          # small: about two minutes on a laptop
+    python -m benchmarks.parallel_scaling          # small: about three minutes on a laptop
     python -m benchmarks.parallel_scaling --full   # more trials per cell
 """
 
@@ -32,8 +32,9 @@ WORKERS = (1, 2, 4)
 
 
 def spec(name: str, workers: int, full: bool) -> dict[str, Any]:
-    return {"name": name, "tasks": [{"name": "slow", "pause": 0.05}], "strategies": ["random"],
-            "seeds": list(range(4 if full else 2)), "budget": {"trials": 24 if full else 8, "epochs": 2},
+    """Trials of about a second (3 steps x 2 epochs x `pause`), as CPU-light as GPU-bound ones."""
+    return {"name": name, "tasks": [{"name": "slow", "pause": 0.2 if full else 0.1}], "strategies": ["random"],
+            "seeds": list(range(4 if full else 2)), "budget": {"trials": 16 if full else 8, "epochs": 2},
             "plugins": ["harness.testing.tasks"], "device": "cpu",
             "executor": {"name": "processes", "workers": workers}}
 

@@ -71,8 +71,9 @@ def advisory_lock(engine: sqlalchemy.engine.Engine, name: str) -> Iterator[None]
 
 
 def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Budget,
-          enqueue: Callable[[list[FrozenTrial]], None]) -> optuna.Trial | Slot:
-    """A new trial of this worker's if the budget has room for it, else why not."""
+          prepare: Callable[[list[FrozenTrial]], None]) -> optuna.Trial | Slot:
+    """A new trial of this worker's if the budget has room for it, else why not; `prepare` sees the
+    study's trials under the lock, just before the trial is created (to queue configurations)."""
     with cell_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna warns that heartbeats are meant for `optimize`; we beat ourselves
         fail_stale(study, storage)
@@ -84,7 +85,7 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
         if budget.exhausted(replace(spent, trials=spent.trials + running,
                                     epochs=spent.epochs + running * budget.epochs)):
             return Slot.BUSY
-        enqueue(trials)
+        prepare(trials)
         trial = study.ask()
         storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
         if isinstance(storage, BaseHeartbeat):

@@ -104,9 +104,19 @@ class CellRunner:
         study.sampler, study.pruner = search.sampler, search.pruner
         study.set_user_attr("strategy_note", search.note)
         self.data(cell)  # load before the first trial starts its clock
+        expected = [len(trials)]
+
+        def prepare(trials: list[FrozenTrial]) -> None:
+            """Under the claim lock: queue the fixed configurations, and reseed the sampler if other workers
+            added trials meanwhile, so no two workers draw the same sequence (alone, nothing changes)."""
+            if len(trials) != expected[0]:
+                study.sampler = self.search_plan(cell, len(trials)).sampler
+            expected[0] = len(trials) + 1
+            enqueue_planned(study, search, budget)
+
         while True:
             stopping.check()
-            trial = claim(study, storage, budget, lambda _: enqueue_planned(study, search, budget))
+            trial = claim(study, storage, budget, prepare)
             if isinstance(trial, Slot):
                 return trial is Slot.DONE
             with heartbeat(storage, trial):

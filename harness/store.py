@@ -139,8 +139,8 @@ class RunStore:
                    "hardware": hardware(device)}
 
         def add(manifest: dict[str, Any]) -> None:
-            manifest.setdefault("spec", self.plan.spec.model_dump(mode="json"))
-            manifest.setdefault("spec_hash", self.plan.spec.hash())
+            manifest["spec"] = self.plan.spec.model_dump(mode="json")  # the latest executor's options
+            manifest["spec_hash"] = self.plan.spec.hash()
             if spec_dir is not None:
                 manifest["spec_dir"] = str(spec_dir.resolve())  # where workers find the spec's plugins
             manifest["storage"] = self.url  # the latest session's, which a report reads
