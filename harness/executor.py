@@ -29,6 +29,7 @@ from pydantic import Field
 from harness import stopping
 from harness.budget import Budget, Spent, counts_against_budget
 from harness.claims import Slot, claim, heartbeat
+from harness.errors import HarnessError
 from harness.options import Options
 from harness.plan import Cell, Plan
 from harness.registry import Registry
@@ -126,24 +127,25 @@ class CellRunner:
 
     @staticmethod
     def finish(study: optuna.Study, trial: optuna.Trial, train: Callable[[], float]) -> FrozenTrial:
-        """Train and tell the outcome; a bad trial fails with its reason and the study goes on.
+        """Train and tell the outcome; a bad trial (diverged, out of memory, any error inside a task)
+        fails with its reason and the study goes on.
 
-        An interruption fails the trial without a reason (it spends no budget and runs again) and
-        propagates."""
+        An interruption, or a mistake of the user's (a HarnessError), fails the trial without a reason
+        (it spends no budget and runs again) and propagates."""
         try:
             value = train()
             if not math.isfinite(value):
                 raise Diverged(f"objective value is {value}")
         except optuna.TrialPruned:
             return study.tell(trial, state=TrialState.PRUNED)
-        except Exception as error:  # diverged, out of memory, or any error inside a task
+        except BaseException as error:
+            if not isinstance(error, Exception) or isinstance(error, HarnessError):
+                study.tell(trial, state=TrialState.FAIL)
+                raise
             if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
                 torch.cuda.empty_cache()  # so the next trial gets the memory back
             trial.set_user_attr("fail_reason", failure_reason(error))
             return study.tell(trial, state=TrialState.FAIL)
-        except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
-            raise
         return study.tell(trial, value)
 
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:

@@ -69,6 +69,7 @@ def hardware(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
+        info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")  # a pinned worker's GPU
     return info
 
 

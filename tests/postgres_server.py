@@ -16,7 +16,8 @@ _databases = count()
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     if not postgres.available():
-        pytest.skip("PostgreSQL server programs not found (Debian: apt-get install postgresql; .ci/run does)")
+        pytest.skip("PostgreSQL server programs or psycopg not found (apt-get install postgresql, as .ci/run does; "
+                    "pip install -e '.[test]')")
     with postgres.temporary_server() as url:
         yield url
 

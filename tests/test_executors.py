@@ -12,11 +12,13 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from conftest import tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.executor import CellRunner
+from harness.executors.processes import Processes, visible_gpus
 from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.store import RunStore, open_storage
@@ -137,3 +139,21 @@ def test_a_worker_given_the_spec_starts_the_run_when_it_is_the_first(write_spec,
     assert_exactly_the_plan(f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}")
     report = runner.invoke(app, ["report", str(tmp_path / "runs" / "tiny")])
     assert report.exit_code == 0, report.output
+
+
+def test_worker_processes_are_pinned_workers_per_gpu_to_each_visible_gpu(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert visible_gpus() == ["2", "3"]
+    assert Processes(workers_per_gpu=2).pinning(visible_gpus()) == ["2", "2", "3", "3"]
+    assert Processes(workers=3).pinning(["0", "1"]) == ["0", "1", "0"]
+    assert Processes(workers=2).pinning([]) == [None, None]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_worker_processes_train_on_their_pinned_gpus(write_spec, tmp_path):
+    spec = write_spec(spec_in(device="cuda", executor={"name": "processes", "workers_per_gpu": 2}))
+    run_ok(str(spec), "--runs-dir", str(tmp_path / "runs"))
+    assert_exactly_the_plan(f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}")
+    sessions = json.loads((tmp_path / "runs" / "tiny" / "manifest.json").read_text())["sessions"][1:]
+    pinned = Counter(s["hardware"]["cuda_visible_devices"] for s in sessions)
+    assert pinned == Counter({gpu: 2 for gpu in visible_gpus()})

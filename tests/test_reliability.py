@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.claims import WORKER_KEY, fail_stale
+from harness.errors import HarnessError
 from harness.executor import CellRunner
 from harness.journal import HEARTBEAT_KEY, repair
 from harness.store import open_storage
@@ -126,6 +127,18 @@ def test_a_non_finite_objective_value_fails_the_trial_instead_of_completing_it(t
     completed = CellRunner.finish(study, study.ask(), lambda: 0.5)
     assert failed.state.name == "FAIL" and failed.user_attrs["fail_reason"] == f"objective value is {value}"
     assert completed.state.name == "COMPLETE" and completed.value == 0.5
+
+
+def test_a_mistake_of_the_users_inside_a_trial_stops_the_run_and_spends_no_budget(tmp_path):
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'studies.db'}"))
+
+    def missing_data() -> float:
+        raise HarnessError("data set folder /data/cifar does not exist")
+
+    with pytest.raises(HarnessError):
+        CellRunner.finish(study, study.ask(), missing_data)
+    (trial,) = study.trials
+    assert trial.state.name == "FAIL" and "fail_reason" not in trial.user_attrs
 
 
 @pytest.fixture(scope="module")

@@ -45,12 +45,10 @@ class Processes(Executor):
     workers_per_gpu: Annotated[int, Field(gt=0)] = 1
 
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
-        gpus = visible_gpus() if device.type == "cuda" else []
-        count = self.workers or (len(gpus) * self.workers_per_gpu if gpus else os.cpu_count() or 1)
+        pins = self.pinning(visible_gpus() if device.type == "cuda" else [])
         logs = store.dir / "workers"
         logs.mkdir(parents=True, exist_ok=True)
-        children = [self.start(store, device, gpus[i // self.workers_per_gpu % len(gpus)] if gpus else None,
-                               logs / f"worker-{i}.log", count) for i in range(count)]
+        children = [self.start(store, device, gpu, logs / f"worker-{i}.log", len(pins)) for i, gpu in enumerate(pins)]
         try:
             watch(children, TrialWatcher(plan, store, hooks))
         except KeyboardInterrupt:  # a second Ctrl-C: pass it on, so workers stop at once too
@@ -64,6 +62,13 @@ class Processes(Executor):
             i, code = failed[0]
             raise HarnessError(f"{len(failed)} worker(s) failed, worker {i} with exit code {code}; "
                                f"see {logs / f'worker-{i}.log'}")
+
+    def pinning(self, gpus: list[str]) -> list[str | None]:
+        """Each worker's GPU: `workers_per_gpu` in turn on each (None: no GPU, train on the CPU)."""
+        if not gpus:
+            return [None] * (self.workers or os.cpu_count() or 1)
+        count = self.workers or len(gpus) * self.workers_per_gpu
+        return [gpus[i // self.workers_per_gpu % len(gpus)] for i in range(count)]
 
     @staticmethod
     def start(store: RunStore, device: torch.device, gpu: str | None, log: Path, count: int) -> subprocess.Popen:

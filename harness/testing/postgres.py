@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from importlib.util import find_spec
 from contextlib import contextmanager
 
 import sqlalchemy
@@ -26,7 +27,8 @@ def binary(name: str) -> str | None:
 
 
 def available() -> bool:
-    return binary("initdb") is not None and binary("pg_ctl") is not None
+    """The server programs and the driver SQLAlchemy's postgresql:// uses (psycopg 3) are installed."""
+    return binary("initdb") is not None and binary("pg_ctl") is not None and find_spec("psycopg") is not None
 
 
 def as_server_user(command: list[str]) -> list[str]:
