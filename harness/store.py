@@ -110,7 +110,8 @@ class RunStore:
         names = {self.study_name(cell) for cell in self.plan.cells}
         for summary in optuna.get_all_study_summaries(self.storage):
             recorded = summary.user_attrs.get("spec_hash")
-            if summary.study_name in names and recorded != spec_hash:
+            labelling = recorded is None and summary.n_trials == 0  # another worker has just created it
+            if summary.study_name in names and recorded != spec_hash and not labelling:
                 raise HarnessError(f"storage {self.url} already holds study {summary.study_name!r} of another spec "
                                    f"(hash {recorded}, this spec {spec_hash}); give this spec another `name:`")
 
@@ -121,7 +122,7 @@ class RunStore:
         try:
             return json.loads(self.manifest_path.read_text())["spec_hash"]
         except (ValueError, KeyError):
-            raise HarnessError(f"{self.manifest_path} is not a readable manifest; move it away or use --force-new") from None
+            raise HarnessError(f"{self.manifest_path} is not a readable manifest; move the run directory away") from None
 
     def move_aside(self) -> Path:
         """Rename an existing run directory (its trials and storage file go with it) so a new run starts."""

@@ -30,9 +30,9 @@ PLANNED = 6
 
 
 def spec_in(**changes) -> dict:
-    """Grid and random on the plugin's blobs task, which trains in milliseconds: the workers' coordination is
-    what these tests time."""
-    return tiny_spec(**{"tasks": ["slow"], "plugins": [PLUGIN], "space": {},
+    """Grid and random on the plugin's blobs task, whose trials take about a second without using the CPU, so
+    every worker gets some while the others start."""
+    return tiny_spec(**{"tasks": [{"name": "slow", "pause": 0.3}], "plugins": [PLUGIN], "space": {},
                         "budget": {"trials": PLANNED, "epochs": 1}, **changes})
 
 

@@ -60,8 +60,9 @@ class Processes(Executor):
         failed = [(i, child.returncode) for i, child in enumerate(children) if child.returncode != 0]
         if failed:
             i, code = failed[0]
-            raise HarnessError(f"{len(failed)} worker(s) failed, worker {i} with exit code {code}; "
-                               f"see {logs / f'worker-{i}.log'}")
+            lines = (logs / f"worker-{i}.log").read_text(errors="replace").strip().splitlines() or ["(no output)"]
+            raise HarnessError(f"{len(failed)} worker(s) failed; worker {i} exited with code {code}: {lines[-1]} "
+                               f"(its log: {logs / f'worker-{i}.log'})")
 
     def pinning(self, gpus: list[str]) -> list[str | None]:
         """Each worker's GPU: `workers_per_gpu` in turn on each (None: no GPU, train on the CPU)."""
