@@ -75,7 +75,7 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
     """A new trial of this worker's if the budget has room for it, else why not; `prepare` sees the
     study's trials under the lock, just before the trial is created (to queue configurations)."""
     with cell_lock(storage, study.study_name), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Optuna warns that heartbeats are meant for `optimize`; we beat ourselves
+        warnings.filterwarnings("ignore", "Heartbeat of storage")  # meant for `optimize`, says Optuna; we beat here
         fail_stale(study, storage)
         trials = study.get_trials(deepcopy=False)
         spent = Spent.of(trials)

@@ -7,16 +7,20 @@ found and failed; here the heartbeat is a trial system attribute, behind the sam
 `optuna.storages.fail_stale_trials` works on both.
 
 A worker killed while appending leaves a torn last line; the next append would glue onto it and
-make the log unreadable, so opening refuses such a file and `harness repair-journal` cuts it off.
+make the log unreadable. Workers already running cut such a line off before they append (its
+operation never completed); a new session refuses the file and names `harness repair-journal`,
+which cuts it off keeping a copy.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage implements; not re-exported
@@ -30,11 +34,20 @@ HEARTBEAT_KEY = "heartbeat"
 StaleCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
+class HealingFileBackend(JournalFileBackend):
+    """Optuna's journal file backend, cutting off a torn last line (a writer killed mid-append) before it appends."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        with locked(Path(self._file_path)):
+            cut_torn_tail(Path(self._file_path))
+        super().append_logs(logs)
+
+
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     """A journal storage whose running trials record a heartbeat, as Optuna's RDB storage does."""
 
     def __init__(self, path: Path, heartbeat_interval: int, stale_callback: StaleCallback | None = None) -> None:
-        super().__init__(JournalFileBackend(str(path)))
+        super().__init__(HealingFileBackend(str(path)))
         self.path = path
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = 2 * heartbeat_interval  # Optuna's default for RDB storages
@@ -70,7 +83,9 @@ def open_journal(path: Path, heartbeat_interval: int, stale_callback: StaleCallb
     """The journal at `path` (created if missing, its folder must exist); a torn or corrupted log is refused."""
     if not path.parent.is_dir():
         raise HarnessError(f"cannot open storage {PREFIX}{path}: folder {path.parent} does not exist")
-    if has_torn_tail(path):
+    with locked(path):
+        torn = ends_torn(path)
+    if torn:
         raise HarnessError(f"journal {path} ends in a torn line (a worker was killed while writing it); "
                            f"run `harness repair-journal {path}` to cut it off (a backup is kept)")
     try:
@@ -80,19 +95,32 @@ def open_journal(path: Path, heartbeat_interval: int, stale_callback: StaleCallb
                            "restore it from a backup or move it away to start afresh") from None
 
 
-def has_torn_tail(path: Path) -> bool:
-    """True when the log's last line lacks its newline; checked under the journal's own lock,
-    so a line that a live worker is still writing is not mistaken for a torn one."""
-    if not path.exists() or path.stat().st_size == 0:
-        return False
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the lock Optuna's writers of the journal at `path` take."""
     lock = JournalFileSymlinkLock(str(path))
     lock.acquire()
     try:
-        with path.open("rb") as log:
-            log.seek(-1, 2)
-            return log.read(1) != b"\n"
+        yield
     finally:
         lock.release()
+
+
+def ends_torn(path: Path) -> bool:
+    """True when the log's last line lacks its newline (call under the lock, so a line a live worker is
+    still writing is not mistaken for a torn one)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as log:
+        log.seek(-1, 2)
+        return log.read(1) != b"\n"
+
+
+def cut_torn_tail(path: Path) -> None:
+    """Truncate the log after its last complete line (call under the lock)."""
+    if ends_torn(path):
+        with path.open("r+b") as log:
+            log.truncate(log.read().rfind(b"\n") + 1)
 
 
 def repair(path: Path) -> Path | None:
@@ -100,16 +128,10 @@ def repair(path: Path) -> Path | None:
     None when there was nothing to repair."""
     if not path.is_file():
         raise HarnessError(f"no journal file at {path}")
-    lock = JournalFileSymlinkLock(str(path))
-    lock.acquire()
-    try:
-        data = path.read_bytes()
-        if not data or data.endswith(b"\n"):
+    with locked(path):
+        if not ends_torn(path):
             return None
         backup = path.with_name(f"{path.name}.torn-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
         shutil.copy2(path, backup)
-        with path.open("r+b") as log:
-            log.truncate(data.rfind(b"\n") + 1)
+        cut_torn_tail(path)
         return backup
-    finally:
-        lock.release()

@@ -236,6 +236,17 @@ def test_a_torn_journal_names_the_repair_command_which_makes_it_load(write_spec,
     assert [t.value for t in reopened.trials] == [0.5]
 
 
+def test_a_running_worker_cuts_off_a_line_torn_by_another_before_it_writes(tmp_path):
+    log = tmp_path / "journal.log"
+    study = optuna.create_study(storage=open_storage(f"journal://{log}"), study_name="kept")
+    study.tell(study.ask(), 0.5)
+    with log.open("ab") as torn:
+        torn.write(b'{"op_code":4,"worker_id":"dead-wor')  # another worker, killed while appending
+    study.tell(study.ask(), 0.7)  # this one goes on
+    reopened = optuna.load_study(study_name="kept", storage=open_storage(f"journal://{log}"))
+    assert [t.value for t in reopened.trials] == [0.5, 0.7]
+
+
 def test_a_worker_refuses_sqlite_and_a_folder_that_is_no_run(finished_run, tmp_path):
     refused(["worker", str(finished_run)], "SQLite cannot be shared between worker processes")
     refused(["worker", str(tmp_path)], "is not a run directory")
