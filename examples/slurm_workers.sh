@@ -5,7 +5,7 @@
 # a lock in the database). A task that dies mid-trial loses only that trial, which another task runs
 # again once the dead one's heartbeat stops. Re-submitting the job after a crash resumes the run.
 #
-#   pip install -e '.[postgres]'
+#   pip install -e '.[postgres]'     # then submit from the environment the harness is installed in
 #   sbatch --array=0-15 examples/slurm_workers.sh examples/quickstart.yaml postgresql://user@dbhost/harness
 #   harness report runs/quickstart        # when the array has finished
 #
@@ -22,6 +22,6 @@
 set -euo pipefail
 SPEC=${1:?usage: sbatch --array=0-N examples/slurm_workers.sh SPEC STORAGE_URL}
 STORAGE=${2:?usage: sbatch --array=0-N examples/slurm_workers.sh SPEC STORAGE_URL}
-RUN_DIR=${RUNS_DIR:-runs}/$(python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['name'])" "$SPEC")
+RUN_DIR=${RUNS_DIR:-runs}/$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['name'])" "$SPEC")
 
 exec harness worker "$RUN_DIR" --spec "$SPEC" --storage "$STORAGE" --device cuda
