@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
+from pathlib import Path
 from typing import ContextManager
 
 import optuna
@@ -33,6 +34,7 @@ from harness.journal import HeartbeatJournalStorage
 from harness.store import WORKER
 
 WORKER_KEY = "worker"  # trial system attribute: the "host:pid" that runs it
+STARTED_KEY = "worker_started"  # and when that process started, to tell it from a later one given its pid
 
 
 class Slot(enum.Enum):
@@ -88,6 +90,7 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
         prepare(trials)
         trial = study.ask()
         storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
+        storage.set_trial_system_attr(trial._trial_id, STARTED_KEY, process_started(os.getpid()))
         if isinstance(storage, BaseHeartbeat):
             storage.record_heartbeat(trial._trial_id)
         return trial
@@ -100,7 +103,7 @@ def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> Non
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if worker_is_dead(trial.system_attrs.get(WORKER_KEY, "")):
+        if worker_is_dead(trial.system_attrs.get(WORKER_KEY, ""), trial.system_attrs.get(STARTED_KEY)):
             try:
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -110,18 +113,29 @@ def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> Non
                 retry(study, storage.get_trial(trial._trial_id))
 
 
-def worker_is_dead(worker: str) -> bool:
-    """True for a "host:pid" of this host whose process is gone (another host's: only its heartbeat tells)."""
+def worker_is_dead(worker: str, started: str | None = None) -> bool:
+    """True for a "host:pid" of this host whose process is gone, or whose pid now belongs to a process
+    that started at another time (another host's: only its heartbeat tells)."""
     host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+    if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False  # alive, another user's
-    return False
+        pass  # alive, another user's
+    now = process_started(int(pid))
+    return started is not None and now is not None and now != started
+
+
+def process_started(pid: int) -> str | None:
+    """When a process started, in clock ticks since boot (Linux's /proc; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]  # field 22, counted after the command name
 
 
 @contextmanager

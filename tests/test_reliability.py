@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -20,11 +21,11 @@ from conftest import tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.claims import WORKER_KEY, fail_stale
+from harness.claims import STARTED_KEY, WORKER_KEY, fail_stale, process_started
 from harness.errors import HarnessError
 from harness.executor import CellRunner
 from harness.journal import HEARTBEAT_KEY, repair
-from harness.store import open_storage
+from harness.store import WORKER, open_storage
 
 runner = CliRunner()
 PLUGIN = "harness.testing.tasks"  # the slow and fragile tasks
@@ -89,6 +90,18 @@ def test_journal_trials_of_a_silent_worker_elsewhere_fail_after_the_heartbeat_gr
     for trial, last_beat in ((silent, time.time() - 60), (alive, time.time())):
         storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, "another-host:4242")
         storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_KEY, last_beat)
+    fail_stale(study, storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
+
+
+def test_a_trial_whose_pid_now_belongs_to_a_later_process_is_failed_at_once(tmp_path):
+    """As after a container restart: the same host name and pid, but another process."""
+    storage = open_storage(f"journal://{tmp_path / 'journal.log'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    earlier, mine = study.ask(), study.ask()
+    for trial, started in ((earlier, "12"), (mine, process_started(os.getpid()))):
+        storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
+        storage.set_trial_system_attr(trial._trial_id, STARTED_KEY, started)
     fail_stale(study, storage)
     assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
 
