@@ -49,7 +49,10 @@ def user_errors(command: Callable) -> Callable:
 @user_errors
 def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         runs_dir: Annotated[Path, typer.Option(help="where run directories are made")] = Path("runs"),
-        storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL, instead of the spec's `storage:`")] = None,
+        storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL or journal:///path, instead of the "
+                                                         "spec's `storage:`")] = None,
+        force_new: Annotated[bool, typer.Option(help="move aside a run directory that holds another spec's "
+                                                     "run and start afresh")] = False,
         ) -> None:
     """Run (or resume) every task x strategy x seed of a spec, then write its report."""
     from harness.budget import Spent
@@ -64,13 +67,16 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     plan = build_plan(spec, spec_file.resolve().parent)
     device = check_device(spec.device)
     store = RunStore(plan, runs_dir)
+    if plan.executor.shares_storage:
+        store.check_shareable()
+    if force_new and store.recorded_hash() not in (None, spec.hash()):
+        console.print(f"moved the run of another spec aside, to {store.move_aside()}")
     store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
-    store.record_session(device)
     cells = plan.cells
     console.print(f"run [bold]{spec.name}[/] (spec {spec.hash()}): {len(plan.tasks)} task(s) x "
                   f"{len(plan.strategies)} strategies x {len(spec.seeds)} seed(s) = {len(cells)} cells, "
                   f"{plan.budget.describe()} per cell, on {device}")
-    with progress_bars() as progress:
+    with progress_bars() as progress, interrupts(progress.console), store.session(device, spec_file.parent):
         spent = [Spent.of(store.existing_trials(c)) for c in cells]
         trials = progress.add_task("trials", total=remaining_trials(cells, spent))
         epochs = progress.add_task("epochs", total=plan.budget.epochs)
@@ -79,6 +85,56 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
                       on_epoch=lambda record: progress.update(epochs, completed=record.epoch))
         plan.executor.run(plan, store, device, hooks)
     write_and_show(store.dir, store.storage, spec.hash())
+
+
+@app.command()
+@user_errors
+def worker(run_dir: Annotated[Path, typer.Argument(help="the run directory of a run started by `harness run`")],
+           storage: Annotated[str | None, typer.Option(help="the run's storage URL, if not the one its manifest "
+                                                            "records (e.g. PostgreSQL seen from this machine)")] = None,
+           device: Annotated[str | None, typer.Option(help="instead of the spec's device")] = None,
+           spec: Annotated[Path | None, typer.Option(help="start the run from this spec if RUN_DIR holds none "
+                                                          "yet (every task of an array job the same command)")] = None,
+           ) -> None:
+    """Join a run from this process and work on its cells until every budget is spent."""
+    from harness.worker import open_run, work
+
+    store = open_run(run_dir, storage, spec)
+    target = check_device(device or store.plan.spec.device)
+    console.print(f"worker joined run {store.plan.spec.name} on {target}, storage {store.url}")
+    with interrupts(console):
+        work(store, target, worker_hooks(), spec.parent if spec else None)
+    console.print("every cell has spent its budget")
+
+
+def worker_hooks() -> Any:
+    """A worker logs one line per trial, for its log file."""
+    from harness.executor import Hooks
+
+    def ended(cell: Any, trial: Any) -> None:
+        reason = f" ({trial.user_attrs['fail_reason']})" if "fail_reason" in trial.user_attrs else ""
+        console.print(f"{cell.study_name} trial {trial.number}: {trial.state.name} {trial.value}{reason}",
+                      highlight=False)
+
+    return Hooks(on_trial=ended)
+
+
+@app.command("repair-journal")
+@user_errors
+def repair_journal(path: Annotated[Path, typer.Argument(help="a journal file, e.g. runs/NAME/journal.log")]) -> None:
+    """Cut off the torn last line a killed worker left in a journal file (a copy is kept)."""
+    from harness.journal import repair
+
+    backup = repair(path)
+    console.print(f"cut the torn last line off {path}; the file as it was is {backup}" if backup
+                  else f"{path} has no torn line; nothing changed")
+
+
+def interrupts(where: Console) -> Any:
+    """The first Ctrl-C finishes the epoch and marks the trial; the second stops at once."""
+    from harness.stopping import graceful_interrupts
+
+    return graceful_interrupts(lambda message: where.print(f"[yellow]{message}[/]"))
 
 
 def remaining_trials(cells: list[Cell], spent: list[Spent]) -> int | None:

@@ -1,33 +1,41 @@
 """Running cells: one Optuna study per (task, strategy, seed), trials trained by the one trainer.
 
-An executor decides where cells run (this process, worker processes, other machines); every one
-of them trains trials through the same `CellRunner`, so trials are the same whoever runs them.
+An executor decides where cells run (this process, worker processes, Ray tasks, `harness worker`
+on other machines); every one of them trains trials through the same `CellRunner`, so trials are
+the same whoever runs them, and every one claims its trials through `harness.claims`, so a cell
+ends with exactly its planned trials however many workers share it.
 
 A cell resumes where it stopped: trials that ended (complete, pruned, or failed with a recorded
 reason) count against its budget and are never re-run; fixed configurations that were lost to an
-interruption are enqueued again.
+interruption are enqueued again. A bad trial (non-finite value, out of memory, an exception in a
+task) fails with its reason recorded and the study goes on.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
+import time
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import Field
 
+from harness import stopping
+from harness.budget import Budget, Spent, counts_against_budget
+from harness.claims import Slot, claim, heartbeat
+from harness.errors import HarnessError
 from harness.options import Options
 from harness.plan import Cell, Plan
 from harness.registry import Registry
 from harness.seeding import sampler_seed, training_seed
 from harness.space import config_key
-from harness.budget import Budget, Spent, counts_against_budget
-from harness.store import RunStore
+from harness.store import HEARTBEAT_SECONDS, RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
 from harness.trainer import Diverged, EpochRecord, RangeTest, fit, lr_range_test
@@ -49,9 +57,10 @@ class Hooks:
 
 
 def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial]) -> list[Mapping[str, Any]]:
-    """Planned fixed configurations not yet run nor waiting in the queue (a multiset difference)."""
+    """Planned fixed configurations not yet run, running nor waiting in the queue (a multiset difference)."""
     have = Counter(config_key(t.params) for t in trials if counts_against_budget(t))
-    have += Counter(config_key(t.system_attrs.get("fixed_params", {})) for t in trials if t.state == TrialState.WAITING)
+    have += Counter(config_key(t.system_attrs["fixed_params"]) for t in trials
+                    if t.state in (TrialState.WAITING, TrialState.RUNNING) and "fixed_params" in t.system_attrs)
     missing = []
     for config in planned:
         key = config_key(config)
@@ -81,20 +90,6 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
         study.enqueue_trial(dict(config), skip_if_exists=False)
 
 
-def spend(study: optuna.Study, search: SearchPlan, budget: Budget, objective: Callable[[optuna.Trial], float],
-          **optimize: Any) -> Spent:
-    """Run the strategy's trials one at a time while budget is left, and return what the cell spent.
-
-    A trial starts only while the budget is not exhausted and always finishes, so a cell exceeds
-    its budget by at most the last trial's remaining epochs (or seconds), whatever the strategy.
-    """
-    study.sampler, study.pruner = search.sampler, search.pruner
-    while not budget.exhausted(spent := Spent.of(study.get_trials(deepcopy=False))):
-        enqueue_planned(study, search, budget)
-        study.optimize(objective, n_trials=1, **optimize)
-    return spent
-
-
 class CellRunner:
     """Runs cells in this process, one trial at a time, on one device."""
 
@@ -108,25 +103,61 @@ class CellRunner:
             self._data[cell.task.label] = cell.task.task.data().to(self.device)
         return self._data[cell.task.label]
 
-    def run_cell(self, cell: Cell, on_trial: TrialHook | None = None, on_epoch: EpochHook | None = None) -> None:
-        budget = cell.strategy.budget
+    def run_cell(self, cell: Cell, on_trial: TrialHook | None = None, on_epoch: EpochHook | None = None) -> bool:
+        """Run the cell's trials while its budget has room; True once it is spent, False while the
+        rest is being spent by other workers' running trials."""
+        budget, storage = cell.strategy.budget, self.store.storage
         study = self.store.study(cell)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # trials whose process died: failed, not counted
         trials = study.get_trials(deepcopy=False)
         if budget.exhausted(Spent.of(trials)):
-            return
+            return True
         search = self.search_plan(cell, len(trials))
+        study.sampler, study.pruner = search.sampler, search.pruner
         study.set_user_attr("strategy_note", search.note)
         self.data(cell)  # load before the first trial starts its clock
+        expected = [len(trials)]
 
-        def objective(trial: optuna.Trial) -> float:
-            return self.run_trial(cell, trial, on_epoch, search.lr_range_test)
+        def prepare(trials: list[FrozenTrial]) -> None:
+            """Under the claim lock: queue the fixed configurations, and reseed the sampler if other workers
+            added trials meanwhile, so no two workers draw the same sequence (alone, nothing changes)."""
+            if len(trials) != expected[0]:
+                study.sampler = self.search_plan(cell, len(trials)).sampler
+            expected[0] = len(trials) + 1
+            enqueue_planned(study, search, budget)
 
-        callbacks = [lambda _study, frozen: on_trial(cell, frozen)] if on_trial else None
-        spent = spend(study, search, budget, objective, catch=(Diverged,), callbacks=callbacks)
-        study.set_user_attr("spent", asdict(spent))  # the cell's own account, beside its trials
+        while True:
+            stopping.check()
+            trial = claim(study, storage, budget, prepare)
+            if isinstance(trial, Slot):
+                study.set_user_attr("spent", asdict(Spent.of(study.get_trials(deepcopy=False))))  # the cell's account
+                return trial is Slot.DONE
+            with heartbeat(storage, trial):
+                frozen = self.finish(study, trial, lambda: self.run_trial(cell, trial, on_epoch, search.lr_range_test))
+            if on_trial is not None:
+                on_trial(cell, frozen)
+
+    @staticmethod
+    def finish(study: optuna.Study, trial: optuna.Trial, train: Callable[[], float]) -> FrozenTrial:
+        """Train and tell the outcome; a bad trial (diverged, out of memory, any error inside a task)
+        fails with its reason and the study goes on.
+
+        An interruption, or a mistake of the user's (a HarnessError), fails the trial without a reason
+        (it spends no budget and runs again) and propagates."""
+        try:
+            value = train()
+            if not math.isfinite(value):
+                raise Diverged(f"objective value is {value}")
+        except optuna.TrialPruned:
+            return study.tell(trial, state=TrialState.PRUNED)
+        except BaseException as error:
+            if not isinstance(error, Exception) or isinstance(error, HarnessError):
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
+                torch.cuda.empty_cache()  # so the next trial gets the memory back
+            trial.set_user_attr("fail_reason", failure_reason(error))
+            return study.tell(trial, state=TrialState.FAIL)
+        return study.tell(trial, value)
 
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
         """The strategy's plan; its fixed configurations never change on resume, but its sampler
@@ -156,6 +187,7 @@ class CellRunner:
             trial.report(record.val_accuracy, record.epoch)
             if on_epoch is not None:
                 on_epoch(record)
+            stopping.check()  # the epoch is recorded: a first Ctrl-C stops here
             if record.epoch < cell.strategy.budget.epochs and trial.should_prune():  # a finished trial is complete
                 raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
@@ -166,8 +198,7 @@ class CellRunner:
             torch.manual_seed(seed)
             model = cell.task.task.model(config, data).to(self.device)
             result = fit(model, data, config, cell.strategy.budget.epochs, seed, on_epoch=report)
-        except Diverged as error:
-            trial.set_user_attr("fail_reason", str(error))
+        except Diverged as error:  # `finish` records why; the epochs it trained still count
             trial.set_user_attr("extra_epochs", trial.user_attrs.get("extra_epochs", 0.0) + error.epochs)
             raise
         trial.set_user_attr("test_accuracy", result.test_accuracy)
@@ -185,8 +216,34 @@ class CellRunner:
         return probe.lr
 
 
+def failure_reason(error: Exception) -> str:
+    """One line for the report: the trainer's own words for divergence, else the error's type and first line."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return text if isinstance(error, Diverged) else f"{type(error).__name__}: {text}".rstrip(": ")
+
+
+def run_cells(runner: CellRunner, cells: list[Cell], hooks: Hooks, poll_seconds: float = 1.0) -> None:
+    """Work on every cell until each has spent its budget; a cell whose last trials other workers are
+    running is visited again (its slots come back if those workers die)."""
+    pending = list(cells)
+    while pending:
+        busy = []
+        for cell in pending:
+            if hooks.on_cell is not None:
+                hooks.on_cell(cell)
+            if not runner.run_cell(cell, hooks.on_trial, hooks.on_epoch):
+                busy.append(cell)
+        pending = busy
+        if pending:
+            time.sleep(poll_seconds)
+
+
 class Executor(Options):
     """Where a plan's cells run; its fields are the options of the spec's `executor:` entry."""
+
+    shares_storage: ClassVar[bool] = False  # True when several processes write to the storage
+    heartbeat_seconds: Annotated[int, Field(gt=0)] = HEARTBEAT_SECONDS  # a dead worker's trial is failed after 2x
+    retries: Annotated[int, Field(ge=0)] = 0  # re-runs of a dead worker's trial with the same configuration
 
     @abstractmethod
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
@@ -198,8 +255,7 @@ class Local(Executor):
     """In this process, one trial at a time, on one device: the default."""
 
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
-        runner = CellRunner(plan, store, device)
-        for cell in plan.cells:
-            if hooks.on_cell is not None:
-                hooks.on_cell(cell)
-            runner.run_cell(cell, hooks.on_trial, hooks.on_epoch)
+        run_cells(CellRunner(plan, store, device), plan.cells, hooks)
+
+
+import harness.executors  # noqa: E402,F401  the other executors register themselves; they import this module

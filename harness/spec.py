@@ -53,9 +53,10 @@ class Spec(Options):
     def hash(self) -> str:
         """Short content hash of the validated spec: equal specs, equal hash, whatever the YAML's layout.
 
-        The storage URL is left out: where the trials are kept does not change what the experiment is.
+        The storage URL and the executor are left out: where the trials are kept and which workers run
+        them do not change what the experiment is, so a run can move between executors and resume.
         """
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"storage"}), sort_keys=True)
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"storage", "executor"}), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

@@ -1,7 +1,8 @@
 """The run directory and the Optuna storage: the single source of truth for trials.
 
-Trials live in the storage (SQLite in the run directory unless the spec names another URL); the
-directory holds the manifest (spec, hash, versions, commit, hardware) and the exported frames.
+Trials live in the storage (SQLite in the run directory unless the spec names another URL; a
+journal file there when several processes share it); the directory holds the manifest (spec,
+hash, versions, commit, hardware, one entry per session) and the exported frames.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ import json
 import math
 import os
 import platform
+import socket
+import sqlite3
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,14 +24,22 @@ from typing import Any
 
 import optuna
 import pandas as pd
+import sqlalchemy
 import torch
+from filelock import FileLock
 
+from harness import journal
 from harness.budget import counts_against_budget, trial_epochs
 from harness.errors import HarnessError
 from harness.plan import Cell, Plan
 
 PACKAGES = ("torch", "torchvision", "optuna", "numpy", "pandas", "scikit-learn", "transformers", "tokenizers")
 HEARTBEAT_SECONDS = 60
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # names this process in the manifest and on its trials
+SHARE_SQLITE_ADVICE = ("SQLite cannot be shared between worker processes (its locks fail under concurrent writers and "
+                       "queued trials get popped twice, see Optuna's FAQ); use a journal file on local disk "
+                       "(storage: journal:///path/journal.log; the default of the processes and ray executors) "
+                       "or PostgreSQL (storage: postgresql://user@host/db) for many machines")
 
 
 def package_versions() -> dict[str, str]:
@@ -56,17 +69,31 @@ def hardware(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
+        info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")  # a pinned worker's GPU
     return info
 
 
 class RunStore:
     """One run: its directory under `runs_root/<spec name>` and its Optuna storage."""
 
-    def __init__(self, plan: Plan, runs_root: Path) -> None:
+    def __init__(self, plan: Plan, runs_root: Path, run_dir: Path | None = None) -> None:
         self.plan = plan
-        self.dir = Path(runs_root) / plan.spec.name
-        self.url = plan.spec.storage or f"sqlite:///{(self.dir / 'studies.db').resolve()}"
+        self.dir = Path(run_dir) if run_dir is not None else Path(runs_root) / plan.spec.name
+        self.url = plan.spec.storage or self.default_url()
         self._storage: optuna.storages.BaseStorage | None = None
+
+    def default_url(self) -> str:
+        """The run directory's own storage: the file already there, else SQLite for one process and a
+        journal file when the executor's workers share it."""
+        sqlite, log = self.dir / "studies.db", self.dir / "journal.log"
+        if log.exists() or (self.plan.executor.shares_storage and not sqlite.exists()):
+            return f"{journal.PREFIX}{log.resolve()}"
+        return f"sqlite:///{sqlite.resolve()}"
+
+    def check_shareable(self) -> None:
+        """Refuse a SQLite storage when several processes would write to it."""
+        if self.url.startswith("sqlite:"):
+            raise HarnessError(f"storage {self.url}: {SHARE_SQLITE_ADVICE}")
 
     @property
     def manifest_path(self) -> Path:
@@ -75,39 +102,95 @@ class RunStore:
     def check_same_spec(self) -> None:
         """Refuse to mix two different specs in one run directory or study; nothing existing is touched."""
         spec_hash = self.plan.spec.hash()
-        if self.manifest_path.exists():
-            recorded = json.loads(self.manifest_path.read_text())["spec_hash"]
-            if recorded != spec_hash:
-                raise HarnessError(f"{self.dir} holds a run of another spec (hash {recorded}, this spec {spec_hash}); "
-                                   "give this spec another `name:` or use --runs-dir")
+        recorded = self.recorded_hash()
+        if recorded is not None and recorded != spec_hash:
+            raise HarnessError(f"{self.dir} holds a run of another spec (hash {recorded}, this spec {spec_hash}); "
+                               "give this spec another `name:`, use --runs-dir, or --force-new to move the old run "
+                               "aside")
         names = {self.study_name(cell) for cell in self.plan.cells}
         for summary in optuna.get_all_study_summaries(self.storage):
             recorded = summary.user_attrs.get("spec_hash")
-            if summary.study_name in names and recorded != spec_hash:
+            labelling = recorded is None and summary.n_trials == 0  # another worker has just created it
+            if summary.study_name in names and recorded != spec_hash and not labelling:
                 raise HarnessError(f"storage {self.url} already holds study {summary.study_name!r} of another spec "
                                    f"(hash {recorded}, this spec {spec_hash}); give this spec another `name:`")
 
-    def record_session(self, device: torch.device) -> None:
-        """Write the manifest on the first session; later sessions (resumes) are appended to it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    def recorded_hash(self) -> str | None:
+        """The spec hash in the run directory's manifest, if there is one."""
+        if not self.manifest_path.exists():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text())["spec_hash"]
+        except (ValueError, KeyError):
+            raise HarnessError(f"{self.manifest_path} is not a readable manifest; move the run directory away") from None
+
+    def move_aside(self) -> Path:
+        """Rename an existing run directory (its trials and storage file go with it) so a new run starts."""
+        aside = self.dir.with_name(f"{self.dir.name}.{self.recorded_hash() or 'old'}")
+        suffix = 1
+        while aside.exists():
+            aside, suffix = aside.with_name(f"{self.dir.name}.{self.recorded_hash() or 'old'}-{suffix}"), suffix + 1
+        self.dir.rename(aside)
+        self.url = self.plan.spec.storage or self.default_url()
+        return aside
+
+    def record_session(self, device: torch.device, spec_dir: Path | None = None) -> None:
+        """Write the manifest on the first session; later sessions (resumes, workers) are appended to it."""
+        session = {"worker": WORKER, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "packages": package_versions(), "git_commit": git_commit(Path(__file__).parent),
                    "hardware": hardware(device)}
-        if self.manifest_path.exists():
-            manifest = json.loads(self.manifest_path.read_text())
-        else:
-            manifest = {"spec": self.plan.spec.model_dump(mode="json"), "spec_hash": self.plan.spec.hash(),
-                        "storage": self.url, "sessions": []}
-        manifest["storage"] = self.url  # the latest session's, which a report reads
-        manifest["sessions"].append(session)
-        self.manifest_path.write_text(json.dumps(manifest, indent=2))
+
+        def add(manifest: dict[str, Any]) -> None:
+            manifest["spec"] = self.plan.spec.model_dump(mode="json")  # the latest executor's options
+            manifest["spec_hash"] = self.plan.spec.hash()
+            if spec_dir is not None:
+                manifest["spec_dir"] = str(spec_dir.resolve())  # where workers find the spec's plugins
+            manifest["storage"] = self.url  # the latest session's, which a report reads
+            manifest.setdefault("sessions", []).append(session)
+
+        self.update_manifest(add)
+
+    @contextmanager
+    def session(self, device: torch.device, spec_dir: Path | None = None) -> Iterator[None]:
+        """One session in the manifest around the body, marked complete, interrupted or failed at its end."""
+        self.record_session(device, spec_dir)
+        status = "failed"
+        try:
+            yield
+            status = "complete"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self.end_session(status)
+
+    def end_session(self, status: str) -> None:
+        """Mark this process's latest session as ended ("complete", "interrupted" or "failed")."""
+
+        def end(manifest: dict[str, Any]) -> None:
+            mine = [s for s in manifest.get("sessions", []) if s.get("worker") == WORKER]
+            if mine:
+                mine[-1].update(ended=datetime.now(timezone.utc).isoformat(timespec="seconds"), status=status)
+
+        self.update_manifest(end)
+
+    def update_manifest(self, change: Any) -> None:
+        """Read, change and atomically replace the manifest under a file lock: many workers write it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(self.dir / ".manifest.lock"):
+            manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {}
+            change(manifest)
+            partial = self.manifest_path.with_name(f".manifest.{os.getpid()}.json")
+            partial.write_text(json.dumps(manifest, indent=2))
+            os.replace(partial, self.manifest_path)
 
     @property
     def storage(self) -> optuna.storages.BaseStorage:
         if self._storage is None:
             if self.plan.spec.storage is None:
-                self.dir.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
-            self._storage = open_storage(self.url)
+                self.dir.mkdir(parents=True, exist_ok=True)  # the default storage file lives there
+            executor = self.plan.executor
+            self._storage = open_storage(self.url, executor.heartbeat_seconds, executor.retries)
         return self._storage
 
     def study_name(self, cell: Cell) -> str:
@@ -131,14 +214,60 @@ class RunStore:
         return optuna.load_study(study_name=self.study_name(cell), storage=self.storage).get_trials(deepcopy=False)
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The RDB storage, with heartbeats so a trial whose process died can be recognised."""
+def recorded_storage(run_dir: Path, manifest: dict[str, Any]) -> str:
+    """The storage URL a run's manifest records; for a run directory that was moved, its own file."""
+    url = manifest["storage"]
+    for prefix, name in (("sqlite:///", "studies.db"), (journal.PREFIX, "journal.log")):
+        if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists() and (run_dir / name).exists():
+            return f"{prefix}{(run_dir / name).resolve()}"
+    return url
+
+
+def open_storage(url: str, heartbeat_seconds: int = HEARTBEAT_SECONDS, retries: int = 0
+                 ) -> optuna.storages.BaseStorage:
+    """The storage at `url` (a journal file or any SQLAlchemy URL), with heartbeats so a trial whose
+    process died is recognised, and `retries` re-runs of such a trial's configuration."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries) if retries else None
+        if url.startswith(journal.PREFIX):
+            return journal.open_journal(journal.journal_path(url), heartbeat_seconds, retry)
+        if url.startswith("sqlite:///"):
+            check_sqlite_file(Path(url.removeprefix("sqlite:///")))
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds,
+                                              heartbeat_stale_trial_callback=retry)
+        except Exception as error:  # SQLAlchemy raises many kinds; all mean the same to the user
+            raise HarnessError(f"cannot open storage {shown(url)}: {one_line(error)}") from None
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a SQLite file that is not a sound database, read-only, before anything writes to it."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS)
-    except Exception as error:  # SQLAlchemy raises many kinds; all mean the same to the user
-        raise HarnessError(f"cannot open storage {url}: {type(error).__name__}: {error}") from None
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        verdict = str(error)
+    if verdict != "ok":
+        raise HarnessError(f"{path} is a corrupted SQLite file ({verdict}); restore it from a backup, or move it "
+                           "away to start the run afresh")
+
+
+def shown(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def one_line(error: Exception) -> str:
+    """The driver's own first line (SQLAlchemy wraps it in several), prefixed by its type."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines() or [""]
+    return f"{type(cause).__name__}: {lines[0]}"
 
 
 def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.DataFrame, pd.DataFrame]:

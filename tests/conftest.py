@@ -48,3 +48,6 @@ def write_spec(tmp_path: Path):
         return path
 
     return write
+
+
+from postgres_server import postgres_server, postgres_url  # noqa: E402,F401  fixtures for the PostgreSQL tests

@@ -1,6 +1,6 @@
 """A cheap synthetic objective for strategy tests: a known function of the hyperparameters, no training.
 
-`run_strategy` spends a budget through the executor's own loop (`spend`), with learning curves
+`run_strategy` spends a budget through the runner's own claim-train-tell loop, with learning curves
 reported epoch by epoch so pruners act, optional sleeps so a budget in seconds is spent, and a
 diverging corner that fails trials with a recorded reason, as the trainer does.
 """
@@ -15,7 +15,8 @@ from typing import Any
 import optuna
 
 from harness.budget import Budget
-from harness.executor import spend
+from harness.claims import Slot, claim
+from harness.executor import CellRunner, enqueue_planned
 from harness.plugins import load_builtins
 from harness.space import Choice, Float, Int, Space, when
 from harness.strategy import strategies
@@ -53,7 +54,9 @@ def run_strategy(name: str, seed: int, budget: Budget, seconds_per_epoch: float 
                  space: Space = SPACE, **options: Any) -> list[optuna.trial.FrozenTrial]:
     """Spend `budget` with the strategy on the synthetic objective; the study is named, as a cell's is."""
     plan = strategies.get(name)(**{**QUICK_OPTIONS.get(name, {}), **options}).plan(space, budget, seed)
-    study = optuna.create_study(study_name="synthetic/cell", direction="maximize")
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="synthetic/cell", direction="maximize",
+                                sampler=plan.sampler, pruner=plan.pruner)
 
     def objective(trial: optuna.Trial) -> float:
         config = space.suggest(trial)
@@ -71,5 +74,6 @@ def run_strategy(name: str, seed: int, budget: Budget, seconds_per_epoch: float 
                 raise optuna.TrialPruned()
         return curve[-1]["val_accuracy"]
 
-    spend(study, plan, budget, objective, catch=(Diverged,))
+    while not isinstance(trial := claim(study, storage, budget, lambda _: enqueue_planned(study, plan, budget)), Slot):
+        CellRunner.finish(study, trial, lambda: objective(trial))
     return study.get_trials(deepcopy=False)

@@ -1,0 +1,162 @@
+"""Exactly the planned trials, however many workers share a study.
+
+Optuna alone does not guarantee it: `n_trials` counts per worker, `MaxTrialsCallback` races, and
+a resumed study gets one more trial per worker. So a worker claims each trial under a lock held
+in the storage itself (a PostgreSQL or MySQL advisory lock, a file lock beside a journal file):
+under it, trials whose worker died are failed, the budget is checked with the running trials
+counted as if they will spend their share, the strategy's fixed configurations are queued once,
+and the trial is created (or popped from the queue) and marked as this worker's. Training then
+runs outside the lock, with a heartbeat.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from pathlib import Path
+from typing import ContextManager
+
+import optuna
+import sqlalchemy
+from filelock import FileLock
+from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage implements; not re-exported
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.budget import Budget, Spent
+from harness.journal import HeartbeatJournalStorage
+from harness.store import WORKER
+
+WORKER_KEY = "worker"  # trial system attribute: the "host:pid" that runs it
+STARTED_KEY = "worker_started"  # and when that process started, to tell it from a later one given its pid
+
+
+class Slot(enum.Enum):
+    DONE = "the cell's budget is spent"
+    BUSY = "the rest of the budget is being spent by running trials"
+
+
+def cell_lock(storage: optuna.storages.BaseStorage, name: str) -> ContextManager:
+    """A lock every worker of `storage` sees, whoever and wherever it is; released if its holder dies."""
+    if isinstance(storage, HeartbeatJournalStorage):
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        return FileLock(storage.path.with_name(f".{storage.path.name}.{digest}.lock"))
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.engine.dialect.name in ADVISORY_LOCKS:
+        return advisory_lock(storage.engine, name)
+    return nullcontext()  # SQLite: one process only (refused for shared executors)
+
+
+ADVISORY_LOCKS = {  # held by the transaction (PostgreSQL) or the connection (MySQL): a dead worker frees it
+    "postgresql": ("SELECT pg_advisory_xact_lock(:key)", None),
+    "mysql": ("SELECT GET_LOCK(:key, -1)", "SELECT RELEASE_LOCK(:key)"),
+}
+
+
+@contextmanager
+def advisory_lock(engine: sqlalchemy.engine.Engine, name: str) -> Iterator[None]:
+    acquire, release = ADVISORY_LOCKS[engine.dialect.name]
+    digest = hashlib.sha256(f"harness:{name}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True) if release is None else digest.hex()[:60]
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(acquire), {"key": key})
+        try:
+            yield
+        finally:
+            if release is not None:
+                connection.execute(sqlalchemy.text(release), {"key": key})
+
+
+def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Budget,
+          prepare: Callable[[list[FrozenTrial]], None]) -> optuna.Trial | Slot:
+    """A new trial of this worker's if the budget has room for it, else why not; `prepare` sees the
+    study's trials under the lock, just before the trial is created (to queue configurations)."""
+    with cell_lock(storage, study.study_name), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Heartbeat of storage")  # meant for `optimize`, says Optuna; we beat here
+        fail_stale(study, storage)
+        trials = study.get_trials(deepcopy=False)
+        spent = Spent.of(trials)
+        if budget.exhausted(spent):
+            return Slot.DONE
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if budget.exhausted(replace(spent, trials=spent.trials + running,
+                                    epochs=spent.epochs + running * budget.epochs)):
+            return Slot.BUSY
+        prepare(trials)
+        trial = study.ask()
+        storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
+        storage.set_trial_system_attr(trial._trial_id, STARTED_KEY, process_started(os.getpid()))
+        if isinstance(storage, BaseHeartbeat):
+            storage.record_heartbeat(trial._trial_id)
+        return trial
+
+
+def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
+    """Fail running trials whose worker died: no heartbeat within the grace period (Optuna's check), or,
+    at once, a worker process on this host that no longer exists. Their failure spends no budget."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if worker_is_dead(trial.system_attrs.get(WORKER_KEY, ""), trial.system_attrs.get(STARTED_KEY)):
+            try:
+                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # it ended meanwhile
+            retry = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
+            if retry is not None:
+                retry(study, storage.get_trial(trial._trial_id))
+
+
+def worker_is_dead(worker: str, started: str | None = None) -> bool:
+    """True for a "host:pid" of this host whose process is gone, or whose pid now belongs to a process
+    that started at another time (another host's: only its heartbeat tells)."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    now = process_started(int(pid))
+    return started is not None and now is not None and now != started
+
+
+def process_started(pid: int) -> str | None:
+    """When a process started, in clock ticks since boot (Linux's /proc; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]  # field 22, counted after the command name
+
+
+@contextmanager
+def heartbeat(storage: optuna.storages.BaseStorage, trial: optuna.Trial) -> Iterator[None]:
+    """Record the trial's heartbeat every interval while the body runs, as `Study.optimize` does."""
+    if not (isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval()):
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(storage.get_heartbeat_interval()):
+            try:
+                storage.record_heartbeat(trial._trial_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

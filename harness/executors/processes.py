@@ -1,0 +1,97 @@
+"""Worker processes on this machine, all pulling trials from one shared storage.
+
+Each worker is `harness worker RUN_DIR --storage URL`, exactly what another machine would run; with
+GPUs each is pinned to one with CUDA_VISIBLE_DEVICES (`workers_per_gpu` of them per GPU). Workers
+run in their own process group, so a Ctrl-C reaches them once, forwarded by this process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, ClassVar
+
+import torch
+from pydantic import Field
+
+from harness import stopping
+from harness.errors import HarnessError
+from harness.executor import Executor, Hooks, executors
+from harness.executors.watching import TrialWatcher
+from harness.plan import Plan
+from harness.store import RunStore
+
+POLL_SECONDS = 0.5
+
+
+def visible_gpus() -> list[str]:
+    """The GPU ids this process may use, as CUDA_VISIBLE_DEVICES names them."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu for gpu in listed.split(",") if gpu.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+@executors.register("processes")
+class Processes(Executor):
+    """N worker processes on this machine sharing one storage; on GPUs, workers_per_gpu per GPU, pinned."""
+
+    shares_storage: ClassVar[bool] = True
+    workers: Annotated[int | None, Field(gt=0)] = None  # default: GPUs x workers_per_gpu, else one per CPU core
+    workers_per_gpu: Annotated[int, Field(gt=0)] = 1
+
+    def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
+        pins = self.pinning(visible_gpus() if device.type == "cuda" else [])
+        logs = store.dir / "workers"
+        logs.mkdir(parents=True, exist_ok=True)
+        children = [self.start(store, device, gpu, logs / f"worker-{i}.log", len(pins)) for i, gpu in enumerate(pins)]
+        try:
+            watch(children, TrialWatcher(plan, store, hooks))
+        except KeyboardInterrupt:  # a second Ctrl-C: pass it on, so workers stop at once too
+            for child in children:
+                child.send_signal(signal.SIGINT)
+            raise
+        if stopping.requested():
+            raise stopping.Stopped("stopped by Ctrl-C")
+        failed = [(i, child.returncode) for i, child in enumerate(children) if child.returncode != 0]
+        if failed:
+            i, code = failed[0]
+            lines = (logs / f"worker-{i}.log").read_text(errors="replace").strip().splitlines() or ["(no output)"]
+            raise HarnessError(f"{len(failed)} worker(s) failed; worker {i} exited with code {code}: {lines[-1]} "
+                               f"(its log: {logs / f'worker-{i}.log'})")
+
+    def pinning(self, gpus: list[str]) -> list[str | None]:
+        """Each worker's GPU: `workers_per_gpu` in turn on each (None: no GPU, train on the CPU)."""
+        if not gpus:
+            return [None] * (self.workers or os.cpu_count() or 1)
+        count = self.workers or len(gpus) * self.workers_per_gpu
+        return [gpus[i // self.workers_per_gpu % len(gpus)] for i in range(count)]
+
+    @staticmethod
+    def start(store: RunStore, device: torch.device, gpu: str | None, log: Path, count: int) -> subprocess.Popen:
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // count)))  # no oversubscribed cores
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        command = [sys.executable, "-m", "harness.cli", "worker", str(store.dir), "--storage", store.url,
+                   "--device", "cuda" if gpu is not None else str(device)]
+        with log.open("ab") as out:
+            return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def watch(children: list[subprocess.Popen], watcher: TrialWatcher) -> None:
+    """Wait for the workers, reporting their trials, and forward each Ctrl-C to them once."""
+    forwarded = 0
+    while any(child.poll() is None for child in children):
+        while forwarded < stopping.signals_received():
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            forwarded += 1
+        watcher.poll()
+        time.sleep(POLL_SECONDS)
+    watcher.poll()

@@ -1,0 +1,78 @@
+"""The same workers as Ray tasks on a Ray cluster; the study stays in the shared storage.
+
+Ray only places the workers (and gives each its GPUs); each task joins the run as `harness
+worker` would, so a run can move between `local`, `processes`, `ray` and `harness worker` and
+still resume. The storage must be one every node reaches: a journal file for a one-machine Ray
+instance, PostgreSQL for a cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import torch
+from pydantic import Field
+
+from harness import stopping
+from harness.errors import HarnessError
+from harness.executor import Executor, Hooks, executors
+from harness.executors.watching import TrialWatcher
+from harness.plan import Plan
+from harness.store import RunStore
+
+POLL_SECONDS = 0.5
+
+
+def join_and_work(run_dir: str, storage: str, device: str) -> None:
+    """One worker, inside a Ray task."""
+    from harness.trainer import resolve_device
+    from harness.worker import open_run, work
+
+    work(open_run(Path(run_dir), storage), resolve_device(device))
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("executor ray needs Ray: pip install -e '.[ray]'") from None
+    return ray
+
+
+@executors.register("ray")
+class RayTasks(Executor):
+    """Workers as Ray tasks on a Ray cluster (ray_address), each with gpus_per_worker GPUs."""
+
+    shares_storage: ClassVar[bool] = True
+    ray_address: str | None = None  # None: the Ray instance this process runs, else a new local one; "auto": the cluster's
+    workers: Annotated[int, Field(gt=0)] = 2
+    gpus_per_worker: Annotated[float, Field(ge=0)] = 0  # 0: workers train on CPU
+    cpus_per_worker: Annotated[float, Field(gt=0)] = 1
+
+    def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
+        ray = import_ray()
+        if not ray.is_initialized():
+            ray.init(address=self.ray_address, log_to_driver=False)
+        task = ray.remote(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker)(join_and_work)
+        device_name = "cuda" if self.gpus_per_worker > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES per task
+        pending = [task.remote(str(store.dir.resolve()), store.url, device_name) for _ in range(self.workers)]
+        watcher, cancelled = TrialWatcher(plan, store, hooks), False
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
+                watcher.poll()
+                if stopping.requested() and not cancelled:
+                    for ref in pending:
+                        ray.cancel(ref)  # a KeyboardInterrupt inside the task: its trial is marked, not counted
+                    cancelled = True
+                if not cancelled:
+                    ray.get(done)  # a worker's error is raised here
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+        except ray.exceptions.RayTaskError as error:
+            raise HarnessError(f"a Ray worker failed: {str(error).strip().splitlines()[-1]}") from None
+        if stopping.requested():
+            raise stopping.Stopped("stopped by Ctrl-C")

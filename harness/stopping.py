@@ -1,0 +1,55 @@
+"""Ctrl-C in two steps: the first lets the running epoch finish and its trial be marked, the second
+stops at once. SIGTERM (what Slurm sends before it kills a job) counts as a first Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised between epochs after a first Ctrl-C; the trial it stops spends no budget."""
+
+
+_requested = threading.Event()
+_signals = [0]  # how many arrived while the handler was installed
+
+
+def requested() -> bool:
+    return _requested.is_set()
+
+
+def signals_received() -> int:
+    return _signals[0]
+
+
+def check() -> None:
+    """Raise `Stopped` once a stop was asked for; called where bookkeeping is complete."""
+    if _requested.is_set():
+        raise Stopped("stopped by Ctrl-C")
+
+
+@contextmanager
+def graceful_interrupts(notify: Callable[[str], None]) -> Iterator[None]:
+    """Install the two-step handler for SIGINT and SIGTERM while the body runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _requested.clear()
+    _signals[0] = 0
+
+    def handle(signum: int, frame: object) -> None:
+        _signals[0] += 1
+        if _signals[0] > 1:
+            raise KeyboardInterrupt
+        _requested.set()
+        notify("stopping after the current epoch; press Ctrl-C again to stop at once")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

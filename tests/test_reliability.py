@@ -1,0 +1,305 @@
+"""Every failure ends in a clear state with nothing lost: a worker killed mid-trial, stale trials on
+both storages, bad trials, bad input, safe loading, and Ctrl-C once or twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from conftest import tiny_spec
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.claims import STARTED_KEY, WORKER_KEY, fail_stale, process_started
+from harness.errors import HarnessError
+from harness.executor import CellRunner
+from harness.journal import HEARTBEAT_KEY, repair
+from harness.store import WORKER, open_storage
+
+runner = CliRunner()
+PLUGIN = "harness.testing.tasks"  # the slow and fragile tasks
+
+
+def slow(pause: float, **changes) -> dict:
+    """A spec of the plugin task whose training steps take `pause` seconds."""
+    return tiny_spec(**{"tasks": [{"name": "slow", "pause": pause}], "plugins": [PLUGIN], "space": {},
+                        "strategies": ["random"], **changes})
+
+def harness(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def trials_of(url: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    storage = open_storage(url)
+    return {n: optuna.load_study(study_name=n, storage=storage).trials for n in optuna.get_all_study_names(storage)}
+
+
+def wait_for_running_trial(url: str, epochs_done: int, complete: int = 0, timeout: float = 180) -> None:
+    """Poll the storage until a trial is running with `epochs_done` epochs reported, after `complete` ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Path(url.removeprefix("journal://")).exists():
+            trials = [t for ts in trials_of(url).values() for t in ts]
+            running = [t for t in trials if t.state.name == "RUNNING" and len(t.intermediate_values) == epochs_done]
+            if running and sum(t.state.name == "COMPLETE" for t in trials) >= complete:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"no running trial with {epochs_done} epochs within {timeout} s")
+
+
+def test_a_worker_killed_mid_trial_is_resumed_with_every_complete_trial_kept(write_spec, tmp_path):
+    url = f"journal://{tmp_path / 'journal.log'}"
+    spec = write_spec(slow(0.2, strategies=[{"name": "grid", "resolution": 2}],
+                           budget={"trials": 4, "epochs": 2}, storage=url))
+    doomed = harness("run", str(spec), "--runs-dir", "runs", cwd=tmp_path)
+    wait_for_running_trial(url, epochs_done=1, complete=1)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    before = {t.number: (t.params, t.value) for t in trials_of(url)["tiny/slow/grid/seed-0"]
+              if t.state.name == "COMPLETE"}
+    repair(tmp_path / "journal.log")  # were it killed while appending, as the error message would ask
+
+    result = runner.invoke(app, ["run", str(spec), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    trials = trials_of(url)["tiny/slow/grid/seed-0"]
+    states = [t.state.name for t in trials]
+    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1 and "RUNNING" not in states
+    assert {t.number: (t.params, t.value) for t in trials if t.number in before} == before
+    killed = next(t for t in trials if t.state.name == "FAIL")
+    assert killed.system_attrs[WORKER_KEY].endswith(f":{doomed.pid}") and "fail_reason" not in killed.user_attrs
+    grid_points = [json.dumps(t.params, sort_keys=True) for t in trials if t.state.name == "COMPLETE"]
+    assert len(set(grid_points)) == 4 and json.dumps(killed.params, sort_keys=True) in grid_points  # run again
+
+
+def test_journal_trials_of_a_silent_worker_elsewhere_fail_after_the_heartbeat_grace(tmp_path):
+    storage = open_storage(f"journal://{tmp_path / 'journal.log'}", heartbeat_seconds=5)
+    study = optuna.create_study(storage=storage, study_name="s")
+    silent, alive = study.ask(), study.ask()
+    for trial, last_beat in ((silent, time.time() - 60), (alive, time.time())):
+        storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, "another-host:4242")
+        storage.set_trial_system_attr(trial._trial_id, HEARTBEAT_KEY, last_beat)
+    fail_stale(study, storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
+
+
+def test_a_trial_whose_pid_now_belongs_to_a_later_process_is_failed_at_once(tmp_path):
+    """As after a container restart: the same host name and pid, but another process."""
+    storage = open_storage(f"journal://{tmp_path / 'journal.log'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    earlier, mine = study.ask(), study.ask()
+    for trial, started in ((earlier, "12"), (mine, process_started(os.getpid()))):
+        storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
+        storage.set_trial_system_attr(trial._trial_id, STARTED_KEY, started)
+    fail_stale(study, storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
+
+
+def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration(postgres_url):
+    storage = open_storage(postgres_url, heartbeat_seconds=1, retries=1)
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    lr = trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+    storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, "another-host:4242")
+    storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.5)  # past the grace period of two heartbeats
+    fail_stale(study, storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
+    assert study.trials[1].params == {"lr": lr}
+
+
+def test_bad_trials_fail_with_their_reason_and_the_study_goes_on(write_spec, tmp_path):
+    spec = slow(0.0, tasks=["fragile"],
+                     strategies=[{"name": "manual", "configs": [{"mode": "oom"}, {"mode": "bug"}, {"mode": "ok"}]}],
+                     budget={"trials": 3, "epochs": 1})
+    result = runner.invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(tmp_path / "runs" / "tiny" / "results.csv").sort_values("trial")
+    assert list(results["state"]) == ["FAIL", "FAIL", "COMPLETE"]
+    assert list(results["fail_reason"].iloc[:2]) == [
+        "OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB",
+        "IndexError: the task's model indexed past its last layer"]
+    assert "trial 0 failed: OutOfMemoryError" in result.output
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_a_non_finite_objective_value_fails_the_trial_instead_of_completing_it(tmp_path, value):
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'studies.db'}"))
+    failed = CellRunner.finish(study, study.ask(), lambda: value)
+    completed = CellRunner.finish(study, study.ask(), lambda: 0.5)
+    assert failed.state.name == "FAIL" and failed.user_attrs["fail_reason"] == f"objective value is {value}"
+    assert completed.state.name == "COMPLETE" and completed.value == 0.5
+
+
+def test_a_mistake_of_the_users_inside_a_trial_stops_the_run_and_spends_no_budget(tmp_path):
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'studies.db'}"))
+
+    def missing_data() -> float:
+        raise HarnessError("data set folder /data/cifar does not exist")
+
+    with pytest.raises(HarnessError):
+        CellRunner.finish(study, study.ask(), missing_data)
+    (trial,) = study.trials
+    assert trial.state.name == "FAIL" and "fail_reason" not in trial.user_attrs
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("finished")
+    (root / "spec.yaml").write_text(json.dumps(slow(0.0)))
+    result = runner.invoke(app, ["run", str(root / "spec.yaml"), "--runs-dir", str(root / "runs")])
+    assert result.exit_code == 0, result.output
+    return root / "runs" / "tiny"
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+
+
+def refused(args: list[str], expected: str) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    return result.output
+
+
+BAD_SPECS = {
+    "malformed YAML": ("name: tiny\ntasks: [digits\n", "is not valid YAML"),
+    "unknown name": (json.dumps(tiny_spec(strategies=["bayes-magic"])), "unknown strategy 'bayes-magic'"),
+    "out of range": (json.dumps(tiny_spec(budget={"trials": 0, "epochs": 1})),
+                     "budget.trials: input should be greater than 0"),
+    "unsafe YAML": ("!!python/object/apply:os.system ['touch pwned']\n", "is not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("problem", BAD_SPECS)
+def test_a_bad_spec_is_one_clear_error_and_the_run_is_untouched(finished_run, tmp_path, problem):
+    text, expected = BAD_SPECS[problem]
+    (tmp_path / "spec.yaml").write_text(text)
+    before = snapshot(finished_run)
+    refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(finished_run.parent)], expected)
+    assert snapshot(finished_run) == before and not (tmp_path / "pwned").exists()
+
+
+def test_an_unreachable_postgresql_is_one_line(finished_run, tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once the probe closes
+    (tmp_path / "spec.yaml").write_text(json.dumps(slow(0.0)))
+    output = refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(finished_run.parent), "--storage",
+                      f"postgresql://harness:secret@127.0.0.1:{port}/runs"],
+                     f"cannot open storage postgresql://harness:***@127.0.0.1:{port}/runs: OperationalError")
+    assert len(output.strip().splitlines()) == 1 and "secret" not in output
+
+
+def test_another_spec_is_refused_unless_force_new_which_moves_the_old_run_aside(finished_run, tmp_path):
+    (tmp_path / "spec.yaml").write_text(json.dumps(slow(0.0, seeds=[5])))
+    before = snapshot(finished_run)
+    refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(finished_run.parent)], "--force-new")
+    assert snapshot(finished_run) == before
+
+    root = tmp_path / "runs"
+    shutil.copytree(finished_run, root / "tiny")  # other tests use the finished run as it is
+    result = runner.invoke(app, ["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(root), "--force-new"])
+    assert result.exit_code == 0, result.output
+    aside = next(root.glob("tiny.*"))
+    assert snapshot(aside) == before
+    assert json.loads((root / "tiny" / "manifest.json").read_text())["spec"]["seeds"] == [5]
+    report = runner.invoke(app, ["report", str(aside)])  # the moved run still reports from its own storage
+    assert report.exit_code == 0, report.output
+
+
+def test_a_corrupted_sqlite_file_is_one_clear_error_and_left_as_it_was(write_spec, tmp_path):
+    spec = write_spec(slow(0.0))
+    database = tmp_path / "runs" / "tiny" / "studies.db"
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"this was a database until a disk failed" * 100)
+    refused(["run", str(spec), "--runs-dir", str(tmp_path / "runs")], f"{database} is a corrupted SQLite file")
+    assert database.read_bytes() == b"this was a database until a disk failed" * 100
+
+
+def test_a_torn_journal_names_the_repair_command_which_makes_it_load(write_spec, tmp_path):
+    log = tmp_path / "journal.log"
+    study = optuna.create_study(storage=open_storage(f"journal://{log}"), study_name="kept")
+    study.tell(study.ask(), 0.5)
+    whole = log.read_bytes()
+    log.write_bytes(whole + b'{"op_code":4,"worker_id":"dead-wor')  # a worker killed while appending
+    spec = write_spec(slow(0.0, storage=f"journal://{log}"))
+    refused(["run", str(spec), "--runs-dir", str(tmp_path / "runs")], f"harness repair-journal {log}")
+    assert not (tmp_path / "runs").exists()
+
+    fixed = runner.invoke(app, ["repair-journal", str(log)])
+    assert fixed.exit_code == 0 and "the file as it was is" in fixed.output
+    assert log.read_bytes() == whole and len(list(tmp_path.glob("journal.log.torn-*"))) == 1
+    reopened = optuna.load_study(study_name="kept", storage=open_storage(f"journal://{log}"))
+    assert [t.value for t in reopened.trials] == [0.5]
+
+
+def test_a_running_worker_cuts_off_a_line_torn_by_another_before_it_writes(tmp_path):
+    log = tmp_path / "journal.log"
+    study = optuna.create_study(storage=open_storage(f"journal://{log}"), study_name="kept")
+    study.tell(study.ask(), 0.5)
+    with log.open("ab") as torn:
+        torn.write(b'{"op_code":4,"worker_id":"dead-wor')  # another worker, killed while appending
+    study.tell(study.ask(), 0.7)  # this one goes on
+    reopened = optuna.load_study(study_name="kept", storage=open_storage(f"journal://{log}"))
+    assert [t.value for t in reopened.trials] == [0.5, 0.7]
+
+
+def test_a_worker_refuses_sqlite_and_a_folder_that_is_no_run(finished_run, tmp_path):
+    refused(["worker", str(finished_run)], "SQLite cannot be shared between worker processes")
+    refused(["worker", str(tmp_path)], "is not a run directory")
+
+
+def test_plugins_come_only_from_the_modules_a_spec_names(write_spec, tmp_path):
+    (tmp_path / "unnamed_plugin.py").write_text("raise SystemExit('imported a module no spec named')\n")
+    result = runner.invoke(app, ["run", str(write_spec(slow(0.0))), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert PLUGIN in sys.modules and "unnamed_plugin" not in sys.modules
+
+
+def slow_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    """`harness run` of the slow task in a subprocess, stopped at its first trial's first epoch."""
+    url = f"journal://{tmp_path / 'journal.log'}"
+    spec = slow(1.0, storage=url, budget={"trials": 2, "epochs": 3})
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+    process = harness("run", "spec.yaml", "--runs-dir", "runs", cwd=tmp_path)
+    wait_for_running_trial(url, epochs_done=0)
+    return process, url
+
+
+def test_a_first_ctrl_c_finishes_the_epoch_marks_the_trial_and_the_manifest(tmp_path):
+    process, url = slow_run(tmp_path)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "run the same command again to resume" in stderr
+    (trial,) = trials_of(url)["tiny/slow/random/seed-0"]
+    assert trial.state.name == "FAIL" and "fail_reason" not in trial.user_attrs  # spends no budget
+    assert len(trial.user_attrs["curve"]) == 1  # the epoch under way was finished and recorded
+    session = json.loads((tmp_path / "runs" / "tiny" / "manifest.json").read_text())["sessions"][-1]
+    assert session["status"] == "interrupted" and "ended" in session
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path):
+    process, url = slow_run(tmp_path)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == 130
+    (trial,) = trials_of(url)["tiny/slow/random/seed-0"]
+    assert trial.state.name == "FAIL" and "curve" not in trial.user_attrs  # it did not wait for the epoch
