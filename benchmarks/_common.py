@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import optuna
 import torch
 from torch import nn
 
@@ -20,7 +21,7 @@ from harness.optim import training_space
 from harness.plan import build_plan
 from harness.space import Choice, Float, Space
 from harness.spec import parse_spec
-from harness.store import RunStore
+from harness.store import RunStore, open_storage
 from harness.task import Data, Split, Task, tasks
 from harness.trainer import resolve_device
 from tasks.image_models import resnet, vgg
@@ -76,10 +77,14 @@ class SyntheticImages(Task):
         return Data(*splits, num_classes=10)
 
     def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:
+        return self.network(config, data.num_classes)
+
+    def network(self, config: Mapping[str, Any], num_classes: int = 10) -> nn.Module:
+        """The model without its data, for baselines that load their own."""
         dropout = config.get("dropout", 0.0)
         if self.model_family == "resnet18":
-            return resnet(3, data.num_classes, width=config.get("width", 64), depth=2, stages=4, dropout=dropout)
-        return vgg(3, data.num_classes, width=config.get("width", 16), depth=1, stages=3, dropout=dropout)
+            return resnet(3, num_classes, width=config.get("width", 64), depth=2, stages=4, dropout=dropout)
+        return vgg(3, num_classes, width=config.get("width", 16), depth=1, stages=3, dropout=dropout)
 
 
 def run_spec(spec: Mapping[str, Any], runs_dir: Path | None = None) -> Path:
@@ -91,4 +96,11 @@ def run_spec(spec: Mapping[str, Any], runs_dir: Path | None = None) -> Path:
     store.record_session(device)
     plan.executor.run(plan, store, device, Hooks())
     return store.dir
+
+
+def trials_of(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    """The trials of a one-cell run, read back from its SQLite storage."""
+    storage = open_storage(f"sqlite:///{run_dir / 'studies.db'}")
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage).trials
 

@@ -12,13 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import optuna
 import torch
 import torch.nn.functional as F
 
-from benchmarks._common import SyntheticImages, run_spec, timed
+from benchmarks._common import SyntheticImages, run_spec, timed, trials_of
 from harness.seeding import training_seed
-from harness.store import open_storage
 from harness.trainer import resolve_device
 
 CONFIG = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
@@ -62,12 +60,6 @@ def harness_trial(task_options: Mapping[str, Any], epochs: int, device: torch.de
     return run_spec(spec)
 
 
-def trial_value(run_dir: Path) -> float:
-    storage = open_storage(f"sqlite:///{run_dir / 'studies.db'}")
-    (summary,) = optuna.get_all_study_summaries(storage)
-    return optuna.load_study(study_name=summary.study_name, storage=storage).trials[0].value
-
-
 def run(full: bool) -> dict[str, Any]:
     device = resolve_device("auto")
     options = ({"train_size": 50_000, "eval_size": 5_000} if full else {"train_size": 4096, "eval_size": 512})
@@ -88,4 +80,4 @@ def run(full: bool) -> dict[str, Any]:
                        f"(target <= 1.05; {epochs} epochs x {options['train_size']} images, best of {repeats})",
             "ratio": ratio, "harness_seconds": harness_seconds, "bare_seconds": bare_seconds, "epochs": epochs,
             "repeats": repeats, **options, "config": CONFIG,
-            "harness_val_accuracy": trial_value(run_dir), "bare_val_accuracy": bare_accuracy}
+            "harness_val_accuracy": trials_of(run_dir)[0].value, "bare_val_accuracy": bare_accuracy}
