@@ -1,200 +1,133 @@
-"""Batched trials: K configurations of one architecture trained at once, as one stacked model.
+"""The `batched` executor: a cell's trials asked K at a time and trained together as one stacked model.
 
-A small network leaves most of a GPU idle, so K trials that differ only in optimizer
-hyperparameters, schedule, dropout rate or initialisation seed are trained together: their
-parameters are stacked (torch.func.stack_module_state) and one vmapped forward/backward serves all
-K. Each member keeps what makes it its own trial: its parameters and optimizer (from the same
-registry as the trainer), its learning-rate schedule, its data order (its own generator over the
-same split) and its curve. Members are independent: the summed loss gives each member exactly its
-own gradient, so a member that diverges or is pruned leaves the batch and the others go on as if it
-had never been there, and each member's curve equals the same trial trained alone by `fit` (within
-float tolerance; with dropout the masks come from another random stream, so there only the
-distribution is the same).
+Small models leave a large GPU mostly idle; training K trials as one vmapped model (harness.stacked)
+multiplies trials per hour. Every trial is still its own Optuna trial with its own configuration,
+training seed, curve, test score and cost, stored exactly as the local executor stores them, so
+reports cannot tell the two apart (their numbers agree within float tolerance).
 
-BatchNorm works: each member's running statistics are its own slice of the stacked buffers, which
-the vmapped batch norm updates in place. Models must be built from standard modules whose dropout
-layers are `nn.Dropout` (they get a per-member rate).
+Asking K trials before telling any works for every strategy: queued configurations (manual, grid)
+are popped K at a time, random and QMC samplers do not look at results, and model-based samplers
+(TPE, GP) propose K points from the trials that have ended, as in Optuna's own parallel optimisation.
+Trials whose configurations differ in architecture or batch size cannot share a stack; they are
+trained in groups of equal shape (in the worst case one at a time). A budget in seconds counts each
+trial's wall duration, which for batched trials overlaps, so it is spent faster than it need be.
+Optuna records heartbeats only inside `study.optimize`, so trials of an interrupted batch stay
+RUNNING rather than failing as stale; they never count against the budget either way, and queued
+configurations they held are queued again on resume.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import warnings
+from collections.abc import Mapping
+from typing import Annotated, Any
 
+import optuna
 import torch
-import torch.nn.functional as F
+from optuna.trial import TrialState
+from pydantic import Field, model_validator
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
 
-from harness.optim import optimizers, schedules
-from harness.task import Data
-from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, autocast, known_kwargs, scores,
-                             seconds_since)
-
-MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
-
-
-class MemberDropout(nn.Module):
-    """Dropout whose rate is a buffer, so stacked members can each have their own."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.register_buffer("p", torch.tensor(float(p)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return x
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
-        return x * keep / (1 - self.p)
+from harness.budget import Budget, Spent
+from harness.cost import metered
+from harness.executor import CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, record_result
+from harness.plan import Cell, Plan
+from harness.seeding import training_seed
+from harness.stacked import architecture, fit_batched
+from harness.store import RunStore
+from harness.trainer import Diverged, TrainConfig, release_memory
 
 
-def with_member_dropout(model: nn.Module) -> nn.Module:
-    """`model` with every nn.Dropout replaced by a MemberDropout of the same rate (in place)."""
-    for name, child in model.named_children():
-        if isinstance(child, nn.Dropout):
-            setattr(model, name, MemberDropout(child.p))
-        else:
-            with_member_dropout(child)
-    return model
+def trials_left(budget: Budget, spent: Spent) -> int | None:
+    """How many more full-length trials the budget allows; None when it counts seconds."""
+    if budget.trials is not None:
+        return budget.trials - spent.trials
+    if budget.total_epochs is not None:
+        return math.ceil((budget.total_epochs - spent.epochs) / budget.epochs)
+    return None
 
 
-def architecture(model: nn.Module) -> tuple:
-    """What must be equal for models to be stacked: module types and every parameter's and buffer's shape
-    (dropout rates may differ: they become buffers)."""
-    return (tuple((name, type(m).__name__) for name, m in model.named_modules() if not isinstance(m, nn.Dropout)),
-            tuple((name, tuple(t.shape), t.dtype) for name, t in [*model.named_parameters(), *model.named_buffers()]))
+class BatchedRunner(CellRunner):
+    """Runs cells in this process, `batch_trials` trials at a time as one stacked model."""
+
+    def __init__(self, plan: Plan, store: RunStore, device: torch.device, batch_trials: int) -> None:
+        super().__init__(plan, store, device)
+        self.batch_trials = batch_trials
+
+    def run_trials(self, cell: Cell, study: optuna.Study, on_trial: TrialHook | None,
+                   on_epoch: EpochHook | None) -> None:
+        budget = self.plan.budget
+        while not budget.exhausted(spent := Spent.of(study.get_trials(deepcopy=False))):
+            left = trials_left(budget, spent)
+            with warnings.catch_warnings():  # heartbeats are recorded by study.optimize only; see the module notes
+                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                trials = [study.ask() for _ in range(min(self.batch_trials, left or self.batch_trials))]
+            models = [self.model(cell, trial) for trial in trials]
+            for group in groups(models, [trial.user_attrs["config"] for trial in trials]):
+                self.run_batch(cell, study, [trials[i] for i in group], [models[i] for i in group],
+                               on_trial, on_epoch)
+            del models
+            release_memory(self.device)
+
+    def model(self, cell: Cell, trial: optuna.Trial) -> nn.Module:
+        """The trial's configuration and seed recorded, and its model built as the local executor builds it."""
+        config = cell.task.space.suggest(trial)
+        seed = training_seed(cell.seed, trial.number)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("train_seed", seed)
+        torch.manual_seed(seed)
+        return cell.task.task.model(config, self.data(cell)).to(self.device)
+
+    def run_batch(self, cell: Cell, study: optuna.Study, trials: list[optuna.Trial], models: list[nn.Module],
+                  on_trial: TrialHook | None, on_epoch: EpochHook | None) -> None:
+        """Train one stack of trials and tell each its own outcome; an unexpected error is raised after."""
+        reporters = [epoch_reporter(trial, on_epoch) for trial in trials]
+        with metered(self.device) as cost:
+            outcomes = fit_batched(models, self.data(cell), [trial.user_attrs["config"] for trial in trials],
+                                   self.plan.budget.epochs, [trial.user_attrs["train_seed"] for trial in trials],
+                                   on_epoch=lambda i, record: reporters[i](record))
+        total_seconds = sum(o.seconds for o in outcomes) or 1.0
+        unexpected = None
+        for trial, outcome in zip(trials, outcomes):
+            for key, value in cost.attrs(share=outcome.seconds / total_seconds).items():
+                trial.set_user_attr(key, value)
+            if outcome.result is not None:
+                record_result(trial, outcome.result)
+                frozen = study.tell(trial, outcome.result.val_accuracy)
+            elif isinstance(outcome.error, optuna.TrialPruned):
+                frozen = study.tell(trial, state=TrialState.PRUNED)
+            else:
+                if isinstance(outcome.error, Diverged):
+                    trial.set_user_attr("fail_reason", str(outcome.error))
+                else:
+                    unexpected = unexpected or outcome.error
+                frozen = study.tell(trial, state=TrialState.FAIL)
+            if on_trial is not None:
+                on_trial(cell, frozen)
+        if unexpected is not None:
+            raise unexpected
 
 
-@dataclass
-class Member:
-    """One trial inside the batch: its own parameters, optimizer, schedule, data order and curve."""
-
-    index: int
-    params: dict[str, torch.Tensor]
-    train: TrainConfig
-    optimizer: torch.optim.Optimizer
-    schedule: Callable[..., float]
-    schedule_kwargs: dict[str, Any]
-    generator: torch.Generator
-    curve: list[EpochRecord] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @classmethod
-    def of(cls, index: int, model: nn.Module, config: Mapping[str, Any], seed: int) -> Member:
-        train = TrainConfig.from_config(config)
-        params = dict(model.named_parameters())
-        make_optimizer = optimizers.get(train.optimizer)
-        optimizer = make_optimizer(params.values(), lr=train.lr, **known_kwargs(make_optimizer, config))
-        schedule = schedules.get(train.schedule)
-        return cls(index, params, train, optimizer, schedule, known_kwargs(schedule, config),
-                   torch.Generator().manual_seed(seed))
-
-    def set_lr(self, step: int, total: int, per_epoch: int) -> float:
-        lr = self.train.lr * self.schedule(step, total, per_epoch, **self.schedule_kwargs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
-
-    def step(self) -> None:
-        if self.train.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.params.values(), self.train.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+def groups(models: list[nn.Module], configs: list[Mapping[str, Any]]) -> list[list[int]]:
+    """Indices of the trials that can share a stack: same architecture, same batch size."""
+    by_shape: dict[tuple, list[int]] = {}
+    for i, (model, config) in enumerate(zip(models, configs)):
+        by_shape.setdefault((architecture(model), TrainConfig.from_config(config).batch_size), []).append(i)
+    return list(by_shape.values())
 
 
-def member_losses(logits: torch.Tensor, labels: torch.Tensor, smoothing: torch.Tensor) -> torch.Tensor:
-    """Each member's mean cross-entropy (K,) from logits (K, B, C), with its own label smoothing
-    (PyTorch's definition: nll + eps * (uniform cross-entropy - nll))."""
-    nll = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(-1)
-    if not smoothing.any():
-        return nll
-    uniform = -logits.log_softmax(-1).mean(-1).mean(-1)
-    return nll + smoothing * (uniform - nll)
+@executors.register("batched")
+class Batched(Local):
+    """In this process, `batch_trials` trials of one architecture at a time as one stacked model (vmap)."""
 
+    batch_trials: Annotated[int, Field(ge=1)] = 8  # 8-32 suit small conv nets on one large GPU
 
-def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mapping[str, Any]], epochs: int,
-                seeds: Sequence[int], on_epoch: MemberHook | None = None) -> list[FitResult | Exception]:
-    """Train K models of one architecture together; each gets what `fit` would have given it alone.
+    @model_validator(mode="after")
+    def no_compile(self) -> Batched:
+        if self.compile:
+            raise ValueError("compile: true is not supported by the batched executor (vmap); use executor: local")
+        return self
 
-    Returns, per member, its FitResult, or the exception that took it out of the batch (Diverged, or
-    whatever `on_epoch` raised, e.g. optuna.TrialPruned). A member's `seconds` is its share of the
-    batch's time (each epoch's time divided among the members still training).
-    """
-    batch_sizes = {TrainConfig.from_config(c).batch_size for c in configs}
-    if len(batch_sizes) != 1 or len({architecture(m) for m in models}) != 1:
-        raise ValueError(f"batched trials need one architecture and one batch size, but got batch sizes {batch_sizes}")
-    batch_size, device = batch_sizes.pop(), data.train.labels.device
-    models = [with_member_dropout(m) for m in models]
-    stateless = copy.deepcopy(models[0]).to("meta")
-    _, buffers = stack_module_state(models)  # each member trains its own leaf parameters, stacked afresh each step
-    members = [Member.of(i, m, c, s) for i, (m, c, s) in enumerate(zip(models, configs, seeds))]
-    outcome: list[FitResult | Exception | None] = [None] * len(members)
-
-    def forward(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(stateless, (params, buffers), (x,))
-
-    def stacked_params() -> dict[str, torch.Tensor]:
-        return {name: torch.stack([m.params[name] for m in members]) for name in members[0].params}
-
-    per_epoch = data.train.num_batches(batch_size)
-    total = epochs * per_epoch
-    for epoch in range(epochs):
-        epoch_start = time.perf_counter()
-        stateless.train()
-        smoothing = torch.tensor([m.train.label_smoothing for m in members], device=device)
-        train_vmap = vmap(forward, randomness="different")
-        loss_sum = torch.zeros(len(members), device=device)
-        for batch, pairs in enumerate(zip(*(data.train.batches(batch_size, m.generator) for m in members))):
-            # 1. each member's learning rate from its own schedule; 2. one vmapped forward and backward
-            lrs = [m.set_lr(epoch * per_epoch + batch, total, per_epoch) for m in members]
-            inputs, labels = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
-            with autocast(device):
-                logits = train_vmap(stacked_params(), buffers, inputs)
-            losses = member_losses(logits.float(), labels, smoothing)
-            losses.sum().backward()  # member k's loss depends on member k's parameters only
-            # 3. each member's clipping and optimizer step
-            for member in members:
-                member.step()
-            loss_sum += losses.detach()
-        # 4. one read-back per epoch for all members: divergence, validation, reports
-        stateless.eval()
-        with torch.no_grad():
-            eval_params = stacked_params()
-            val_loss, val_accuracy = scores(lambda x: vmap(forward, in_dims=(0, 0, None))(eval_params, buffers, x),
-                                            data.val)
-        rows = torch.stack([loss_sum / per_epoch, val_loss, val_accuracy]).T.tolist()
-        share = seconds_since(epoch_start, device) / len(members)
-        for member, lr, (train_loss, loss, accuracy) in zip(members, lrs, rows):
-            member.seconds += share
-            record = EpochRecord(epoch + 1, train_loss, loss, accuracy, lr, share)
-            if not (math.isfinite(train_loss) and math.isfinite(loss)):
-                outcome[member.index] = Diverged(f"loss became non-finite in epoch {epoch + 1} "
-                                                 f"(train {train_loss}, validation {loss})")
-                continue
-            member.curve.append(record)
-            try:
-                if on_epoch is not None:
-                    on_epoch(member.index, record)
-            except Exception as error:  # the hook's reason for taking this member out, e.g. pruning
-                outcome[member.index] = error
-        keep = [i for i, m in enumerate(members) if outcome[m.index] is None]
-        if len(keep) < len(members):
-            members = [members[i] for i in keep]
-            buffers = {name: b[keep] for name, b in buffers.items()}
-        if not members:
-            break
-
-    if members:
-        test_start = time.perf_counter()
-        with torch.no_grad():
-            final = stacked_params()
-            test_loss, test_accuracy = scores(lambda x: vmap(forward, in_dims=(0, 0, None))(final, buffers, x),
-                                              data.test)
-        share = seconds_since(test_start, device) / len(members)
-        for member, (loss, accuracy) in zip(members, torch.stack([test_loss, test_accuracy]).T.tolist()):
-            outcome[member.index] = FitResult(member.curve, loss, accuracy, member.seconds + share)
-    return outcome  # type: ignore[return-value]  # every member has ended
+    def runner(self, plan: Plan, store: RunStore, device: torch.device) -> CellRunner:
+        return BatchedRunner(plan, store, device, self.batch_trials)

@@ -30,7 +30,8 @@ from harness.budget import Budget, Spent, counts_against_budget
 from harness.store import RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
-from harness.trainer import Diverged, EpochRecord, fit
+from harness.cost import metered
+from harness.trainer import Diverged, EpochRecord, FitResult, fit, release_memory
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
 
@@ -85,6 +86,12 @@ class CellRunner:
         return self._data[cell.task.label]
 
     def run_cell(self, cell: Cell, on_trial: TrialHook | None = None, on_epoch: EpochHook | None = None) -> None:
+        study = self.open_cell(cell)
+        if study is not None:
+            self.run_trials(cell, study, on_trial, on_epoch)
+
+    def open_cell(self, cell: Cell) -> optuna.Study | None:
+        """The cell's study with its strategy's sampler, pruner and queued configurations; None if its budget is spent."""
         budget = self.plan.budget
         study = self.store.study(cell)
         with warnings.catch_warnings():
@@ -92,12 +99,18 @@ class CellRunner:
             optuna.storages.fail_stale_trials(study)  # trials whose process died: failed, not counted
         trials = study.get_trials(deepcopy=False)
         if budget.exhausted(Spent.of(trials)):
-            return
+            return None
         search = self.search_plan(cell, len(trials))
         study.sampler, study.pruner = search.sampler, search.pruner
         study.set_user_attr("strategy_note", search.note)
         self.data(cell)  # load before the first trial starts its clock
         enqueue_planned(study, search, budget)
+        return study
+
+    def run_trials(self, cell: Cell, study: optuna.Study, on_trial: TrialHook | None,
+                   on_epoch: EpochHook | None) -> None:
+        """One trial at a time until the budget is spent."""
+        budget = self.plan.budget
 
         def objective(trial: optuna.Trial) -> float:
             return self.run_trial(cell, trial, on_epoch)
@@ -124,29 +137,49 @@ class CellRunner:
         data = self.data(cell)
         torch.manual_seed(seed)
         model = cell.task.task.model(config, data).to(self.device)
-        curve: list[dict[str, float]] = []
-
-        def report(record: EpochRecord) -> None:
-            curve.append(asdict(record))
-            trial.set_user_attr("curve", curve)
-            trial.report(record.val_accuracy, record.epoch)
-            if on_epoch is not None:
-                on_epoch(record)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
-
         try:
-            result = fit(model, data, config, self.plan.budget.epochs, seed, on_epoch=report)
+            with metered(self.device) as cost:
+                result = fit(model, data, config, self.plan.budget.epochs, seed, on_epoch=epoch_reporter(trial, on_epoch),
+                             compile=self.plan.executor.compile)
         except Diverged as error:
             trial.set_user_attr("fail_reason", str(error))
             raise
-        trial.set_user_attr("test_accuracy", result.test_accuracy)
-        trial.set_user_attr("test_loss", result.test_loss)
+        finally:
+            for key, value in cost.attrs().items():
+                trial.set_user_attr(key, value)
+            del model
+            release_memory(self.device)
+        record_result(trial, result)
         return result.val_accuracy
+
+
+def epoch_reporter(trial: optuna.Trial, on_epoch: EpochHook | None) -> EpochHook:
+    """Each epoch: store the curve so far, report to the pruner, tell the caller; raise if the trial is pruned."""
+    curve: list[dict[str, float]] = []
+
+    def report(record: EpochRecord) -> None:
+        curve.append(asdict(record))
+        trial.set_user_attr("curve", curve)
+        trial.report(record.val_accuracy, record.epoch)
+        if on_epoch is not None:
+            on_epoch(record)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
+
+    return report
+
+
+def record_result(trial: optuna.Trial, result: FitResult) -> None:
+    trial.set_user_attr("test_accuracy", result.test_accuracy)
+    trial.set_user_attr("test_loss", result.test_loss)
+    if result.compile_seconds:
+        trial.set_user_attr("compile_seconds", result.compile_seconds)
 
 
 class Executor(Options):
     """Where a plan's cells run; its fields are the options of the spec's `executor:` entry."""
+
+    compile: bool = False  # torch.compile every model; the compile time is recorded apart (compile_seconds)
 
     @abstractmethod
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
@@ -157,9 +190,15 @@ class Executor(Options):
 class Local(Executor):
     """In this process, one trial at a time, on one device: the default."""
 
+    def runner(self, plan: Plan, store: RunStore, device: torch.device) -> CellRunner:
+        return CellRunner(plan, store, device)
+
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
-        runner = CellRunner(plan, store, device)
+        runner = self.runner(plan, store, device)
         for cell in plan.cells:
             if hooks.on_cell is not None:
                 hooks.on_cell(cell)
             runner.run_cell(cell, hooks.on_trial, hooks.on_epoch)
+
+
+import harness.batched  # noqa: E402,F401  registers `batched`, which builds on CellRunner above
