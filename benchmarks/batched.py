@@ -15,7 +15,7 @@ import optuna
 import torch
 
 from benchmarks._common import SyntheticImages, timed
-from harness.batched import fit_batched
+from harness.stacked import fit_batched
 from harness.seeding import training_seed
 from harness.trainer import fit, release_memory, resolve_device
 
@@ -43,7 +43,7 @@ def compare(task: SyntheticImages, fixed: dict[str, Any], k: int, epochs: int,
 
     def batched() -> list[float]:
         results = fit_batched([model(i) for i in range(k)], data, configs, epochs, seeds)
-        return [r.val_accuracy if hasattr(r, "val_accuracy") else float("nan") for r in results]
+        return [o.result.val_accuracy if o.result else float("nan") for o in results]
 
     fit(model(0), data, configs[0], 1, seeds[0])  # warm-up: allocator, cuDNN autotuning
     fit_batched([model(0), model(1)], data, configs[:2], 1, seeds[:2])
