@@ -60,10 +60,9 @@ def harness_trial(task_options: Mapping[str, Any], epochs: int, device: torch.de
     return run_spec(spec)
 
 
-def run(full: bool) -> dict[str, Any]:
+def measure(options: Mapping[str, Any], epochs: int, repeats: int) -> dict[str, Any]:
+    """Alternate the harness trial and the bare loop `repeats` times after a warm-up of each."""
     device = resolve_device("auto")
-    options = ({"train_size": 50_000, "eval_size": 5_000} if full else {"train_size": 4096, "eval_size": 512})
-    epochs, repeats = (5, 3) if full else (3, 2)
     task = SyntheticImages(**options)
     seed = training_seed(0, 0)  # what the harness gives trial 0 of seed 0
     bare_loop(task, 1, seed, device)  # warm-up: imports, allocator, cuDNN autotuning
@@ -77,7 +76,13 @@ def run(full: bool) -> dict[str, Any]:
     harness_best, bare_best = min(harness_seconds), min(bare_seconds)  # the least disturbed by other processes
     ratio = harness_best / bare_best
     return {"summary": f"harness trial {harness_best:.2f} s vs bare loop {bare_best:.2f} s: ratio {ratio:.3f} "
-                       f"(target <= 1.05; {epochs} epochs x {options['train_size']} images, best of {repeats})",
+                       f"(target <= 1.05; {epochs} epochs x {task.train_size} images, best of {repeats})",
             "ratio": ratio, "harness_seconds": harness_seconds, "bare_seconds": bare_seconds, "epochs": epochs,
             "repeats": repeats, **options, "config": CONFIG,
             "harness_val_accuracy": trials_of(run_dir)[0].value, "bare_val_accuracy": bare_accuracy}
+
+
+def run(full: bool) -> dict[str, Any]:
+    if full:
+        return measure({"train_size": 50_000, "eval_size": 5_000}, epochs=5, repeats=3)
+    return measure({"train_size": 4096, "eval_size": 512}, epochs=3, repeats=2)
