@@ -110,7 +110,7 @@ def results(spec: dict, tmp_path, name: str):
 
 
 BATCHED_SPEC = tiny_spec(tasks=["digits"], strategies=[{"name": "grid", "resolution": 2}, "random", "manual", "tpe"],
-                         budget={"trials": 3, "epochs": 1}, space={"width": 8, "batch_size": 64},
+                         budget={"trials": 3, "epochs": 1}, space={"width": 8, "batch_size": 64, "dropout": 0.0},
                          executor={"name": "batched", "batch_trials": 2})  # asks 2, then the last 1
 
 
@@ -140,6 +140,7 @@ def test_the_batched_executor_stores_what_the_local_executor_stores(batched_run,
         pd.testing.assert_series_equal(merged[f"{column}_local"], merged[f"{column}_batched"], check_names=False,
                                        check_dtype=False)
     # float32 here: summation order differs in the stack, so a few validation examples may flip
+    # (dropout is off: its masks come from another random stream in the stack)
     assert (merged["val_accuracy_local"] - merged["val_accuracy_batched"]).abs().max() <= 0.02
 
 

@@ -11,7 +11,7 @@ from harness.spec import parse_spec
 from harness.store import RunStore
 from harness.trainer import resolve_device
 
-TRIALS = 80
+TRIALS = 60
 
 
 def test_resident_memory_stays_bounded_over_many_trials(tmp_path):
