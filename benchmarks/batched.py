@@ -2,9 +2,10 @@
 
 The K configurations are drawn at random from the synthetic task's space with the architecture and
 batch size fixed (what `executor: batched` groups on), and dropout off (in the stack its masks come
-from another random stream, which would hide the agreement of the two sides' accuracies). Both sides train the same trials with the same
-seeds through the harness's trainer (`fit`) and its batched counterpart (`fit_batched`); the figure
-is trials per hour, and the two sides' validation accuracies are recorded to show they agree.
+from another random stream, which would hide the agreement of the two sides' accuracies). Both sides
+train the same trials with the same seeds through the harness's trainer (`fit`) and its batched
+counterpart (`fit_batched`); the figure is trials per hour, and both sides' validation accuracies
+are recorded to show they agree.
 Targets: K=16 small conv nets >= 5x on one H100, ResNet-18 >= 2x; tiny models on a 2-core CPU >= 1.3x.
 """
 
