@@ -12,7 +12,6 @@ import argparse
 import importlib
 import json
 import pkgutil
-import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
