@@ -31,9 +31,9 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from harness.optim import optimizers, schedules
-from harness.task import Data
+from harness.task import Data, Split
 from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, autocast, known_kwargs, scores,
-                             seconds_since)
+                             seconds_since, tune_backends)
 
 MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
 
@@ -137,6 +137,7 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
     if len(batch_sizes) != 1 or len({architecture(m) for m in models}) != 1:
         raise ValueError(f"batched trials need one architecture and one batch size, but got batch sizes {batch_sizes}")
     batch_size, device = batch_sizes.pop(), data.train.labels.device
+    tune_backends(device)
     models = [with_member_dropout(m) for m in models]
     stateless = copy.deepcopy(models[0]).to("meta")
     _, buffers = stack_module_state(models)  # each member trains its own leaf parameters, stacked afresh each step
@@ -150,6 +151,13 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
 
     def stacked_params() -> dict[str, torch.Tensor]:
         return {name: torch.stack([m.params[name] for m in members]) for name in members[0].params}
+
+    @torch.no_grad()
+    def stack_scores(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's mean loss and accuracy on `split`, as (K,) device tensors."""
+        stateless.eval()
+        params = stacked_params()
+        return scores(lambda x: vmap(forward, in_dims=(0, 0, None))(params, buffers, x), split)
 
     per_epoch = data.train.num_batches(batch_size)
     total = epochs * per_epoch
@@ -172,11 +180,7 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
                 member.step()
             loss_sum += losses.detach()
         # 4. one read-back per epoch for all members: divergence, validation, reports
-        stateless.eval()
-        with torch.no_grad():
-            eval_params = stacked_params()
-            val_loss, val_accuracy = scores(lambda x: vmap(forward, in_dims=(0, 0, None))(eval_params, buffers, x),
-                                            data.val)
+        val_loss, val_accuracy = stack_scores(data.val)
         rows = torch.stack([loss_sum / per_epoch, val_loss, val_accuracy]).T.tolist()
         share = seconds_since(epoch_start, device) / len(members)
         for member, lr, (train_loss, loss, accuracy) in zip(members, lrs, rows):
@@ -201,10 +205,7 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
 
     if members:
         test_start = time.perf_counter()
-        with torch.no_grad():
-            final = stacked_params()
-            test_loss, test_accuracy = scores(lambda x: vmap(forward, in_dims=(0, 0, None))(final, buffers, x),
-                                              data.test)
+        test_loss, test_accuracy = stack_scores(data.test)
         share = seconds_since(test_start, device) / len(members)
         for member, (loss, accuracy) in zip(members, torch.stack([test_loss, test_accuracy]).T.tolist()):
             member.seconds += share

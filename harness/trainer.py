@@ -118,11 +118,17 @@ def autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def prepare(model: nn.Module, device: torch.device, compile: bool = False) -> nn.Module:
-    """GPU hygiene before training: cuDNN autotuning unless determinism was asked for, channels_last
-    convolutions, and torch.compile when asked (the first step then compiles; see FitResult)."""
+def tune_backends(device: torch.device) -> None:
+    """Let cuDNN time its algorithms for each shape (fast, not bitwise repeatable) unless determinism was asked for."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
+
+
+def prepare(model: nn.Module, device: torch.device, compile: bool = False) -> nn.Module:
+    """GPU hygiene before training: cuDNN autotuning, channels_last convolutions, and torch.compile
+    when asked (the first step then compiles; see FitResult)."""
+    tune_backends(device)
+    if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     return torch.compile(model) if compile else model
 
