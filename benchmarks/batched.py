@@ -19,7 +19,7 @@ import torch
 from benchmarks._common import SyntheticImages, timed
 from harness.stacked import fit_batched
 from harness.seeding import training_seed
-from harness.trainer import fit, release_memory, resolve_device
+from harness.trainer import device_bytes, fit, release_memory, resolve_device
 
 
 def random_configs(task: SyntheticImages, fixed: dict[str, Any], k: int) -> list[dict[str, Any]]:
@@ -49,10 +49,11 @@ def compare(task: SyntheticImages, fixed: dict[str, Any], k: int, epochs: int,
 
     fit(model(0), data, configs[0], 1, seeds[0])  # warm-up: allocator, cuDNN autotuning
     fit_batched([model(0), model(1)], data, configs[:2], 1, seeds[:2])
+    before = device_bytes(device)
     sequential_seconds, sequential_accuracy = timed(one_at_a_time, device)
-    release_memory(device)
+    release_memory(device, before)
     batched_seconds, batched_accuracy = timed(batched, device)
-    release_memory(device)
+    release_memory(device, before)
     return {"k": k, "epochs": epochs, "task": task.model_dump(), "fixed": fixed,
             "sequential_seconds": sequential_seconds, "batched_seconds": batched_seconds,
             "speedup": sequential_seconds / batched_seconds,

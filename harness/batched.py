@@ -36,7 +36,7 @@ from harness.plan import Cell, Plan
 from harness.seeding import training_seed
 from harness.stacked import architecture, fit_batched
 from harness.store import RunStore
-from harness.trainer import Diverged, TrainConfig, release_memory
+from harness.trainer import Diverged, TrainConfig, device_bytes, release_memory
 
 
 def trials_left(budget: Budget, spent: Spent) -> int | None:
@@ -63,12 +63,13 @@ class BatchedRunner(CellRunner):
             with warnings.catch_warnings():  # heartbeats are recorded by study.optimize only; see the module notes
                 warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                 trials = [study.ask() for _ in range(min(self.batch_trials, left or self.batch_trials))]
+            before = device_bytes(self.device)
             models = [self.model(cell, trial) for trial in trials]
             for group in groups(models, [trial.user_attrs["config"] for trial in trials]):
                 self.run_batch(cell, study, [trials[i] for i in group], [models[i] for i in group],
                                on_trial, on_epoch)
             del models
-            release_memory(self.device)
+            release_memory(self.device, before)
 
     def model(self, cell: Cell, trial: optuna.Trial) -> nn.Module:
         """The trial's configuration and seed recorded, and its model built as the local executor builds it."""

@@ -31,7 +31,7 @@ from harness.store import RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
 from harness.cost import metered
-from harness.trainer import Diverged, EpochRecord, FitResult, fit, release_memory
+from harness.trainer import Diverged, EpochRecord, FitResult, device_bytes, fit, release_memory
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
 
@@ -117,7 +117,9 @@ class CellRunner:
 
         callbacks = [lambda _study, frozen: on_trial(cell, frozen)] if on_trial else None
         while not budget.exhausted(Spent.of(study.get_trials(deepcopy=False))):
+            before = device_bytes(self.device)
             study.optimize(objective, n_trials=1, catch=(Diverged,), callbacks=callbacks)
+            release_memory(self.device, before)  # once Optuna has let go of the trial's frames
 
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
         """The strategy's plan; its fixed configurations never change on resume, but its sampler
@@ -147,8 +149,6 @@ class CellRunner:
         finally:
             for key, value in cost.attrs().items():
                 trial.set_user_attr(key, value)
-            del model
-            release_memory(self.device)
         record_result(trial, result)
         return result.val_accuracy
 
