@@ -100,7 +100,8 @@ def run(full: bool) -> dict[str, Any]:
         seconds["naive"], _ = timed(lambda: naive_study(task, fixed, trials, epochs, device,
                                                         f"sqlite:///{Path(scratch) / 'naive.db'}"), device)
         for side, executor in executors.items():
-            seconds[side], run_dir = timed(lambda: run_spec({**spec, "executor": executor}, Path(scratch) / side), device)
+            seconds[side], run_dir = timed(lambda: run_spec({**spec, "executor": executor}, Path(scratch) / side),
+                                           device)
             states[side] = [t.state.name for t in trials_of(run_dir)]
     per_hour = {side: trials * 3600 / s for side, s in seconds.items()}
     ratios = {side: per_hour[side] / per_hour["naive"] for side in executors}

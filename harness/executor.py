@@ -91,7 +91,7 @@ class CellRunner:
             self.run_trials(cell, study, on_trial, on_epoch)
 
     def open_cell(self, cell: Cell) -> optuna.Study | None:
-        """The cell's study with its strategy's sampler, pruner and queued configurations; None if its budget is spent."""
+        """The cell's study with its strategy's sampler, pruner and queued configurations; None once spent."""
         budget = self.plan.budget
         study = self.store.study(cell)
         with warnings.catch_warnings():
@@ -141,8 +141,8 @@ class CellRunner:
         model = cell.task.task.model(config, data).to(self.device)
         try:
             with metered(self.device) as cost:
-                result = fit(model, data, config, self.plan.budget.epochs, seed, on_epoch=epoch_reporter(trial, on_epoch),
-                             compile=self.plan.executor.compile)
+                result = fit(model, data, config, self.plan.budget.epochs, seed,
+                             on_epoch=epoch_reporter(trial, on_epoch), compile=self.plan.executor.compile)
         except Diverged as error:
             trial.set_user_attr("fail_reason", str(error))
             raise
