@@ -326,6 +326,16 @@ def train(task: Annotated[str, typer.Argument(help="a registered task name")],
     console.print(f"test accuracy {result.test_accuracy:.2%} in {result.seconds:.1f} s")
 
 
+@app.command()
+@user_errors
+def bench(names: Annotated[list[str] | None, typer.Argument(help="benchmarks to run (default: all)")] = None,
+          full: Annotated[bool, typer.Option(help="the full size, meant for a GPU")] = False) -> None:
+    """Run the performance benchmarks (the same as python -m benchmarks) and record their results."""
+    from benchmarks import main as run_benchmarks
+
+    raise typer.Exit(run_benchmarks([*(names or []), *(["--full"] if full else [])]))
+
+
 def main() -> None:
     app()
 

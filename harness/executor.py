@@ -38,7 +38,8 @@ from harness.space import config_key
 from harness.store import HEARTBEAT_SECONDS, RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
-from harness.trainer import Diverged, EpochRecord, RangeTest, fit, lr_range_test
+from harness.cost import metered
+from harness.trainer import Diverged, EpochRecord, FitResult, RangeTest, device_bytes, fit, lr_range_test, release_memory
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
 
@@ -106,16 +107,31 @@ class CellRunner:
     def run_cell(self, cell: Cell, on_trial: TrialHook | None = None, on_epoch: EpochHook | None = None) -> bool:
         """Run the cell's trials while its budget has room; True once it is spent, False while the
         rest is being spent by other workers' running trials."""
-        budget, storage = cell.strategy.budget, self.store.storage
+        opened = self.open_cell(cell)
+        if opened is None:
+            return True
+        study, search = opened
+        done = self.run_trials(cell, study, search, on_trial, on_epoch)
+        if done:
+            study.set_user_attr("spent", asdict(Spent.of(study.get_trials(deepcopy=False))))  # the cell's account
+        return done
+
+    def open_cell(self, cell: Cell) -> tuple[optuna.Study, SearchPlan] | None:
+        """The cell's study with its strategy's sampler and pruner, and the strategy's plan; None once spent."""
         study = self.store.study(cell)
         trials = study.get_trials(deepcopy=False)
-        if budget.exhausted(Spent.of(trials)):
-            return True
+        if cell.strategy.budget.exhausted(Spent.of(trials)):
+            return None
         search = self.search_plan(cell, len(trials))
         study.sampler, study.pruner = search.sampler, search.pruner
         study.set_user_attr("strategy_note", search.note)
         self.data(cell)  # load before the first trial starts its clock
-        expected = [len(trials)]
+        return study, search
+
+    def claims(self, cell: Cell, study: optuna.Study, search: SearchPlan) -> Callable[[], optuna.Trial | Slot]:
+        """Claim the cell's next trial, or learn why there is none (harness.claims)."""
+        budget, storage = cell.strategy.budget, self.store.storage
+        expected = [len(study.get_trials(deepcopy=False))]
 
         def prepare(trials: list[FrozenTrial]) -> None:
             """Under the claim lock: queue the fixed configurations, and reseed the sampler if other workers
@@ -125,14 +141,21 @@ class CellRunner:
             expected[0] = len(trials) + 1
             enqueue_planned(study, search, budget)
 
+        return lambda: claim(study, storage, budget, prepare)
+
+    def run_trials(self, cell: Cell, study: optuna.Study, search: SearchPlan, on_trial: TrialHook | None,
+                   on_epoch: EpochHook | None) -> bool:
+        """One trial at a time while the budget has room; True once it is spent."""
+        next_trial = self.claims(cell, study, search)
         while True:
             stopping.check()
-            trial = claim(study, storage, budget, prepare)
+            trial = next_trial()
             if isinstance(trial, Slot):
-                study.set_user_attr("spent", asdict(Spent.of(study.get_trials(deepcopy=False))))  # the cell's account
                 return trial is Slot.DONE
-            with heartbeat(storage, trial):
+            before = device_bytes(self.device)
+            with heartbeat(self.store.storage, trial):
                 frozen = self.finish(study, trial, lambda: self.run_trial(cell, trial, on_epoch, search.lr_range_test))
+            release_memory(self.device, before)  # once the trial's frames are gone
             if on_trial is not None:
                 on_trial(cell, frozen)
 
@@ -150,13 +173,7 @@ class CellRunner:
         except optuna.TrialPruned:
             return study.tell(trial, state=TrialState.PRUNED)
         except BaseException as error:
-            if not isinstance(error, Exception) or isinstance(error, HarnessError):
-                study.tell(trial, state=TrialState.FAIL)
-                raise
-            if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
-                torch.cuda.empty_cache()  # so the next trial gets the memory back
-            trial.set_user_attr("fail_reason", failure_reason(error))
-            return study.tell(trial, state=TrialState.FAIL)
+            return fail(study, trial, error)
         return study.tell(trial, value)
 
     def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
@@ -179,30 +196,23 @@ class CellRunner:
         seed = training_seed(cell.seed, trial.number)
         trial.set_user_attr("train_seed", seed)
         data = self.data(cell)
-        curve: list[dict[str, float]] = []
-
-        def report(record: EpochRecord) -> None:
-            curve.append(asdict(record))
-            trial.set_user_attr("curve", curve)
-            trial.report(record.val_accuracy, record.epoch)
-            if on_epoch is not None:
-                on_epoch(record)
-            stopping.check()  # the epoch is recorded: a first Ctrl-C stops here
-            if record.epoch < cell.strategy.budget.epochs and trial.should_prune():  # a finished trial is complete
-                raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
-
+        curve_reporter = epoch_reporter(trial, on_epoch, cell.strategy.budget.epochs)
         try:
-            if range_test is not None:
-                config["lr"] = self.pick_lr(cell, trial, config, range_test, seed)
-            trial.set_user_attr("config", config)
-            torch.manual_seed(seed)
-            model = cell.task.task.model(config, data).to(self.device)
-            result = fit(model, data, config, cell.strategy.budget.epochs, seed, on_epoch=report)
+            with metered(self.device) as cost:  # the range test's sweep included
+                if range_test is not None:
+                    config["lr"] = self.pick_lr(cell, trial, config, range_test, seed)
+                trial.set_user_attr("config", config)
+                torch.manual_seed(seed)
+                model = cell.task.task.model(config, data).to(self.device)
+                result = fit(model, data, config, cell.strategy.budget.epochs, seed, on_epoch=curve_reporter,
+                             compile=self.plan.executor.compile)
         except Diverged as error:  # `finish` records why; the epochs it trained still count
             trial.set_user_attr("extra_epochs", trial.user_attrs.get("extra_epochs", 0.0) + error.epochs)
             raise
-        trial.set_user_attr("test_accuracy", result.test_accuracy)
-        trial.set_user_attr("test_loss", result.test_loss)
+        finally:
+            for key, value in cost.attrs().items():
+                trial.set_user_attr(key, value)
+        record_result(trial, result)
         return result.val_accuracy
 
     def pick_lr(self, cell: Cell, trial: optuna.Trial, config: dict[str, Any], range_test: RangeTest,
@@ -238,12 +248,50 @@ def run_cells(runner: CellRunner, cells: list[Cell], hooks: Hooks, poll_seconds:
             time.sleep(poll_seconds)
 
 
+def fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> FrozenTrial:
+    """A bad trial fails with its reason and the study goes on; an interruption or a user's mistake
+    (a HarnessError) fails it without a reason (it spends no budget and runs again) and propagates."""
+    if not isinstance(error, Exception) or isinstance(error, HarnessError):
+        study.tell(trial, state=TrialState.FAIL)
+        raise error
+    if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
+        torch.cuda.empty_cache()  # so the next trial gets the memory back
+    trial.set_user_attr("fail_reason", failure_reason(error))
+    return study.tell(trial, state=TrialState.FAIL)
+
+
+def epoch_reporter(trial: optuna.Trial, on_epoch: EpochHook | None, epochs: int) -> EpochHook:
+    """Each epoch: store the curve so far, report to the pruner, tell the caller, and stop here on a
+    first Ctrl-C; raise if the pruner stops the trial before its last epoch."""
+    curve: list[dict[str, float]] = []
+
+    def report(record: EpochRecord) -> None:
+        curve.append(asdict(record))
+        trial.set_user_attr("curve", curve)
+        trial.report(record.val_accuracy, record.epoch)
+        if on_epoch is not None:
+            on_epoch(record)
+        stopping.check()  # the epoch is recorded: a first Ctrl-C stops here
+        if record.epoch < epochs and trial.should_prune():  # a finished trial is complete
+            raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
+
+    return report
+
+
+def record_result(trial: optuna.Trial, result: FitResult) -> None:
+    trial.set_user_attr("test_accuracy", result.test_accuracy)
+    trial.set_user_attr("test_loss", result.test_loss)
+    if result.compile_seconds:
+        trial.set_user_attr("compile_seconds", result.compile_seconds)
+
+
 class Executor(Options):
     """Where a plan's cells run; its fields are the options of the spec's `executor:` entry."""
 
     shares_storage: ClassVar[bool] = False  # True when several processes write to the storage
     heartbeat_seconds: Annotated[int, Field(gt=0)] = HEARTBEAT_SECONDS  # a dead worker's trial is failed after 2x
     retries: Annotated[int, Field(ge=0)] = 0  # re-runs of a dead worker's trial with the same configuration
+    compile: bool = False  # torch.compile every model; the compile time is recorded apart (compile_seconds)
 
     @abstractmethod
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
@@ -254,8 +302,12 @@ class Executor(Options):
 class Local(Executor):
     """In this process, one trial at a time, on one device: the default."""
 
+    def runner(self, plan: Plan, store: RunStore, device: torch.device) -> CellRunner:
+        return CellRunner(plan, store, device)
+
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
-        run_cells(CellRunner(plan, store, device), plan.cells, hooks)
+        run_cells(self.runner(plan, store, device), plan.cells, hooks)
 
 
+import harness.batched  # noqa: E402,F401  registers `batched`, which builds on CellRunner above
 import harness.executors  # noqa: E402,F401  the other executors register themselves; they import this module

@@ -293,6 +293,8 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
                          "epochs": trial_epochs(trial), "seconds": trial.duration.total_seconds() if trial.duration else math.nan,
                          "train_seed": attrs.get("train_seed"), "fail_reason": attrs.get("fail_reason"),
                          "strategy_note": note,
+                         "device_seconds": attrs.get("device_seconds", math.nan),
+                         "energy_joules": attrs.get("energy_joules", math.nan),
                          **{f"param_{k}": v for k, v in attrs.get("config", trial.params).items()}})
             curve_rows += [{**key, **record} for record in curve]
     return pd.DataFrame(rows), pd.DataFrame(curve_rows)

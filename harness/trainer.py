@@ -6,6 +6,7 @@ the loss is read back once per epoch, not per step, so the GPU is never stalled.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import math
 import time
@@ -66,6 +67,7 @@ class FitResult:
     test_loss: float
     test_accuracy: float
     seconds: float
+    compile_seconds: float = 0.0  # of `seconds`, the first step's, when torch.compile compiles there
 
     @property
     def val_accuracy(self) -> float:
@@ -102,17 +104,27 @@ def resolve_device(name: str) -> torch.device:
 def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over a split."""
     model.eval()
-    loss_sum = torch.zeros((), device=split.labels.device)
-    correct = torch.zeros((), device=split.labels.device)
+    loss, accuracy = scores(model, split, batch_size)
+    return loss.item(), accuracy.item()
+
+
+@torch.no_grad()
+def scores(forward: Callable[[torch.Tensor], torch.Tensor], split: Split,
+           batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy as device tensors, for logits shaped (..., batch, classes):
+    one model gives scalars, a stack of K models (harness.batched) gives K of each, read back together."""
+    loss_sum = correct = torch.zeros((), device=split.labels.device)
     for x, y in split.batches(batch_size):
-        with _autocast(y.device):
-            logits = model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
-        correct += (logits.argmax(-1) == y).sum()
-    return (loss_sum / len(split)).item(), (correct / len(split)).item()
+        with autocast(y.device):
+            logits = forward(x).float()
+        labels = y.expand(logits.shape[:-1])
+        losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none")
+        loss_sum = loss_sum + losses.view(labels.shape).sum(-1)
+        correct = correct + (logits.argmax(-1) == labels).sum(-1)
+    return loss_sum / len(split), correct / len(split)
 
 
-def _autocast(device: torch.device) -> torch.autocast:
+def autocast(device: torch.device) -> torch.autocast:
     """bf16 autocast on CUDA (no loss scaling needed); plain fp32 elsewhere."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
@@ -122,7 +134,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch
     """One optimizer step at rate `lr`: forward, backward, optional clipping; the loss stays on the device."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    with _autocast(labels.device):
+    with autocast(labels.device):
         logits = model(inputs)
     loss = F.cross_entropy(logits.float(), labels, label_smoothing=train.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
@@ -133,14 +145,55 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch
     return loss.detach()
 
 
+def tune_backends(device: torch.device) -> None:
+    """Let cuDNN time its algorithms for each shape (fast, not bitwise repeatable) unless determinism was asked for."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
+
+
+def prepare(model: nn.Module, device: torch.device, compile: bool = False) -> nn.Module:
+    """GPU hygiene before training: cuDNN autotuning, channels_last convolutions, and torch.compile
+    when asked (the first step then compiles; see FitResult)."""
+    tune_backends(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return torch.compile(model) if compile else model
+
+
+def device_bytes(device: torch.device) -> int:
+    """Device memory held by live tensors now (0 off CUDA)."""
+    return torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+
+
+def release_memory(device: torch.device, before: int) -> None:
+    """Hand back what a finished trial left, so memory does not grow over hundreds of trials.
+
+    Reference counting frees a trial's tensors as it ends; only when device memory is still above
+    `before` (its level when the trial began) does a reference cycle, e.g. a caught exception's frames,
+    hold them, and only then is the slow full garbage collection (~0.2 s) run.
+    """
+    if device.type == "cuda":
+        if device_bytes(device) > before:
+            gc.collect()
+        torch.cuda.empty_cache()
+
+
+def seconds_since(start: float, device: torch.device) -> float:
+    """Wall seconds since `start` with the device's queued work included (one sync: not for every step)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, seed: int,
-        on_epoch: Callable[[EpochRecord], None] | None = None) -> FitResult:
+        on_epoch: Callable[[EpochRecord], None] | None = None, compile: bool = False) -> FitResult:
     """Train `model` on `data` (already on the model's device) and return its curve and test score.
 
     `on_epoch` sees each epoch's record after validation; a pruner raises from it to stop the trial.
     """
     train = TrainConfig.from_config(config)
     device = data.train.labels.device
+    model = prepare(model, device, compile)
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, train, config)
     schedule = schedules.get(train.schedule)
@@ -149,6 +202,7 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
     per_epoch = data.train.num_batches(train.batch_size)
     total = epochs * per_epoch
     curve: list[EpochRecord] = []
+    compile_seconds = 0.0
     started = time.perf_counter()
 
     for epoch in range(epochs):
@@ -160,6 +214,8 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
             lr = train.lr * schedule(epoch * per_epoch + batch, total, per_epoch, **schedule_kwargs)
             # 2. forward, backward, optional clipping and the step, on one batch of device-resident tensors
             loss_sum += train_step(model, optimizer, inputs, labels, lr, train)
+            if compile and epoch == batch == 0:
+                compile_seconds = seconds_since(started, device)  # the first step compiles the model
         # 3. one read-back per epoch: divergence check, validation, report
         train_loss = (loss_sum / per_epoch).item()
         val_loss, val_accuracy = evaluate(model, data.val)
@@ -172,7 +228,7 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
             on_epoch(record)
 
     test_loss, test_accuracy = evaluate(model, data.test)
-    return FitResult(curve, test_loss, test_accuracy, time.perf_counter() - started)
+    return FitResult(curve, test_loss, test_accuracy, time.perf_counter() - started, compile_seconds)
 
 
 @dataclass(frozen=True)

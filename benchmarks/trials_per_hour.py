@@ -1,0 +1,113 @@
+"""Trials per hour: the harness with its defaults vs a tuning script written the usual way.
+
+The naive baseline is what most tuning scripts look like: sequential Optuna on SQLite, fp32, a
+torchvision data set behind a DataLoader with worker processes, `loss.item()` after every step.
+Both sides search the same space with the same sampler and seed, so they train the same trials on
+CIFAR-shaped synthetic images (torchvision's FakeData for the baseline, device-resident tensors of the
+same shape for the harness). The harness runs twice, with
+the local executor (one trial at a time) and with the batched one (all trials as one stack).
+Target on one H100 with ResNet-18-class trials: >= 4x.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import transforms
+from torchvision.datasets import FakeData
+
+from benchmarks._common import SyntheticImages, run_spec, timed, trials_of
+from harness.optim import optimizers, schedules
+from harness.plugins import load_builtins
+from harness.seeding import sampler_seed
+from harness.budget import Budget
+from harness.strategy import strategies
+from harness.trainer import known_kwargs, resolve_device
+
+STRATEGY = "random"
+NORMALIZE = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.25,) * 3)])
+
+
+def loader(size: int, image_size: int, shuffle: bool, offset: int, device: torch.device) -> DataLoader:
+    data = FakeData(size, (3, image_size, image_size), 10, transform=NORMALIZE, random_offset=offset)
+    return DataLoader(data, batch_size=128, shuffle=shuffle, num_workers=min(4, os.cpu_count() or 1),
+                      pin_memory=device.type == "cuda")
+
+
+def naive_study(task: SyntheticImages, space_overrides: dict[str, Any], trials: int, epochs: int,
+                device: torch.device, storage: str) -> list[float]:
+    """The baseline: one study.optimize over the same space and sampler, each trial a plain fp32 loop."""
+    space = task.space().override(space_overrides)
+    budget = Budget(epochs=epochs, trials=trials)
+    sampler = strategies.get(STRATEGY)().plan(space, budget, sampler_seed(0, 0)).sampler
+    train = loader(task.train_size, task.image_size, True, 0, device)
+    val = loader(task.eval_size, task.image_size, False, task.train_size, device)
+
+    def objective(trial: optuna.Trial) -> float:
+        config = space.suggest(trial)
+        model = task.network(config).to(device)
+        make = optimizers.get(config["optimizer"])
+        optimizer = make(model.parameters(), lr=config["lr"], **known_kwargs(make, config))
+        schedule = schedules.get(config["schedule"])
+        total = epochs * len(train)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step, total, len(train)))
+        for epoch in range(epochs):
+            model.train()
+            losses = []
+            for x, y in train:
+                x, y = x.to(device), y.to(device)
+                loss = F.cross_entropy(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+            model.eval()
+            correct = 0
+            with torch.no_grad():
+                for x, y in val:
+                    correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
+            trial.report(correct / len(val.dataset), epoch)
+        return correct / len(val.dataset)
+
+    study = optuna.create_study(storage=storage, direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=trials)
+    return [t.value for t in study.trials]
+
+
+def run(full: bool) -> dict[str, Any]:
+    load_builtins()
+    device = resolve_device("auto")
+    if full:
+        task = SyntheticImages(model_family="resnet18", train_size=10_000, eval_size=2_000)
+        fixed, trials, epochs = {"width": 64, "batch_size": 128}, 8, 2
+    else:
+        task = SyntheticImages(train_size=512, eval_size=256)
+        fixed, trials, epochs = {"width": 8, "batch_size": 128}, 4, 1
+    spec = {"name": "trials-per-hour", "tasks": [{"name": "synthetic-images", **task.model_dump()}],
+            "strategies": [STRATEGY], "seeds": [0], "budget": {"trials": trials, "epochs": epochs}, "space": fixed,
+            "device": str(device)}
+    executors = {"harness": "local", "harness_batched": {"name": "batched", "batch_trials": trials}}
+    seconds, states = {}, {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        seconds["naive"], _ = timed(lambda: naive_study(task, fixed, trials, epochs, device,
+                                                        f"sqlite:///{Path(scratch) / 'naive.db'}"), device)
+        for side, executor in executors.items():
+            seconds[side], run_dir = timed(lambda: run_spec({**spec, "executor": executor}, Path(scratch) / side),
+                                           device)
+            states[side] = [t.state.name for t in trials_of(run_dir)]
+    per_hour = {side: trials * 3600 / s for side, s in seconds.items()}
+    ratios = {side: per_hour[side] / per_hour["naive"] for side in executors}
+    return {"summary": f"naive {per_hour['naive']:.0f} trials/h; harness {per_hour['harness']:.0f} trials/h "
+                       f"({ratios['harness']:.2f}x), batched {per_hour['harness_batched']:.0f} trials/h "
+                       f"({ratios['harness_batched']:.2f}x) ({trials} {task.model_family} trials x {epochs} epochs x "
+                       f"{task.train_size} images; target >= 4x for ResNet-18 on one H100)",
+            "ratio": max(ratios.values()), "ratios": ratios, "trials_per_hour": per_hour, "seconds": seconds,
+            "trials": trials, "epochs": epochs, "task": task.model_dump(), "fixed": fixed, "states": states}

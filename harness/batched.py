@@ -1,0 +1,128 @@
+"""The `batched` executor: a cell's trials asked K at a time and trained together as one stacked model.
+
+Small models leave a large GPU mostly idle; training K trials as one vmapped model (harness.stacked)
+multiplies trials per hour. Every trial is still its own Optuna trial with its own configuration,
+training seed, curve, test score and cost, stored exactly as the local executor stores them, so
+reports cannot tell the two apart (their numbers agree within float tolerance).
+
+Asking K trials before telling any works for every strategy: queued configurations (manual, grid)
+are popped K at a time, random and QMC samplers do not look at results, and model-based samplers
+(TPE, GP) propose K points from the trials that have ended, as in Optuna's own parallel optimisation.
+Trials whose configurations differ in architecture or batch size cannot share a stack; they are
+trained in groups of equal shape (in the worst case one at a time). A budget in seconds counts each
+trial's wall duration, which for batched trials overlaps, so it is spent faster than it need be.
+Trials are claimed one by one as the local runner claims them (harness.claims), so the budget,
+the queue of fixed configurations and the heartbeats of running trials work as there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import Annotated, Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+from pydantic import Field, model_validator
+from torch import nn
+
+from harness import stopping
+from harness.claims import Slot, heartbeat
+from harness.cost import metered
+from harness.errors import HarnessError
+from harness.executor import CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, fail, record_result
+from harness.plan import Cell, Plan
+from harness.seeding import training_seed
+from harness.stacked import architecture, fit_batched
+from harness.store import RunStore
+from harness.strategy import SearchPlan
+from harness.trainer import TrainConfig, device_bytes, release_memory
+
+
+class BatchedRunner(CellRunner):
+    """Runs cells in this process, `batch_trials` trials at a time as one stacked model."""
+
+    def __init__(self, plan: Plan, store: RunStore, device: torch.device, batch_trials: int) -> None:
+        super().__init__(plan, store, device)
+        self.batch_trials = batch_trials
+
+    def run_trials(self, cell: Cell, study: optuna.Study, search: SearchPlan, on_trial: TrialHook | None,
+                   on_epoch: EpochHook | None) -> bool:
+        """Up to `batch_trials` claimed trials at a time while the budget has room; True once it is spent."""
+        if search.lr_range_test is not None:
+            raise HarnessError("the batched executor cannot run a learning-rate range test; use executor: local")
+        next_trial = self.claims(cell, study, search)
+        while True:
+            stopping.check()
+            trials: list[optuna.Trial] = []
+            while len(trials) < self.batch_trials and not isinstance(claimed := next_trial(), Slot):
+                trials.append(claimed)
+            if not trials:
+                return claimed is Slot.DONE
+            before = device_bytes(self.device)
+            with ExitStack() as beating:
+                for trial in trials:
+                    beating.enter_context(heartbeat(self.store.storage, trial))
+                models = [self.model(cell, trial) for trial in trials]
+                for group in groups(models, [trial.user_attrs["config"] for trial in trials]):
+                    self.run_batch(cell, study, [trials[i] for i in group], [models[i] for i in group],
+                                   on_trial, on_epoch)
+                del models
+            release_memory(self.device, before)
+
+    def model(self, cell: Cell, trial: optuna.Trial) -> nn.Module:
+        """The trial's configuration and seed recorded, and its model built as the local executor builds it."""
+        config = cell.task.space.suggest(trial)
+        seed = training_seed(cell.seed, trial.number)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("train_seed", seed)
+        torch.manual_seed(seed)
+        return cell.task.task.model(config, self.data(cell)).to(self.device)
+
+    def run_batch(self, cell: Cell, study: optuna.Study, trials: list[optuna.Trial], models: list[nn.Module],
+                  on_trial: TrialHook | None, on_epoch: EpochHook | None) -> None:
+        """Train one stack of trials and tell each its own outcome, as `CellRunner.finish` would."""
+        epochs = cell.strategy.budget.epochs
+        reporters = [epoch_reporter(trial, on_epoch, epochs) for trial in trials]
+        with metered(self.device) as cost:
+            outcomes = fit_batched(models, self.data(cell), [trial.user_attrs["config"] for trial in trials],
+                                   epochs, [trial.user_attrs["train_seed"] for trial in trials],
+                                   on_epoch=lambda i, record: reporters[i](record))
+        total_seconds = sum(o.seconds for o in outcomes) or 1.0
+        for trial, outcome in zip(trials, outcomes):
+            for key, value in cost.attrs(share=outcome.seconds / total_seconds).items():
+                trial.set_user_attr(key, value)
+            if outcome.result is not None:
+                record_result(trial, outcome.result)
+                frozen = study.tell(trial, outcome.result.val_accuracy)
+            elif isinstance(outcome.error, optuna.TrialPruned):
+                frozen = study.tell(trial, state=TrialState.PRUNED)
+            else:
+                frozen = fail(study, trial, outcome.error)
+            if on_trial is not None:
+                on_trial(cell, frozen)
+
+
+def groups(models: list[nn.Module], configs: list[Mapping[str, Any]]) -> list[list[int]]:
+    """Indices of the trials that can share a stack: same architecture, same batch size."""
+    by_shape: dict[tuple, list[int]] = {}
+    for i, (model, config) in enumerate(zip(models, configs)):
+        by_shape.setdefault((architecture(model), TrainConfig.from_config(config).batch_size), []).append(i)
+    return list(by_shape.values())
+
+
+@executors.register("batched")
+class Batched(Local):
+    """In this process, `batch_trials` trials of one architecture at a time as one stacked model (vmap)."""
+
+    batch_trials: Annotated[int, Field(ge=1)] = 8  # 8-32 suit small conv nets on one large GPU
+
+    @model_validator(mode="after")
+    def no_compile(self) -> Batched:
+        if self.compile:
+            raise ValueError("compile: true is not supported by the batched executor (vmap); use executor: local")
+        return self
+
+    def runner(self, plan: Plan, store: RunStore, device: torch.device) -> CellRunner:
+        return BatchedRunner(plan, store, device, self.batch_trials)

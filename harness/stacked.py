@@ -1,0 +1,213 @@
+"""K configurations of one architecture trained at once, as one stacked model (for `executor: batched`).
+
+A small network leaves most of a GPU idle, so K trials that differ only in optimizer
+hyperparameters, schedule, dropout rate or initialisation seed are trained together: their
+parameters are stacked (torch.func.stack_module_state) and one vmapped forward/backward serves all
+K. Each member keeps what makes it its own trial: its parameters and optimizer (from the same
+registry as the trainer), its learning-rate schedule, its data order (its own generator over the
+same split) and its curve. Members are independent: the summed loss gives each member exactly its
+own gradient, so a member that diverges or is pruned leaves the batch and the others go on as if it
+had never been there, and each member's curve equals the same trial trained alone by `fit` (within
+float tolerance; with dropout the masks come from another random stream, so there only the
+distribution is the same).
+
+BatchNorm works: each member's running statistics are its own slice of the stacked buffers, which
+the vmapped batch norm updates in place. Models must be built from standard modules whose dropout
+layers are `nn.Dropout` (they get a per-member rate).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from harness.optim import optimizers, schedules
+from harness.task import Data, Split
+from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, autocast, known_kwargs, scores,
+                             seconds_since, tune_backends)
+
+MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
+
+
+class MemberDropout(nn.Module):
+    """Dropout whose rate is a buffer, so stacked members can each have their own."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.register_buffer("p", torch.tensor(float(p)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
+        return x * keep / (1 - self.p)
+
+
+def with_member_dropout(model: nn.Module) -> nn.Module:
+    """`model` with every nn.Dropout replaced by a MemberDropout of the same rate (in place)."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.Dropout):
+            setattr(model, name, MemberDropout(child.p))
+        else:
+            with_member_dropout(child)
+    return model
+
+
+def architecture(model: nn.Module) -> tuple:
+    """What must be equal for models to be stacked: module types and every parameter's and buffer's shape
+    (dropout rates may differ: they become buffers)."""
+    return (tuple((name, type(m).__name__) for name, m in model.named_modules() if not isinstance(m, nn.Dropout)),
+            tuple((name, tuple(t.shape), t.dtype) for name, t in [*model.named_parameters(), *model.named_buffers()]))
+
+
+@dataclass
+class Member:
+    """One trial inside the batch: its own parameters, optimizer, schedule, data order and curve."""
+
+    index: int
+    params: dict[str, torch.Tensor]
+    train: TrainConfig
+    optimizer: torch.optim.Optimizer
+    schedule: Callable[..., float]
+    schedule_kwargs: dict[str, Any]
+    generator: torch.Generator
+    curve: list[EpochRecord] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, index: int, model: nn.Module, config: Mapping[str, Any], seed: int) -> Member:
+        train = TrainConfig.from_config(config)
+        params = dict(model.named_parameters())
+        make_optimizer = optimizers.get(train.optimizer)
+        optimizer = make_optimizer(params.values(), lr=train.lr, **known_kwargs(make_optimizer, config))
+        schedule = schedules.get(train.schedule)
+        return cls(index, params, train, optimizer, schedule, known_kwargs(schedule, config),
+                   torch.Generator().manual_seed(seed))
+
+    def set_lr(self, step: int, total: int, per_epoch: int) -> float:
+        lr = self.train.lr * self.schedule(step, total, per_epoch, **self.schedule_kwargs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def step(self) -> None:
+        if self.train.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.params.values(), self.train.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+def member_losses(logits: torch.Tensor, labels: torch.Tensor, smoothing: torch.Tensor) -> torch.Tensor:
+    """Each member's mean cross-entropy (K,) from logits (K, B, C), with its own label smoothing
+    (PyTorch's definition: nll + eps * (uniform cross-entropy - nll))."""
+    nll = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(-1)
+    if not smoothing.any():
+        return nll
+    uniform = -logits.log_softmax(-1).mean(-1).mean(-1)
+    return nll + smoothing * (uniform - nll)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a member ended: its FitResult, or the exception that took it out of the batch (Diverged, or
+    whatever the epoch hook raised, e.g. optuna.TrialPruned); and its share of the batch's seconds."""
+
+    result: FitResult | None
+    error: Exception | None
+    seconds: float
+
+
+def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mapping[str, Any]], epochs: int,
+                seeds: Sequence[int], on_epoch: MemberHook | None = None) -> list[Outcome]:
+    """Train K models of one architecture together; each gets what `fit` would have given it alone.
+
+    A member's seconds are its share of the batch's: each epoch's time divided among the members
+    still training in it.
+    """
+    batch_sizes = {TrainConfig.from_config(c).batch_size for c in configs}
+    if len(batch_sizes) != 1 or len({architecture(m) for m in models}) != 1:
+        raise ValueError(f"batched trials need one architecture and one batch size, but got batch sizes {batch_sizes}")
+    batch_size, device = batch_sizes.pop(), data.train.labels.device
+    tune_backends(device)
+    models = [with_member_dropout(m) for m in models]
+    stateless = copy.deepcopy(models[0]).to("meta")
+    _, buffers = stack_module_state(models)  # each member trains its own leaf parameters, stacked afresh each step
+    members = [Member.of(i, m, c, s) for i, (m, c, s) in enumerate(zip(models, configs, seeds))]
+    everyone = list(members)
+    errors: dict[int, Exception] = {}
+    results: dict[int, FitResult] = {}
+
+    def forward(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(stateless, (params, buffers), (x,))
+
+    def stacked_params() -> dict[str, torch.Tensor]:
+        return {name: torch.stack([m.params[name] for m in members]) for name in members[0].params}
+
+    @torch.no_grad()
+    def stack_scores(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's mean loss and accuracy on `split`, as (K,) device tensors."""
+        stateless.eval()
+        params = stacked_params()
+        return scores(lambda x: vmap(forward, in_dims=(0, 0, None))(params, buffers, x), split)
+
+    per_epoch = data.train.num_batches(batch_size)
+    total = epochs * per_epoch
+    for epoch in range(epochs):
+        epoch_start = time.perf_counter()
+        stateless.train()
+        smoothing = torch.tensor([m.train.label_smoothing for m in members], device=device)
+        train_vmap = vmap(forward, randomness="different")
+        loss_sum = torch.zeros(len(members), device=device)
+        for batch, pairs in enumerate(zip(*(data.train.batches(batch_size, m.generator) for m in members))):
+            # 1. each member's learning rate from its own schedule; 2. one vmapped forward and backward
+            lrs = [m.set_lr(epoch * per_epoch + batch, total, per_epoch) for m in members]
+            inputs, labels = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
+            with autocast(device):
+                logits = train_vmap(stacked_params(), buffers, inputs)
+            losses = member_losses(logits.float(), labels, smoothing)
+            losses.sum().backward()  # member k's loss depends on member k's parameters only
+            # 3. each member's clipping and optimizer step
+            for member in members:
+                member.step()
+            loss_sum += losses.detach()
+        # 4. one read-back per epoch for all members: divergence, validation, reports
+        val_loss, val_accuracy = stack_scores(data.val)
+        rows = torch.stack([loss_sum / per_epoch, val_loss, val_accuracy]).T.tolist()
+        share = seconds_since(epoch_start, device) / len(members)
+        for member, lr, (train_loss, loss, accuracy) in zip(members, lrs, rows):
+            member.seconds += share
+            record = EpochRecord(epoch + 1, train_loss, loss, accuracy, lr, share)
+            if not (math.isfinite(train_loss) and math.isfinite(loss)):
+                errors[member.index] = Diverged(f"loss became non-finite in epoch {epoch + 1} "
+                                                 f"(train {train_loss}, validation {loss})")
+                continue
+            member.curve.append(record)
+            try:
+                if on_epoch is not None:
+                    on_epoch(member.index, record)
+            except Exception as error:  # the hook's reason for taking this member out, e.g. pruning
+                errors[member.index] = error
+        keep = [i for i, m in enumerate(members) if m.index not in errors]
+        if len(keep) < len(members):
+            members = [members[i] for i in keep]
+            buffers = {name: b[keep] for name, b in buffers.items()}
+        if not members:
+            break
+
+    if members:
+        test_start = time.perf_counter()
+        test_loss, test_accuracy = stack_scores(data.test)
+        share = seconds_since(test_start, device) / len(members)
+        for member, (loss, accuracy) in zip(members, torch.stack([test_loss, test_accuracy]).T.tolist()):
+            member.seconds += share
+            results[member.index] = FitResult(member.curve, loss, accuracy, member.seconds)
+    return [Outcome(results.get(m.index), errors.get(m.index), m.seconds) for m in everyone]

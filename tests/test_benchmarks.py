@@ -1,0 +1,37 @@
+"""The benchmark suite: discovered modules, the overhead benchmark's ratio, recorded results with provenance."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+import benchmarks
+from benchmarks.overhead import measure
+from harness.cli import app
+
+
+def test_every_benchmark_module_is_discovered():
+    assert {"overhead", "sampler", "trials_per_hour", "batched"} <= set(benchmarks.benchmarks())
+
+
+def test_the_overhead_benchmark_trains_the_bare_loops_numbers_and_reports_a_ratio():
+    figures = measure({"train_size": 128, "eval_size": 64, "image_size": 8}, epochs=1, repeats=1)
+    assert figures["ratio"] > 0 and f"ratio {figures['ratio']:.3f}" in figures["summary"]
+    assert figures["harness_val_accuracy"] == figures["bare_val_accuracy"]  # the same trial on both sides
+
+
+def test_the_suite_prints_each_summary_and_records_it_with_provenance(tmp_path, capsys):
+    assert benchmarks.main(["sampler", "--results-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "sampler.json").read_text())
+    assert capsys.readouterr().out == f"sampler: {record['summary']}\n"
+    assert {"date", "device", "torch", "optuna", "command"} <= set(record)
+    assert record["command"] == "python -m benchmarks sampler" and record["full"] is False
+    for name in ("grid", "manual", "random", "tpe"):
+        assert set(record["seconds_per_trial"][name]) == {"10", "100"}
+        assert all(0 < s < 1 for s in record["seconds_per_trial"][name].values())
+
+
+def test_harness_bench_refuses_an_unknown_benchmark_by_name():
+    result = CliRunner().invoke(app, ["bench", "no-such-benchmark"])
+    assert result.exit_code == 2 and "unknown benchmark(s) no-such-benchmark; available:" in result.output
