@@ -24,7 +24,7 @@ from harness.spec import parse_spec
 from harness.store import RunStore, open_storage
 from harness.task import Data, Split, Task, tasks
 from harness.trainer import resolve_device
-from tasks.image_models import resnet, vgg
+from tasks.image_models import compact_vgg, resnet
 
 PLUGIN = __name__
 
@@ -83,8 +83,8 @@ class SyntheticImages(Task):
         """The model without its data, for baselines that load their own."""
         dropout = config.get("dropout", 0.0)
         if self.model_family == "resnet18":
-            return resnet(3, num_classes, width=config.get("width", 64), depth=2, stages=4, dropout=dropout)
-        return vgg(3, num_classes, width=config.get("width", 16), depth=1, stages=3, dropout=dropout)
+            return resnet(18, 3, num_classes, width=config.get("width", 64) / 64, dropout=dropout)
+        return compact_vgg(3, num_classes, width=config.get("width", 16), depth=1, dropout=dropout)
 
 
 def run_spec(spec: Mapping[str, Any], runs_dir: Path | None = None) -> Path:
