@@ -56,7 +56,8 @@ def with_member_dropout(model: nn.Module) -> nn.Module:
     """`model` with every nn.Dropout replaced by a MemberDropout of the same rate (in place)."""
     for name, child in model.named_children():
         if isinstance(child, nn.Dropout):
-            setattr(model, name, MemberDropout(child.p))
+            device = next(model.parameters(), torch.empty(0)).device  # the rate lives beside the weights
+            setattr(model, name, MemberDropout(child.p).to(device))
         else:
             with_member_dropout(child)
     return model
