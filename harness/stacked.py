@@ -32,8 +32,8 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from harness.optim import optimizers, schedules
 from harness.task import Data, Split
-from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, autocast, known_kwargs, scores,
-                             seconds_since, tune_backends)
+from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, known_kwargs, scores, seconds_since,
+                             tune_backends)
 
 MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
 
@@ -172,8 +172,7 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
             # 1. each member's learning rate from its own schedule; 2. one vmapped forward and backward
             lrs = [m.set_lr(epoch * per_epoch + batch, total, per_epoch) for m in members]
             inputs, labels = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
-            with autocast(device):
-                logits = train_vmap(stacked_params(), buffers, inputs)
+            logits = train_vmap(stacked_params(), buffers, inputs)  # fp32: vmapped batch norm rejects bf16
             losses = member_losses(logits.float(), labels, smoothing)
             losses.sum().backward()  # member k's loss depends on member k's parameters only
             # 3. each member's clipping and optimizer step
