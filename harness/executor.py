@@ -131,11 +131,11 @@ class CellRunner:
     def claims(self, cell: Cell, study: optuna.Study, search: SearchPlan) -> Callable[[], optuna.Trial | Slot]:
         """Claim the cell's next trial, or learn why there is none (harness.claims)."""
         budget, storage = cell.strategy.budget, self.store.storage
-        expected = [len(study.get_trials(deepcopy=False))]
+        expected: list[int | None] = [None]  # the first claim reseeds: trials may have come since open_cell
 
         def prepare(trials: list[FrozenTrial]) -> None:
             """Under the claim lock: queue the fixed configurations, and reseed the sampler if other workers
-            added trials meanwhile, so no two workers draw the same sequence (alone, nothing changes)."""
+            added trials meanwhile, so no two workers draw the same sequence (alone, the seed is the same)."""
             if len(trials) != expected[0]:
                 study.sampler = self.search_plan(cell, len(trials)).sampler
             expected[0] = len(trials) + 1

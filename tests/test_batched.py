@@ -148,9 +148,9 @@ def test_pruned_trials_of_the_batched_executor_are_stored_as_pruned(tmp_path):
     spec = {**BATCHED_SPEC, "strategies": ["random"], "budget": {"trials": 3, "epochs": 2}}
     plan = build_plan(parse_spec(spec))
     runner = plan.executor.runner(plan, RunStore(plan, tmp_path), resolve_device("cpu"))
-    study = runner.open_cell(plan.cells[0])
+    study, search = runner.open_cell(plan.cells[0])
     study.pruner = optuna.pruners.ThresholdPruner(lower=2.0)  # no accuracy reaches it: every trial is pruned
-    runner.run_trials(plan.cells[0], study, None, None)
+    assert runner.run_trials(plan.cells[0], study, search, None, None)
     trials = study.get_trials()
     assert [t.state.name for t in trials] == ["PRUNED"] * 3
     assert all(len(t.user_attrs["curve"]) == 1 and t.user_attrs["device_seconds"] > 0 for t in trials)
