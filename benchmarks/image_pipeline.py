@@ -15,11 +15,10 @@ batch 512, on the GPU; also torch.compile).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import dataclass, fields
 
@@ -186,13 +185,8 @@ def run(full: bool = False) -> dict:
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="50,000 images, width 1, batch 512 (for a GPU)")
-    figures = run(parser.parse_args().full)
-    print(json.dumps(figures, indent=2))
-    print(figures["summary"])
 
+if __name__ == "__main__":  # the suite's entry point, so this run is recorded like any other
+    from benchmarks import main
 
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main(["image_pipeline", *sys.argv[1:]]))

@@ -127,7 +127,7 @@ def repair_journal(path: Annotated[Path, typer.Argument(help="a journal file, e.
 
     backup = repair(path)
     console.print(f"cut the torn last line off {path}; the file as it was is {backup}" if backup
-                  else f"{path} has no torn line; nothing changed")
+                  else f"{path} has no torn line; nothing changed", soft_wrap=True)  # paths stay whole
 
 
 def interrupts(where: Console) -> Any:
