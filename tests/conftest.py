@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny spec of the embedded tasks that trains in seconds on a CPU."""
+"""Shared fixtures and helpers: a tiny spec of the embedded tasks that trains in seconds on a CPU."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,18 @@ def tiny_spec(**changes: Any) -> dict[str, Any]:
     }
     spec.update(changes)
     return spec
+
+
+def interrupt_at_epoch(n: int) -> Callable[[Any], None]:
+    """An `on_epoch` hook that raises KeyboardInterrupt at the n-th epoch it sees, as a Ctrl-C there would."""
+    seen: list[Any] = []
+
+    def hook(record: Any) -> None:
+        seen.append(record)
+        if len(seen) == n:
+            raise KeyboardInterrupt
+
+    return hook
 
 
 @pytest.fixture

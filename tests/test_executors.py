@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import tiny_spec
+from conftest import interrupt_at_epoch, tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -81,16 +81,9 @@ def test_a_run_moves_from_local_to_four_workers_on_postgresql_and_a_late_worker_
     local = spec_in(storage=postgres_url)
     plan = build_plan(parse_spec(local))
     store = RunStore(plan, tmp_path / "runs")
-    epochs = []
-
-    def interrupt_in_third_trial(record):
-        epochs.append(record)
-        if len(epochs) == 3:
-            raise KeyboardInterrupt
-
     store.record_session(resolve_device("cpu"))
     with pytest.raises(KeyboardInterrupt):
-        CellRunner(plan, store, resolve_device("cpu")).run_cell(plan.cells[0], on_epoch=interrupt_in_third_trial)
+        CellRunner(plan, store, resolve_device("cpu")).run_cell(plan.cells[0], on_epoch=interrupt_at_epoch(3))
 
     spec = write_spec(spec_in(executor={"name": "processes", "workers": 4}))
     run_ok(str(spec), "--runs-dir", str(tmp_path / "runs"), "--storage", postgres_url)  # same spec hash

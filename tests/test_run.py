@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import tiny_spec
+from conftest import interrupt_at_epoch, tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -130,16 +130,9 @@ def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
     plan = build_plan(parse_spec(spec))
     store = RunStore(plan, tmp_path / "runs")
     runner = CellRunner(plan, store, resolve_device("cpu"))
-    epochs_seen = []
-
-    def interrupt_in_third_trial(record):
-        epochs_seen.append(record)
-        if len(epochs_seen) == 3:
-            raise KeyboardInterrupt
-
     store.record_session(resolve_device("cpu"))
     with pytest.raises(KeyboardInterrupt):
-        runner.run_cell(plan.cells[0], on_epoch=interrupt_in_third_trial)  # grid: 2 done, third interrupted
+        runner.run_cell(plan.cells[0], on_epoch=interrupt_at_epoch(3))  # grid: 2 done, third interrupted
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(json.dumps(spec))
     run(spec_path, tmp_path / "runs")
