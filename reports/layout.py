@@ -78,15 +78,16 @@ def cost_table(analysis: Analysis) -> Table:
                "Completed": s["completed"].map(count), "Pruned": s["pruned"].map(count),
                "Failed": s["failed"].map(count), "Epochs/cell": s["epochs"].map(count),
                "Seconds/cell": s["seconds"].map(lambda v: f"{v:.1f}")}
-    for column, header in (("gpu_hours", "GPU-hours"), ("kwh", "kWh")):
+    for column, header in (("device_hours", "Device-hours"), ("kwh", "kWh")):
         if column in s:
             columns[header] = s[column].map(lambda v: "–" if math.isnan(v) else f"{v:.3f}")
     if "strategy_note" in s:
         columns["Note"] = s["strategy_note"].fillna("")
     cells = pd.DataFrame(columns)
     note = ("Trials, epochs and seconds are means per cell, to read against the per-cell budget; completed, "
-            "pruned and failed trials (and GPU-hours, kWh where measured) are totals over seeds. Failed trials "
-            "are counted and spend budget but are never averaged into accuracies.")
+            "pruned and failed trials (and device-hours of training on the run's CPU or GPU, and kWh where "
+            "measured) are totals over seeds. Failed trials are counted and spend budget but are never averaged "
+            "into accuracies.")
     align = "ll" + "r" * (cells.shape[1] - 2 - ("Note" in cells)) + ("l" if "Note" in cells else "")
     return Table("cost", "Budget spent and trials by state per task and strategy", cells, s, note=note, align=align)
 

@@ -16,7 +16,7 @@ from reports.robust import iqm_with_ci
 CELL = ["task", "strategy", "seed"]
 PAIR = ["task", "strategy"]
 CONFIDENCE = 0.95
-RESOURCES = {"device_seconds": ("gpu_hours", 1 / 3600), "energy_joules": ("kwh", 1 / 3.6e6)}  # optional columns
+RESOURCES = {"device_seconds": ("device_hours", 1 / 3600), "energy_joules": ("kwh", 1 / 3.6e6)}  # optional columns
 
 
 def in_first_seen_order(frame: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -99,14 +99,14 @@ def _over_seeds(cells: pd.DataFrame) -> pd.Series:
            "test_mean": cells["test_accuracy"].mean(), "test_std": cells["test_accuracy"].std()}
     row |= {name: cells[name].sum() for name in ("completed", "pruned", "failed")}
     row |= {name: cells[name].mean() for name in ("trials", "epochs", "seconds")}
-    row |= {name: _measured_sum(cells[name]) for name in ("gpu_hours", "kwh") if name in cells}
+    row |= {name: _measured_sum(cells[name]) for name in ("device_hours", "kwh") if name in cells}
     return pd.Series(row)
 
 
 def summary(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, strategy) over seeds: mean, std (ddof=1), 95% CI and IQM of the selected trials.
 
-    Counts (completed, pruned, failed) and resources (GPU-hours, kWh) are totals over seeds; trials,
+    Counts (completed, pruned, failed) and resources (device-hours, kWh) are totals over seeds; trials,
     epochs and seconds are means per cell, to read against the per-cell budget. `fewer_seeds` marks a
     strategy with fewer seeds than another on the same task.
     """

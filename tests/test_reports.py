@@ -113,7 +113,7 @@ def test_cost_table_counts_and_resources_when_measured() -> None:
     tpe = table.cells.set_index("Strategy").loc["tpe"]
     assert tpe[["Trials/cell", "Completed", "Pruned", "Failed", "Epochs/cell", "Seconds/cell"]].tolist() == [
         "2", "4", "1", "1", "6.3", "3.2"]
-    assert tpe["GPU-hours"] == "0.600" and tpe["kWh"] == "0.600"  # 6 trials x 360 s; 6 x 0.1 kWh
+    assert tpe["Device-hours"] == "0.600" and tpe["kWh"] == "0.600"  # 6 trials x 360 s; 6 x 0.1 kWh
     assert table.cells.set_index("Strategy").loc["random", "Note"] == "grid of 4 points; a random 1 run"
     unmeasured = cost_table(Analysis(results.assign(energy_joules=NAN))).cells
     assert unmeasured["kWh"].tolist() == ["–", "–"]  # nothing measured is not zero
