@@ -119,14 +119,21 @@ def worker_is_dead(worker: str, started: str | None = None) -> bool:
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+    if not process_exists(int(pid)):
         return True
-    except PermissionError:
-        pass  # alive, another user's
     now = process_started(int(pid))
     return started is not None and now is not None and now != started
+
+
+def process_exists(pid: int) -> bool:
+    """Whether `pid` is a live process on this host (another user's too: signalling it is then refused)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def process_started(pid: int) -> str | None:
