@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.optim import optimizers
+from harness.optim import fused_on_gpu, optimizers
 from harness.schedules import schedules
 from harness.task import Data, Split
 
@@ -84,9 +84,10 @@ def known_kwargs(fn: Callable, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def make_optimizer(model: nn.Module, train: TrainConfig, config: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """The configured optimizer over the model's parameters, with its own hyperparameters from `config`."""
+    """The configured optimizer over the model's parameters, with its own hyperparameters from `config`,
+    fused on a GPU where PyTorch has the kernel."""
     build = optimizers.get(train.optimizer)
-    return build(model.parameters(), lr=train.lr, **known_kwargs(build, config))
+    return fused_on_gpu(build(model.parameters(), lr=train.lr, **known_kwargs(build, config)))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,7 +1,7 @@
 """Token-id splits that hand out length-bucketed, trimmed batches without stalling the device.
 
 Sequences are right-padded with PAD into one tensor that lives on the device; their lengths stay
-on the host, so choosing batches, trimming each to its longest sequence and giving the RNN its
+on the host, so choosing batches, trimming each to its longest sequence (rounded up to a multiple of 8) and giving the RNN its
 packing lengths never reads anything back from the device. A training epoch reads nothing back;
 the one host-to-device copy of the epoch's order is made once per epoch, not per step.
 """
@@ -18,6 +18,8 @@ from harness.task import Split
 
 PAD = 0
 BUCKET_BATCHES = 50  # batches per sorted chunk: enough to group similar lengths, few enough to stay random
+LENGTH_MULTIPLE = 8  # batches are trimmed to a multiple of this: aligned tensor-core tiles, and few distinct
+# shapes, so a compiled model records one CUDA graph per shape for a handful of shapes, not one per length
 
 
 class Tokens(NamedTuple):
@@ -57,6 +59,11 @@ class TextSplit(Split):
         """Ids and labels move; lengths stay on the host, where batching reads them."""
         return replace(self, inputs=self.inputs.to(device), labels=self.labels.to(device))
 
+    @property
+    def width(self) -> int:
+        """The padded length every sequence is held at."""
+        return self.inputs.shape[1]
+
     def tokens(self) -> int:
         """Real (non-padding) tokens in the split."""
         return int(self.lengths.sum())
@@ -72,8 +79,8 @@ class TextSplit(Split):
         for group in groups:
             lengths, index = self.lengths[group], on_device[start:start + len(group)]
             start += len(group)
-            longest, shortest = int(lengths[0]), int(lengths[-1])
-            yield Tokens(self.inputs[index, :longest], lengths, longest != shortest), self.labels[index]
+            width = min(-(-int(lengths[0]) // LENGTH_MULTIPLE) * LENGTH_MULTIPLE, self.width)
+            yield Tokens(self.inputs[index, :width], lengths, width != int(lengths[-1])), self.labels[index]
 
     def epoch_groups(self, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
         """A seeded random partition into batches; bucketed: sorted by length within chunks, then batches shuffled."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.optim import optimizers
+from harness.optim import fused_on_gpu, optimizers
 
 
 @pytest.mark.parametrize("name", optimizers.names())
@@ -17,3 +17,24 @@ def test_every_optimizer_steps_towards_a_minimum(name):
         (weight ** 2).sum().backward()
         optimizer.step()
     assert abs(weight.item()) < 3.0
+
+
+@pytest.mark.parametrize("name", optimizers.names())
+def test_optimizers_stay_unfused_off_the_gpu(name):
+    optimizer = fused_on_gpu(optimizers.get(name)([torch.nn.Parameter(torch.ones(2))], lr=0.1))
+    assert not any(group.get("fused") for group in optimizer.param_groups)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_a_fused_step_on_the_gpu_equals_the_multi_tensor_step(name):
+    weights = [torch.nn.Parameter(torch.linspace(-1, 1, 64, device="cuda")) for _ in range(2)]
+    optimizers_ = [optimizers.get(name)([w], lr=0.1, weight_decay=0.01) for w in weights]
+    fused_on_gpu(optimizers_[1])
+    assert optimizers_[1].param_groups[0]["fused"]
+    for _ in range(5):
+        for weight, optimizer in zip(weights, optimizers_):
+            optimizer.zero_grad()
+            (weight ** 2).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(weights[0], weights[1])

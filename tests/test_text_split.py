@@ -7,7 +7,7 @@ import torch
 
 from tasks.text_families import build_model
 from tasks.text_models import RNN_POOLINGS, TRANSFORMER_POOLINGS
-from tasks.text_split import PAD, TextSplit, Tokens
+from tasks.text_split import LENGTH_MULTIPLE, PAD, TextSplit, Tokens
 from text_helpers import one_thread  # noqa: F401  (a fixture)
 
 VOCAB = 50
@@ -31,9 +31,10 @@ def test_each_example_once_per_epoch_with_every_token(bucketed):
     seen = []
     for tokens, labels in split.batches(32, torch.Generator().manual_seed(1)):
         assert isinstance(tokens, Tokens)
-        assert tokens.ids.shape[1] == int(tokens.lengths.max())  # trimmed to the longest in the batch
+        longest = int(tokens.lengths.max())  # trimmed to the longest in the batch, rounded up to a multiple
+        assert tokens.ids.shape[1] == min(-(-longest // LENGTH_MULTIPLE) * LENGTH_MULTIPLE, split.width)
         assert torch.all(tokens.lengths[:-1] >= tokens.lengths[1:])  # longest first, ready to pack
-        assert tokens.padded == bool(tokens.lengths[0] != tokens.lengths[-1])
+        assert tokens.padded == bool(tokens.ids.shape[1] != tokens.lengths[-1])
         for row, length, label in zip(tokens.ids, tokens.lengths, labels.tolist()):
             assert unpadded(row, int(length)) == unpadded(split.inputs[label], int(split.lengths[label]))
             assert torch.all(row[int(length):] == PAD)
@@ -47,7 +48,7 @@ def test_bucketing_cuts_padding_and_is_seeded():
     for bucketed in (True, False):
         batches = TextSplit(split.inputs, split.labels, split.lengths, bucketed=bucketed).batches(
             32, torch.Generator().manual_seed(1))
-        padded[bucketed] = sum(t.ids.numel() - int(t.lengths.sum()) for t, _ in batches)
+        padded[bucketed] = sum(int(t.lengths[0]) * len(t.lengths) - int(t.lengths.sum()) for t, _ in batches)
     assert padded[True] * 5 < padded[False]
     orders = [[labels.tolist() for _, labels in split.batches(32, torch.Generator().manual_seed(seed))]
               for seed in (1, 1, 2)]
