@@ -6,6 +6,7 @@ with `plugins: [benchmarks._common]`.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from harness.optim import training_space
 from harness.plan import build_plan
 from harness.space import Choice, Float, Space
 from harness.spec import parse_spec
-from harness.store import RunStore, open_storage
+from harness.store import RunStore, open_storage, recorded_storage
 from harness.task import Data, Split, Task, tasks
 from harness.trainer import resolve_device
 from tasks.image_models import compact_vgg, resnet
@@ -99,8 +100,8 @@ def run_spec(spec: Mapping[str, Any], runs_dir: Path | None = None) -> Path:
 
 
 def trials_of(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
-    """The trials of a one-cell run, read back from its SQLite storage."""
-    storage = open_storage(f"sqlite:///{run_dir / 'studies.db'}")
+    """The trials of a one-cell run, read back from the storage its manifest records."""
+    storage = open_storage(recorded_storage(run_dir, json.loads((run_dir / "manifest.json").read_text())))
     (summary,) = optuna.get_all_study_summaries(storage)
     return optuna.load_study(study_name=summary.study_name, storage=storage).trials
 
