@@ -17,7 +17,7 @@ the queue of fixed configurations and the heartbeats of running trials work as t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from contextlib import ExitStack
 from typing import Annotated, Any
 
@@ -65,7 +65,8 @@ class BatchedRunner(CellRunner):
                 for trial in trials:
                     beating.enter_context(heartbeat(self.store.storage, trial))
                 models = [self.model(cell, trial) for trial in trials]
-                for group in groups(models, [trial.user_attrs["config"] for trial in trials]):
+                configs = [trial.user_attrs["config"] for trial in trials]
+                for group in groups(models, configs, [cell.task.task.data_key(config) for config in configs]):
                     self.run_batch(cell, study, [trials[i] for i in group], [models[i] for i in group],
                                    on_trial, on_epoch)
                 del models
@@ -78,15 +79,16 @@ class BatchedRunner(CellRunner):
         trial.set_user_attr("config", config)
         trial.set_user_attr("train_seed", seed)
         torch.manual_seed(seed)
-        return cell.task.task.model(config, self.data(cell)).to(self.device)
+        return cell.task.task.model(config, self.data(cell, config)).to(self.device)
 
     def run_batch(self, cell: Cell, study: optuna.Study, trials: list[optuna.Trial], models: list[nn.Module],
                   on_trial: TrialHook | None, on_epoch: EpochHook | None) -> None:
         """Train one stack of trials and tell each its own outcome, as `CellRunner.finish` would."""
         epochs = cell.strategy.budget.epochs
         reporters = [epoch_reporter(trial, on_epoch, epochs) for trial in trials]
-        with metered(self.device) as cost:
-            outcomes = fit_batched(models, self.data(cell), [trial.user_attrs["config"] for trial in trials],
+        configs = [trial.user_attrs["config"] for trial in trials]
+        with metered(self.device) as cost:  # the group's trials share their data (see `groups`)
+            outcomes = fit_batched(models, self.data(cell, configs[0]), configs,
                                    epochs, [trial.user_attrs["train_seed"] for trial in trials],
                                    on_epoch=lambda i, record: reporters[i](record))
         total_seconds = sum(o.seconds for o in outcomes) or 1.0
@@ -104,11 +106,12 @@ class BatchedRunner(CellRunner):
                 on_trial(cell, frozen)
 
 
-def groups(models: list[nn.Module], configs: list[Mapping[str, Any]]) -> list[list[int]]:
-    """Indices of the trials that can share a stack: same architecture, same batch size."""
+def groups(models: list[nn.Module], configs: list[Mapping[str, Any]], data_keys: list[Hashable]) -> list[list[int]]:
+    """Indices of the trials that can share a stack: same architecture, batch size and data."""
     by_shape: dict[tuple, list[int]] = {}
-    for i, (model, config) in enumerate(zip(models, configs)):
-        by_shape.setdefault((architecture(model), TrainConfig.from_config(config).batch_size), []).append(i)
+    for i, (model, config, data_key) in enumerate(zip(models, configs, data_keys)):
+        by_shape.setdefault((architecture(model), TrainConfig.from_config(config).batch_size, data_key),
+                            []).append(i)
     return list(by_shape.values())
 
 

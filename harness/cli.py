@@ -314,7 +314,7 @@ def train(task: Annotated[str, typer.Argument(help="a registered task name")],
     except ValueError as error:
         raise HarnessError(f"--set: {error}") from None
     target = check_device(device)
-    data = run.task.data().to(target)
+    data = run.task.data_for(config).to(target)
     torch.manual_seed(seed)
     model = run.task.model(config, data).to(target)
     console.print(f"{run.label} on {target}: {config}")

@@ -96,13 +96,16 @@ class CellRunner:
 
     def __init__(self, plan: Plan, store: RunStore, device: torch.device) -> None:
         self.plan, self.store, self.device = plan, store, device
-        self._data: dict[str, Data] = {}
+        self._data: dict[tuple[str, Hashable], Data] = {}
 
-    def data(self, cell: Cell) -> Data:
-        """Each task's data, loaded and moved to the device once per process."""
-        if cell.task.label not in self._data:
-            self._data[cell.task.label] = cell.task.task.data().to(self.device)
-        return self._data[cell.task.label]
+    def data(self, cell: Cell, config: Mapping[str, Any]) -> Data:
+        """The data a configuration of the cell's task trains on, loaded and moved to the device once per
+        process (once per data key, for tasks whose data depend on a hyperparameter)."""
+        task = cell.task.task
+        key = (cell.task.label, task.data_key(config))
+        if key not in self._data:
+            self._data[key] = task.data_for(config).to(self.device)
+        return self._data[key]
 
     def run_cell(self, cell: Cell, on_trial: TrialHook | None = None, on_epoch: EpochHook | None = None) -> bool:
         """Run the cell's trials while its budget has room; True once it is spent, False while the
@@ -125,7 +128,7 @@ class CellRunner:
         search = self.search_plan(cell, len(trials))
         study.sampler, study.pruner = search.sampler, search.pruner
         study.set_user_attr("strategy_note", search.note)
-        self.data(cell)  # load before the first trial starts its clock
+        self.data(cell, cell.task.space.defaults())  # load before the first trial starts its clock
         return study, search
 
     def claims(self, cell: Cell, study: optuna.Study, search: SearchPlan) -> Callable[[], optuna.Trial | Slot]:
@@ -195,7 +198,7 @@ class CellRunner:
         config = cell.task.space.suggest(trial)
         seed = training_seed(cell.seed, trial.number)
         trial.set_user_attr("train_seed", seed)
-        data = self.data(cell)
+        data = self.data(cell, config)
         curve_reporter = epoch_reporter(trial, on_epoch, cell.strategy.budget.epochs)
         try:
             with metered(self.device) as cost:  # the range test's sweep included
@@ -218,7 +221,7 @@ class CellRunner:
     def pick_lr(self, cell: Cell, trial: optuna.Trial, config: dict[str, Any], range_test: RangeTest,
                 seed: int) -> float:
         """Smith's range test on a fresh model with the trial's seed; the sweep is recorded and its epochs counted."""
-        data = self.data(cell)
+        data = self.data(cell, config)
         torch.manual_seed(seed)
         probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
         trial.set_user_attr("lr_range_test", asdict(probe))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
@@ -91,6 +91,15 @@ class Task(Options):
     @abstractmethod
     def data(self) -> Data:
         """All three splits, on the CPU; the same every call (the split is seeded by the task's options)."""
+
+    def data_key(self, config: Mapping[str, Any]) -> Hashable:
+        """What of a configuration the data depend on (a tokenizer's vocabulary size, say); trials with equal
+        keys share one copy of the data. By default nothing: every trial gets `data()`."""
+        return None
+
+    def data_for(self, config: Mapping[str, Any]) -> Data:
+        """The splits a configuration trains on; tasks that override `data_key` override this too."""
+        return self.data()
 
     @abstractmethod
     def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:

@@ -2,9 +2,10 @@
 
 Every one follows the same recipe: read train and test texts, carve a seeded validation split from
 train, train a subword tokenizer on what is left of train (cached on disk), then tokenise, truncate
-and pad all three splits into `TextSplit`s that bucket by length. Vocabulary size and tokenizer kind
-are task options rather than hyperparameters, because the data (and so the study) depend on them;
-compare them with two task entries under different labels.
+and pad all three splits into `TextSplit`s that bucket by length. The vocabulary size is a
+hyperparameter (the task's `vocab_size` is its default, half and double it the other choices): each
+size is tokenised once per process and its tokenizer trained once, then cached on disk. The
+tokenizer kind stays a task option; compare kinds with two task entries under different labels.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from harness.errors import HarnessError
-from harness.space import Space
+from harness.space import Choice, Space
 from harness.task import Data, Task, tasks
 from tasks.text_data import TextTable, file_problem, load_hub, read_local
 from tasks.text_families import RESEARCH, Family, build_model, text_space
@@ -65,13 +66,21 @@ class TextTask(Task):
         """Raw train and test texts with their labels."""
 
     def space(self) -> Space:
-        return text_space(self.model_family, RESEARCH)
+        vocab_sizes = sorted({max(100, self.vocab_size // 2), self.vocab_size, self.vocab_size * 2})
+        return Space({**text_space(self.model_family, RESEARCH),
+                      "vocab_size": Choice(default=self.vocab_size, choices=tuple(vocab_sizes))})
+
+    def data_key(self, config: Mapping[str, Any]) -> int:
+        return config.get("vocab_size", self.vocab_size)
 
     def data(self) -> Data:
+        return self.data_for({})
+
+    def data_for(self, config: Mapping[str, Any]) -> Data:
         full_train, test = self.tables()
         train, val = seeded_cut(full_train, self.val_fraction, self.split_seed, self.train_limit)
         ids = class_ids(train.labels, val.labels, test.labels)
-        settings = TokenizerSettings(kind=self.tokenizer, vocab_size=self.vocab_size)
+        settings = TokenizerSettings(kind=self.tokenizer, vocab_size=self.data_key(config))
         tokenizer = trained_tokenizer(train.texts, settings)
         splits = [TextSplit.of(encode(tokenizer, table.texts, self.max_length),
                                torch.tensor([ids[label] for label in table.labels], dtype=torch.long), self.max_length)
@@ -79,7 +88,7 @@ class TextTask(Task):
         return Data(*splits, num_classes=len(ids))
 
     def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:
-        return build_model(self.model_family, config, self.vocab_size, data.num_classes, self.max_length)
+        return build_model(self.model_family, config, self.data_key(config), data.num_classes, self.max_length)
 
 
 class HubTextTask(TextTask):
