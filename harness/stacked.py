@@ -30,37 +30,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from harness.member_dropout import with_member_dropout
 from harness.optim import optimizers, schedules
 from harness.task import Data, Split
 from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, known_kwargs, scores, seconds_since,
                              tune_backends)
 
 MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
-
-
-class MemberDropout(nn.Module):
-    """Dropout whose rate is a buffer, so stacked members can each have their own."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.register_buffer("p", torch.tensor(float(p)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return x
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
-        return x * keep / (1 - self.p)
-
-
-def with_member_dropout(model: nn.Module) -> nn.Module:
-    """`model` with every nn.Dropout replaced by a MemberDropout of the same rate (in place)."""
-    for name, child in model.named_children():
-        if isinstance(child, nn.Dropout):
-            device = next(model.parameters(), torch.empty(0)).device  # the rate lives beside the weights
-            setattr(model, name, MemberDropout(child.p).to(device))
-        else:
-            with_member_dropout(child)
-    return model
 
 
 def architecture(model: nn.Module) -> tuple:
