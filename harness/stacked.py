@@ -83,11 +83,11 @@ class Member:
         self.optimizer.zero_grad(set_to_none=True)
 
 
-def member_losses(logits: torch.Tensor, labels: torch.Tensor, smoothing: torch.Tensor) -> torch.Tensor:
-    """Each member's mean cross-entropy (K,) from logits (K, B, C), with its own label smoothing
+def member_losses(logits: torch.Tensor, labels: torch.Tensor, smoothing: torch.Tensor | None) -> torch.Tensor:
+    """Each member's mean cross-entropy (K,) from logits (K, B, C), with its own label smoothing, None for none
     (PyTorch's definition: nll + eps * (uniform cross-entropy - nll))."""
     nll = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(-1)
-    if not smoothing.any():
+    if smoothing is None:
         return nll
     uniform = -logits.log_softmax(-1).mean(-1).mean(-1)
     return nll + smoothing * (uniform - nll)
@@ -141,7 +141,8 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
         stateless.train()
-        smoothing = torch.tensor([m.train.label_smoothing for m in members], device=device)
+        smoothings = [m.train.label_smoothing for m in members]
+        smoothing = torch.tensor(smoothings, device=device) if any(smoothings) else None  # no read-back per step
         train_vmap = vmap(forward, randomness="different")
         loss_sum = torch.zeros(len(members), device=device)
         for batch, pairs in enumerate(zip(*(data.train.batches(batch_size, m.generator) for m in members))):
