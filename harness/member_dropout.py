@@ -1,7 +1,9 @@
 """Dropout with one rate per stacked member, for trials trained together (harness.stacked).
 
 Stacked trials may differ in their dropout rate, but nn.Dropout's rate is a Python float of one module.
-Here it is a buffer, so stacking the members stacks their rates like any other buffer.
+Here it is a buffer, so stacking the members stacks their rates like any other buffer: a member alone
+(or vmapped) sees its one rate, and K members grouped along channels (harness.grouped) see K rates,
+member k's applied to the k-th block of channels.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from torch import nn
 
 
 class MemberDropout(nn.Module):
-    """Dropout whose rate is a buffer, so stacked members can each have their own."""
+    """Dropout whose rate is a buffer: a scalar for one member, [K] for K members laid out member-major."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -20,8 +22,10 @@ class MemberDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
-        return x * keep / (1 - self.p)
+        members = x.unflatten(1, (self.p.numel(), -1))  # [B, K, channels of one member, ...]
+        rates = self.p.view(-1, *[1] * (members.dim() - 2))
+        keep = torch.rand_like(members) >= rates
+        return (members * (keep / (1 - rates)).to(x.dtype)).reshape(x.shape)
 
 
 def with_member_dropout(model: nn.Module) -> nn.Module:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-
 import optuna
 import pandas as pd
 import pytest
 import torch
 from conftest import tiny_spec
+from torch import nn
+from torch.func import stack_module_state
 
 from harness.errors import SpecError
 from harness.executor import Hooks
 from harness.plan import build_plan
 from harness.spec import parse_spec
-from harness.stacked import fit_batched
+from harness.stacked import Vmapped, fit_batched, stack_forward
 from harness.store import RunStore, frames
 from harness.task import Data, Split
 from harness.trainer import Diverged, fit, resolve_device
@@ -67,6 +68,22 @@ def test_each_batched_trial_equals_the_same_trial_trained_alone(data, alone):
         assert outcome.error is None and outcome.seconds > 0
         assert_same_curve(outcome.result, single)
     assert len({o.result.curve[-1].val_loss for o in outcomes}) == 3  # and they really are three trials
+
+
+def layer_norm_net(seed: int) -> nn.Module:
+    """A model the grouped form does not know (layer norm normalises the last dimension, which in the grouped
+    layout holds every member's features), so the stack vmaps it."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.LayerNorm(32), nn.ReLU(), nn.Linear(32, 10)).double()
+
+
+def test_a_model_that_cannot_be_grouped_is_vmapped_and_each_trial_still_equals_itself_alone(data):
+    singles = [fit(layer_norm_net(s), data, c, EPOCHS, s) for c, s in zip(CONFIGS, SEEDS)]
+    models = [layer_norm_net(s) for s in SEEDS]
+    assert isinstance(stack_forward(models, *stack_module_state(models), data.val.inputs[:4]), Vmapped)
+    outcomes = fit_batched(models, data, CONFIGS, EPOCHS, SEEDS)
+    for outcome, single in zip(outcomes, singles):
+        assert_same_curve(outcome.result, single)
 
 
 def test_a_diverging_trial_leaves_the_batch_and_the_others_go_on_undisturbed(data, alone):
