@@ -13,8 +13,9 @@ member's curve equals the same trial trained alone by `fit` (within float tolera
 masks come from another random stream, so there only the distribution is the same).
 
 BatchNorm works: each member's running statistics are its own slice of the stacked buffers, which the
-grouped or vmapped batch norm updates in place. Models must be built from standard modules whose
-dropout layers are `nn.Dropout` (they get a per-member rate).
+grouped or vmapped batch norm updates in place, and which go back into the member's model when it
+leaves the stack. Models must be built from standard modules whose dropout layers are `nn.Dropout`
+(they get a per-member rate).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Member:
 
     index: int
     params: dict[str, torch.Tensor]
+    buffers: dict[str, torch.Tensor]  # its model's: they get the stack's running statistics when it leaves
     train: TrainConfig
     optimizer: torch.optim.Optimizer
     schedule: Callable[..., float]
@@ -70,8 +72,8 @@ class Member:
         make_optimizer = optimizers.get(train.optimizer)
         optimizer = make_optimizer(params.values(), lr=train.lr, **known_kwargs(make_optimizer, config))
         schedule = schedules.get(train.schedule)
-        return cls(index, params, train, optimizer, schedule, known_kwargs(schedule, config),
-                   torch.Generator().manual_seed(seed))
+        return cls(index, params, dict(model.named_buffers()), train, optimizer, schedule,
+                   known_kwargs(schedule, config), torch.Generator().manual_seed(seed))
 
     def set_lr(self, step: int, total: int, per_epoch: int) -> float:
         lr = self.train.lr * self.schedule(step, total, per_epoch, **self.schedule_kwargs)
@@ -171,6 +173,13 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
         params = stacked_params()
         return scores(lambda x: stack.shared_logits(params, buffers, x), split)
 
+    @torch.no_grad()
+    def hand_back_buffers() -> None:
+        """Each member's running statistics into its own model, which then holds all of its trial's state."""
+        for position, member in enumerate(members):
+            for name, buffer in member.buffers.items():
+                buffer.copy_(buffers[name][position])
+
     per_epoch = data.train.num_batches(batch_size)
     total = epochs * per_epoch
     for epoch in range(epochs):
@@ -208,12 +217,14 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
                 errors[member.index] = error
         keep = [i for i, m in enumerate(members) if m.index not in errors]
         if len(keep) < len(members):
+            hand_back_buffers()
             members = [members[i] for i in keep]
             buffers = {name: b[keep] for name, b in buffers.items()}
         if not members:
             break
 
     if members:
+        hand_back_buffers()
         test_start = time.perf_counter()
         test_loss, test_accuracy = stack_scores(data.test)
         share = seconds_since(test_start, device) / len(members)

@@ -46,9 +46,22 @@ def data() -> Data:
 
 
 @pytest.fixture(scope="module")
-def alone(data):
-    """Each configuration trained on its own by the ordinary trainer."""
-    return [fit(model(c, s, data), data, c, EPOCHS, s) for c, s in zip(CONFIGS, SEEDS)]
+def alone_models(data):
+    """Each configuration's model trained on its own by the ordinary trainer, and its result."""
+    models = [model(c, s, data) for c, s in zip(CONFIGS, SEEDS)]
+    return models, [fit(m, data, c, EPOCHS, s) for m, c, s in zip(models, CONFIGS, SEEDS)]
+
+
+@pytest.fixture(scope="module")
+def alone(alone_models):
+    return alone_models[1]
+
+
+@pytest.fixture(scope="module")
+def together(data):
+    """The same configurations trained as one stack (grouped: the models are conv nets), and their models."""
+    models = [model(c, s, data) for c, s in zip(CONFIGS, SEEDS)]
+    return models, fit_batched(models, data, CONFIGS, EPOCHS, SEEDS)
 
 
 def assert_same_curve(batched, single) -> None:
@@ -62,12 +75,21 @@ def assert_same_curve(batched, single) -> None:
     assert batched.test_accuracy == single.test_accuracy
 
 
-def test_each_batched_trial_equals_the_same_trial_trained_alone(data, alone):
-    outcomes = fit_batched([model(c, s, data) for c, s in zip(CONFIGS, SEEDS)], data, CONFIGS, EPOCHS, SEEDS)
+def test_each_batched_trial_equals_the_same_trial_trained_alone(together, alone):
+    outcomes = together[1]
     for outcome, single in zip(outcomes, alone):
         assert outcome.error is None and outcome.seconds > 0
         assert_same_curve(outcome.result, single)
     assert len({o.result.curve[-1].val_loss for o in outcomes}) == 3  # and they really are three trials
+
+
+def test_each_batched_model_ends_with_the_batch_norm_statistics_it_has_when_trained_alone(together, alone_models):
+    for batched, single in zip(together[0], alone_models[0]):
+        own = dict(batched.named_buffers())
+        statistics = [(name, b) for name, b in single.named_buffers() if name.endswith(("running_mean", "running_var"))]
+        assert statistics
+        for name, buffer in statistics:
+            torch.testing.assert_close(own[name], buffer, rtol=1e-5, atol=1e-8)
 
 
 def layer_norm_net(seed: int) -> nn.Module:
