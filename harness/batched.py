@@ -1,6 +1,6 @@
 """The `batched` executor: a cell's trials asked K at a time and trained together as one stacked model.
 
-Small models leave a large GPU mostly idle; training K trials as one vmapped model (harness.stacked)
+Small models leave a large GPU mostly idle; training K trials as one stacked model (harness.stacked)
 multiplies trials per hour. Every trial is still its own Optuna trial with its own configuration,
 training seed, curve, test score and cost, stored exactly as the local executor stores them, so
 reports cannot tell the two apart (their numbers agree within float tolerance).
@@ -117,14 +117,14 @@ def groups(models: list[nn.Module], configs: list[Mapping[str, Any]], data_keys:
 
 @executors.register("batched")
 class Batched(Local):
-    """In this process, `batch_trials` trials of one architecture at a time as one stacked model (vmap)."""
+    """In this process, `batch_trials` trials of one architecture at a time as one stacked model."""
 
     batch_trials: Annotated[int, Field(ge=1)] = 8  # 8-32 suit small conv nets on one large GPU
 
     @model_validator(mode="after")
     def no_compile(self) -> Batched:
         if self.compile:
-            raise ValueError("compile: true is not supported by the batched executor (vmap); use executor: local")
+            raise ValueError("compile: true is not supported by the batched executor; use executor: local")
         return self
 
     def runner(self, plan: Plan, store: RunStore, device: torch.device) -> CellRunner:

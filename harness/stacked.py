@@ -1,19 +1,21 @@
 """K configurations of one architecture trained at once, as one stacked model (for `executor: batched`).
 
 A small network leaves most of a GPU idle, so K trials that differ only in optimizer
-hyperparameters, schedule, dropout rate or initialisation seed are trained together: their
-parameters are stacked (torch.func.stack_module_state) and one vmapped forward/backward serves all
-K. Each member keeps what makes it its own trial: its parameters and optimizer (from the same
-registry as the trainer), its learning-rate schedule, its data order (its own generator over the
-same split) and its curve. Members are independent: the summed loss gives each member exactly its
-own gradient, so a member that diverges or is pruned leaves the batch and the others go on as if it
-had never been there, and each member's curve equals the same trial trained alone by `fit` (within
-float tolerance; with dropout the masks come from another random stream, so there only the
-distribution is the same).
+hyperparameters, schedule, dropout rate or initialisation seed are trained together: one
+forward/backward serves all K. A convolutional net runs as one module of grouped operations
+(harness.grouped) in bf16 autocast and channels_last, as a single model trains; any other model as a
+vmapped functional call over the stacked parameters (torch.func), in fp32. Each member keeps what
+makes it its own trial: its parameters and optimizer (from the same registry as the trainer), its
+learning-rate schedule, its data order (its own generator over the same split) and its curve.
+Members are independent: the summed loss gives each member exactly its own gradient, so a member that
+diverges or is pruned leaves the batch and the others go on as if it had never been there, and each
+member's curve equals the same trial trained alone by `fit` (within float tolerance; with dropout the
+masks come from another random stream, so there only the distribution is the same).
 
-BatchNorm works: each member's running statistics are its own slice of the stacked buffers, which
-the vmapped batch norm updates in place. Models must be built from standard modules whose dropout
-layers are `nn.Dropout` (they get a per-member rate).
+BatchNorm works: each member's running statistics are its own slice of the stacked buffers, which the
+grouped or vmapped batch norm updates in place, and which go back into the member's model when it
+leaves the stack. Models must be built from standard modules whose dropout layers are `nn.Dropout`
+(they get a per-member rate).
 """
 
 from __future__ import annotations
@@ -23,44 +25,22 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from harness.grouped import Tensors, grouped
+from harness.member_dropout import with_member_dropout
 from harness.optim import optimizers, schedules
 from harness.task import Data, Split
 from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, known_kwargs, scores, seconds_since,
                              tune_backends)
 
 MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
-
-
-class MemberDropout(nn.Module):
-    """Dropout whose rate is a buffer, so stacked members can each have their own."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.register_buffer("p", torch.tensor(float(p)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return x
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
-        return x * keep / (1 - self.p)
-
-
-def with_member_dropout(model: nn.Module) -> nn.Module:
-    """`model` with every nn.Dropout replaced by a MemberDropout of the same rate (in place)."""
-    for name, child in model.named_children():
-        if isinstance(child, nn.Dropout):
-            device = next(model.parameters(), torch.empty(0)).device  # the rate lives beside the weights
-            setattr(model, name, MemberDropout(child.p).to(device))
-        else:
-            with_member_dropout(child)
-    return model
+PROBE_SIZE = 4  # validation examples on which a grouped module must reproduce every member before it is used
 
 
 def architecture(model: nn.Module) -> tuple:
@@ -76,6 +56,7 @@ class Member:
 
     index: int
     params: dict[str, torch.Tensor]
+    buffers: dict[str, torch.Tensor]  # its model's: they get the stack's running statistics when it leaves
     train: TrainConfig
     optimizer: torch.optim.Optimizer
     schedule: Callable[..., float]
@@ -91,8 +72,8 @@ class Member:
         make_optimizer = optimizers.get(train.optimizer)
         optimizer = make_optimizer(params.values(), lr=train.lr, **known_kwargs(make_optimizer, config))
         schedule = schedules.get(train.schedule)
-        return cls(index, params, train, optimizer, schedule, known_kwargs(schedule, config),
-                   torch.Generator().manual_seed(seed))
+        return cls(index, params, dict(model.named_buffers()), train, optimizer, schedule,
+                   known_kwargs(schedule, config), torch.Generator().manual_seed(seed))
 
     def set_lr(self, step: int, total: int, per_epoch: int) -> float:
         lr = self.train.lr * self.schedule(step, total, per_epoch, **self.schedule_kwargs)
@@ -107,14 +88,48 @@ class Member:
         self.optimizer.zero_grad(set_to_none=True)
 
 
-def member_losses(logits: torch.Tensor, labels: torch.Tensor, smoothing: torch.Tensor) -> torch.Tensor:
-    """Each member's mean cross-entropy (K,) from logits (K, B, C), with its own label smoothing
+def member_losses(logits: torch.Tensor, labels: torch.Tensor, smoothing: torch.Tensor | None) -> torch.Tensor:
+    """Each member's mean cross-entropy (K,) from logits (K, B, C), with its own label smoothing, None for none
     (PyTorch's definition: nll + eps * (uniform cross-entropy - nll))."""
     nll = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(-1)
-    if not smoothing.any():
+    if smoothing is None:
         return nll
     uniform = -logits.log_softmax(-1).mean(-1).mean(-1)
     return nll + smoothing * (uniform - nll)
+
+
+class StackForward(Protocol):
+    """How a stack computes its members' logits [K, B, classes] from their stacked parameters and buffers."""
+
+    module: nn.Module  # the loop switches it between training and evaluation
+
+    def logits(self, params: Tensors, buffers: Tensors, inputs: torch.Tensor) -> torch.Tensor:
+        """Each member on its own batch: inputs [K, B, ...]."""
+
+    def shared_logits(self, params: Tensors, buffers: Tensors, x: torch.Tensor) -> torch.Tensor:
+        """Every member on one batch x [B, ...] (evaluation)."""
+
+
+@dataclass
+class Vmapped:
+    """The stack as vmap over one stateless copy of the model, for models the grouped form does not know; in fp32,
+    since vmapped batch norm's backward rejects bf16."""
+
+    module: nn.Module
+
+    def logits(self, params: Tensors, buffers: Tensors, inputs: torch.Tensor) -> torch.Tensor:
+        return vmap(self._forward, randomness="different")(params, buffers, inputs)
+
+    def shared_logits(self, params: Tensors, buffers: Tensors, x: torch.Tensor) -> torch.Tensor:
+        return vmap(self._forward, in_dims=(0, 0, None))(params, buffers, x)
+
+    def _forward(self, params: Tensors, buffers: Tensors, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.module, (params, buffers), (x,))
+
+
+def stack_forward(models: Sequence[nn.Module], params: Tensors, buffers: Tensors, probe: torch.Tensor) -> StackForward:
+    """The members as one grouped module where that gives each its own output on `probe`, else vmapped."""
+    return grouped(models, params, buffers, probe) or Vmapped(copy.deepcopy(models[0]).to("meta"))
 
 
 @dataclass(frozen=True)
@@ -140,40 +155,44 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
     batch_size, device = batch_sizes.pop(), data.train.labels.device
     tune_backends(device)
     models = [with_member_dropout(m) for m in models]
-    stateless = copy.deepcopy(models[0]).to("meta")
     _, buffers = stack_module_state(models)  # each member trains its own leaf parameters, stacked afresh each step
     members = [Member.of(i, m, c, s) for i, (m, c, s) in enumerate(zip(models, configs, seeds))]
     everyone = list(members)
     errors: dict[int, Exception] = {}
     results: dict[int, FitResult] = {}
 
-    def forward(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(stateless, (params, buffers), (x,))
-
     def stacked_params() -> dict[str, torch.Tensor]:
         return {name: torch.stack([m.params[name] for m in members]) for name in members[0].params}
+
+    stack = stack_forward(models, stacked_params(), buffers, next(data.val.batches(PROBE_SIZE))[0])
 
     @torch.no_grad()
     def stack_scores(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
         """Every member's mean loss and accuracy on `split`, as (K,) device tensors."""
-        stateless.eval()
+        stack.module.eval()
         params = stacked_params()
-        return scores(lambda x: vmap(forward, in_dims=(0, 0, None))(params, buffers, x), split)
+        return scores(lambda x: stack.shared_logits(params, buffers, x), split)
+
+    @torch.no_grad()
+    def hand_back_buffers() -> None:
+        """Each member's running statistics into its own model, which then holds all of its trial's state."""
+        for position, member in enumerate(members):
+            for name, buffer in member.buffers.items():
+                buffer.copy_(buffers[name][position])
 
     per_epoch = data.train.num_batches(batch_size)
     total = epochs * per_epoch
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
-        stateless.train()
-        smoothing = torch.tensor([m.train.label_smoothing for m in members], device=device)
-        train_vmap = vmap(forward, randomness="different")
+        stack.module.train()
+        smoothings = [m.train.label_smoothing for m in members]
+        smoothing = torch.tensor(smoothings, device=device) if any(smoothings) else None  # no read-back per step
         loss_sum = torch.zeros(len(members), device=device)
         for batch, pairs in enumerate(zip(*(data.train.batches(batch_size, m.generator) for m in members))):
-            # 1. each member's learning rate from its own schedule; 2. one vmapped forward and backward
+            # 1. each member's learning rate from its own schedule; 2. one forward and backward for all
             lrs = [m.set_lr(epoch * per_epoch + batch, total, per_epoch) for m in members]
             inputs, labels = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
-            logits = train_vmap(stacked_params(), buffers, inputs)  # fp32: vmapped batch norm rejects bf16
-            losses = member_losses(logits.float(), labels, smoothing)
+            losses = member_losses(stack.logits(stacked_params(), buffers, inputs).float(), labels, smoothing)
             losses.sum().backward()  # member k's loss depends on member k's parameters only
             # 3. each member's clipping and optimizer step
             for member in members:
@@ -198,12 +217,14 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
                 errors[member.index] = error
         keep = [i for i, m in enumerate(members) if m.index not in errors]
         if len(keep) < len(members):
+            hand_back_buffers()
             members = [members[i] for i in keep]
             buffers = {name: b[keep] for name, b in buffers.items()}
         if not members:
             break
 
     if members:
+        hand_back_buffers()
         test_start = time.perf_counter()
         test_loss, test_accuracy = stack_scores(data.test)
         share = seconds_since(test_start, device) / len(members)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-
 import optuna
 import pandas as pd
 import pytest
 import torch
 from conftest import tiny_spec
+from torch import nn
+from torch.func import stack_module_state
 
 from harness.errors import SpecError
 from harness.executor import Hooks
 from harness.plan import build_plan
 from harness.spec import parse_spec
-from harness.stacked import fit_batched
+from harness.stacked import Vmapped, fit_batched, stack_forward
 from harness.store import RunStore, frames
 from harness.task import Data, Split
 from harness.trainer import Diverged, fit, resolve_device
@@ -25,7 +26,8 @@ SPACE = TASK.space()
 CONFIGS = [SPACE.complete({"width": 8, "optimizer": "sgd", "lr": 0.05, "batch_size": 64, "schedule": "cosine"}),
            SPACE.complete({"width": 8, "optimizer": "adam", "lr": 3e-3, "batch_size": 64, "schedule": "constant",
                            "dropout": 0.0}),
-           SPACE.complete({"width": 8, "optimizer": "adamw", "lr": 1e-2, "batch_size": 64, "weight_decay": 1e-4})]
+           {**SPACE.complete({"width": 8, "optimizer": "adamw", "lr": 1e-2, "batch_size": 64, "weight_decay": 1e-4}),
+            "label_smoothing": 0.1}]
 SEEDS = [11, 12, 13]
 
 
@@ -44,9 +46,22 @@ def data() -> Data:
 
 
 @pytest.fixture(scope="module")
-def alone(data):
-    """Each configuration trained on its own by the ordinary trainer."""
-    return [fit(model(c, s, data), data, c, EPOCHS, s) for c, s in zip(CONFIGS, SEEDS)]
+def alone_models(data):
+    """Each configuration's model trained on its own by the ordinary trainer, and its result."""
+    models = [model(c, s, data) for c, s in zip(CONFIGS, SEEDS)]
+    return models, [fit(m, data, c, EPOCHS, s) for m, c, s in zip(models, CONFIGS, SEEDS)]
+
+
+@pytest.fixture(scope="module")
+def alone(alone_models):
+    return alone_models[1]
+
+
+@pytest.fixture(scope="module")
+def together(data):
+    """The same configurations trained as one stack (grouped: the models are conv nets), and their models."""
+    models = [model(c, s, data) for c, s in zip(CONFIGS, SEEDS)]
+    return models, fit_batched(models, data, CONFIGS, EPOCHS, SEEDS)
 
 
 def assert_same_curve(batched, single) -> None:
@@ -60,12 +75,37 @@ def assert_same_curve(batched, single) -> None:
     assert batched.test_accuracy == single.test_accuracy
 
 
-def test_each_batched_trial_equals_the_same_trial_trained_alone(data, alone):
-    outcomes = fit_batched([model(c, s, data) for c, s in zip(CONFIGS, SEEDS)], data, CONFIGS, EPOCHS, SEEDS)
+def test_each_batched_trial_equals_the_same_trial_trained_alone(together, alone):
+    outcomes = together[1]
     for outcome, single in zip(outcomes, alone):
         assert outcome.error is None and outcome.seconds > 0
         assert_same_curve(outcome.result, single)
     assert len({o.result.curve[-1].val_loss for o in outcomes}) == 3  # and they really are three trials
+
+
+def test_each_batched_model_ends_with_the_batch_norm_statistics_it_has_when_trained_alone(together, alone_models):
+    for batched, single in zip(together[0], alone_models[0]):
+        own = dict(batched.named_buffers())
+        statistics = [(name, b) for name, b in single.named_buffers() if name.endswith(("running_mean", "running_var"))]
+        assert statistics
+        for name, buffer in statistics:
+            torch.testing.assert_close(own[name], buffer, rtol=1e-5, atol=1e-8)
+
+
+def layer_norm_net(seed: int) -> nn.Module:
+    """A model the grouped form does not know (layer norm normalises the last dimension, which in the grouped
+    layout holds every member's features), so the stack vmaps it."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.LayerNorm(32), nn.ReLU(), nn.Linear(32, 10)).double()
+
+
+def test_a_model_that_cannot_be_grouped_is_vmapped_and_each_trial_still_equals_itself_alone(data):
+    singles = [fit(layer_norm_net(s), data, c, EPOCHS, s) for c, s in zip(CONFIGS, SEEDS)]
+    models = [layer_norm_net(s) for s in SEEDS]
+    assert isinstance(stack_forward(models, *stack_module_state(models), data.val.inputs[:4]), Vmapped)
+    outcomes = fit_batched(models, data, CONFIGS, EPOCHS, SEEDS)
+    for outcome, single in zip(outcomes, singles):
+        assert_same_curve(outcome.result, single)
 
 
 def test_a_diverging_trial_leaves_the_batch_and_the_others_go_on_undisturbed(data, alone):
