@@ -34,7 +34,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from harness.grouped import Tensors, grouped
 from harness.member_dropout import with_member_dropout
-from harness.optim import optimizers, schedules
+from harness.optim import fused_on_gpu, optimizers, schedules
 from harness.task import Data, Split
 from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, known_kwargs, scores, seconds_since,
                              tune_backends)
@@ -70,7 +70,7 @@ class Member:
         train = TrainConfig.from_config(config)
         params = dict(model.named_parameters())
         make_optimizer = optimizers.get(train.optimizer)
-        optimizer = make_optimizer(params.values(), lr=train.lr, **known_kwargs(make_optimizer, config))
+        optimizer = fused_on_gpu(make_optimizer(params.values(), lr=train.lr, **known_kwargs(make_optimizer, config)))
         schedule = schedules.get(train.schedule)
         return cls(index, params, dict(model.named_buffers()), train, optimizer, schedule,
                    known_kwargs(schedule, config), torch.Generator().manual_seed(seed))
