@@ -11,15 +11,17 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.graphs import graphed_step
 from harness.optim import fused_on_gpu, optimizers
 from harness.schedules import schedules
+from harness.step import TrainConfig, autocast, train_step
 from harness.task import Data, Split
 
 
@@ -29,26 +31,6 @@ class Diverged(Exception):
     def __init__(self, message: str, epochs: float = 1.0) -> None:
         super().__init__(message)
         self.epochs = epochs  # trained but not on the learning curve: by default the epoch that diverged
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The training hyperparameters the loop reads itself.
-
-    The optimizer's and schedule's own (weight_decay, momentum, gamma, ...) go to them by keyword;
-    everything else in a configuration is the model's.
-    """
-
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    schedule: str = "constant"
-    batch_size: int = 128
-    grad_clip: float = 0.0  # 0 turns clipping off; RNNs want ~1
-    label_smoothing: float = 0.0
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TrainConfig:
-        return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
 
 
 @dataclass(frozen=True)
@@ -125,27 +107,6 @@ def scores(forward: Callable[[torch.Tensor], torch.Tensor], split: Split,
     return loss_sum / len(split), correct / len(split)
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA (no loss scaling needed); plain fp32 elsewhere."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, labels: torch.Tensor,
-               lr: float, train: TrainConfig) -> torch.Tensor:
-    """One optimizer step at rate `lr`: forward, backward, optional clipping; the loss stays on the device."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    with autocast(labels.device):
-        logits = model(inputs)
-    loss = F.cross_entropy(logits.float(), labels, label_smoothing=train.label_smoothing)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if train.grad_clip > 0:
-        nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-    optimizer.step()
-    return loss.detach()
-
-
 def tune_backends(device: torch.device) -> None:
     """Let cuDNN time its algorithms for each shape (fast, not bitwise repeatable) unless determinism was asked for."""
     if device.type == "cuda":
@@ -197,6 +158,7 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
     model = prepare(model, device, compile)
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, train, config)
+    graphed = None if compile else graphed_step(model, optimizer, train, device)  # compiled models graph themselves
     schedule = schedules.get(train.schedule)
     val_losses: list[float] = []  # grows each epoch; schedules that take `val_losses` (plateau) read it
     schedule_kwargs = known_kwargs(schedule, {**config, "val_losses": val_losses})
@@ -214,7 +176,10 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
             # 1. learning rate for this step, from the schedule's pure function
             lr = train.lr * schedule(epoch * per_epoch + batch, total, per_epoch, **schedule_kwargs)
             # 2. forward, backward, optional clipping and the step, on one batch of device-resident tensors
-            loss_sum += train_step(model, optimizer, inputs, labels, lr, train)
+            if graphed is not None and isinstance(inputs, torch.Tensor):
+                loss_sum += graphed(inputs, labels, lr)
+            else:
+                loss_sum += train_step(model, optimizer, inputs, labels, lr, train)
             if compile and epoch == batch == 0:
                 compile_seconds = seconds_since(started, device)  # the first step compiles the model
         # 3. one read-back per epoch: divergence check, validation, report
