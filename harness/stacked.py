@@ -4,7 +4,9 @@ A small network leaves most of a GPU idle, so K trials that differ only in optim
 hyperparameters, schedule, dropout rate or initialisation seed are trained together: one
 forward/backward serves all K. A convolutional net runs as one module of grouped operations
 (harness.grouped) in bf16 autocast and channels_last, as a single model trains; any other model as a
-vmapped functional call over the stacked parameters (torch.func), in fp32. Each member keeps what
+vmapped functional call over the stacked parameters (torch.func), in fp32; and a model vmap cannot run
+(the text models: their batches keep lengths on the host, and packing reads them) trains its members one
+after another, exactly as alone. Each member keeps what
 makes it its own trial: its parameters and optimizer (from the same registry as the trainer), its
 learning-rate schedule, its data order (its own generator over the same split) and its curve.
 Members are independent: the summed loss gives each member exactly its own gradient, so a member that
@@ -21,8 +23,10 @@ leaves the stack. Models must be built from standard modules whose dropout layer
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,7 +40,7 @@ from harness.grouped import Tensors, grouped
 from harness.member_dropout import with_member_dropout
 from harness.optim import fused_on_gpu, optimizers, schedules
 from harness.task import Data, Split
-from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, known_kwargs, scores, seconds_since,
+from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, fit, known_kwargs, scores, seconds_since,
                              tune_backends)
 
 MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
@@ -127,9 +131,19 @@ class Vmapped:
         return functional_call(self.module, (params, buffers), (x,))
 
 
-def stack_forward(models: Sequence[nn.Module], params: Tensors, buffers: Tensors, probe: torch.Tensor) -> StackForward:
-    """The members as one grouped module where that gives each its own output on `probe`, else vmapped."""
-    return grouped(models, params, buffers, probe) or Vmapped(copy.deepcopy(models[0]).to("meta"))
+def stack_forward(models: Sequence[nn.Module], params: Tensors, buffers: Tensors, probe: Any) -> StackForward | None:
+    """The members as one grouped module where that gives each its own output on `probe`, else vmapped where
+    vmap can run them on it; None where neither can (e.g. token batches with lengths on the host, or a
+    forward that reads a value back with .item())."""
+    stack = grouped(models, params, buffers, probe) or Vmapped(copy.deepcopy(models[0]).to("meta"))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # vmap's notes on ops it runs slowly, for a model it may refuse anyway
+            stack.module.eval()
+            stack.shared_logits(params, buffers, probe)
+    except Exception:  # whatever vmap or the model refuses: train the members one by one instead
+        return None
+    return stack
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,22 @@ class Outcome:
     result: FitResult | None
     error: Exception | None
     seconds: float
+
+
+def fit_each(models: Sequence[nn.Module], data: Data, configs: Sequence[Mapping[str, Any]], epochs: int,
+             seeds: Sequence[int], on_epoch: MemberHook | None = None) -> list[Outcome]:
+    """The members one after another with `fit`, for models no stack runs; outcomes as `fit_batched` gives them."""
+    outcomes = []
+    for index, (model, config, seed) in enumerate(zip(models, configs, seeds)):
+        hook = None if on_epoch is None else functools.partial(on_epoch, index)
+        start = time.perf_counter()
+        try:
+            result = fit(model, data, config, epochs, seed, on_epoch=hook)
+        except Exception as error:  # divergence, the hook's reason (pruning), or a bad trial's own error
+            outcomes.append(Outcome(None, error, time.perf_counter() - start))
+        else:
+            outcomes.append(Outcome(result, None, result.seconds))
+    return outcomes
 
 
 def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mapping[str, Any]], epochs: int,
@@ -165,6 +195,8 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
         return {name: torch.stack([m.params[name] for m in members]) for name in members[0].params}
 
     stack = stack_forward(models, stacked_params(), buffers, next(data.val.batches(PROBE_SIZE))[0])
+    if stack is None:
+        return fit_each(models, data, configs, epochs, seeds, on_epoch)
 
     @torch.no_grad()
     def stack_scores(split: Split) -> tuple[torch.Tensor, torch.Tensor]:

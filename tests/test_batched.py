@@ -6,7 +6,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_spec
+from conftest import TINY_LISTOPS, tiny_spec
 from torch import nn
 from torch.func import stack_module_state
 
@@ -19,6 +19,7 @@ from harness.store import RunStore, frames
 from harness.task import Data, Split
 from harness.trainer import Diverged, fit, resolve_device
 from tasks.digits import Digits
+from tasks.listops import ListOps
 
 EPOCHS = 2
 TASK = Digits()  # the resnet family: batch norm, whose running statistics each member keeps for itself
@@ -133,6 +134,27 @@ def test_a_pruned_trial_leaves_after_its_epoch(data, alone):
     assert sorted(seen) == [(0, 1), (0, 2), (1, 1), (2, 1), (2, 2)]
     assert_same_curve(outcomes[0].result, alone[0])
     assert_same_curve(outcomes[2].result, alone[2])
+
+
+def test_models_no_stack_can_run_are_trained_one_by_one_as_alone():
+    task = ListOps(**{**{k: v for k, v in TINY_LISTOPS.items() if k != "name"}, "model_family": "rnn"})
+    text = task.data()
+    configs = [task.space().complete({"hidden": 32, "embed_dim": 32, "layers": 1, "batch_size": 32, "lr": lr,
+                                             "dropout": 0.0})
+               for lr in (1e-3, 3e-3)]
+
+    def models() -> list[nn.Module]:  # token batches carry host lengths, which vmap cannot take
+        built = []
+        for config, seed in zip(configs, SEEDS):
+            torch.manual_seed(seed)
+            built.append(task.model(config, text))
+        return built
+
+    stacked = models()
+    assert stack_forward(stacked, *stack_module_state(stacked), next(text.val.batches(4))[0]) is None
+    outcomes = fit_batched(models(), text, configs, EPOCHS, SEEDS[:2])
+    for outcome, single, config, seed in zip(outcomes, models(), configs, SEEDS):
+        assert_same_curve(outcome.result, fit(single, text, config, EPOCHS, seed))
 
 
 def test_members_of_different_batch_sizes_are_refused(data):
