@@ -38,10 +38,11 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from harness.grouped import Tensors, grouped
 from harness.member_dropout import with_member_dropout
-from harness.optim import fused_on_gpu, optimizers, schedules
+from harness.optim import schedules
+from harness.step import set_lr
 from harness.task import Data, Split
-from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, fit, known_kwargs, scores, seconds_since,
-                             tune_backends)
+from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, fit, known_kwargs, make_optimizer, scores,
+                             seconds_since, tune_backends)
 
 MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
 PROBE_SIZE = 4  # validation examples on which a grouped module must reproduce every member before it is used
@@ -73,16 +74,14 @@ class Member:
     def of(cls, index: int, model: nn.Module, config: Mapping[str, Any], seed: int) -> Member:
         train = TrainConfig.from_config(config)
         params = dict(model.named_parameters())
-        make_optimizer = optimizers.get(train.optimizer)
-        optimizer = fused_on_gpu(make_optimizer(params.values(), lr=train.lr, **known_kwargs(make_optimizer, config)))
+        optimizer = make_optimizer(model, train, config)  # over the same leaves as `params`
         schedule = schedules.get(train.schedule)
         return cls(index, params, dict(model.named_buffers()), train, optimizer, schedule,
                    known_kwargs(schedule, config), torch.Generator().manual_seed(seed))
 
     def set_lr(self, step: int, total: int, per_epoch: int) -> float:
         lr = self.train.lr * self.schedule(step, total, per_epoch, **self.schedule_kwargs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(self.optimizer, lr)
         return lr
 
     def step(self) -> None:
