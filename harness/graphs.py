@@ -1,25 +1,75 @@
-"""A training step captured once in a CUDA graph and replayed: one launch instead of hundreds.
+"""Training steps captured in CUDA graphs and replayed: one launch instead of hundreds.
 
 A small model on a large GPU is bound by the host: a CIFAR ResNet-18 at batch 128 takes longer to
-launch its thousand-odd kernels per step than the GPU takes to run them. Captured whole (forward,
-backward, clipping and the fused optimizer step), a step costs the host a copy of the batch into
-the graph's input buffers and one launch. The learning rate is a device tensor the graph reads, so
-schedules still set it step by step.
+launch its thousand-odd kernels per step than the GPU takes to run them, and so does a BERT-style
+encoder on short texts. Captured whole (forward, backward, clipping and the fused optimizer step), a
+step costs the host a copy of the batch into the graph's input buffers and one launch. The learning
+rate is a device tensor the graphs read, so schedules still set it step by step.
 
-Only batches of one shape (the first full batch's) replay; any other batch, such as an epoch's
-shorter last one, takes the ordinary step on the same parameters and optimizer state. Capture needs
-the rule's fused kernel (SGD, Adam, AdamW on a GPU: harness.optim.fused_on_gpu) and plain tensor
-inputs; `graphed_step` returns None otherwise and the trainer steps as usual.
+Each batch shape gets its own graph, after a few ordinary steps of that shape (up to MAX_GRAPHS of
+them; text batches come in a handful of widths, multiples of 8). Plain tensor batches are keyed by
+shape; any other batch type replays only for a model that vouches for it with a `graph_key(batch)`
+method (the Transformer's token batches: ids and a padding flag, nothing the host reads). Capture
+needs the rule's fused kernel (SGD, Adam, AdamW on a GPU: harness.optim.fused_on_gpu); `graphed_step`
+returns None otherwise and the trainer steps as usual.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from harness.step import TrainConfig, set_lr, step_on
 
-WARMUP_STEPS = 3  # ordinary steps before capture: cuDNN picks its kernels and the optimizer creates its state
+WARMUP_STEPS = 3  # ordinary steps of a shape before its capture: cuDNN picks its kernels, the optimizer makes its state
+MAX_GRAPHS = 32  # distinct batch shapes captured per trial; further shapes step as usual
+
+log = logging.getLogger(__name__)
+
+
+def batch_key(model: nn.Module, inputs: Any, labels: torch.Tensor) -> Hashable | None:
+    """What must match for one captured step to replay a batch: its shapes (and what the model says
+    of its own batch types), or None for a batch that can only step as usual."""
+    if isinstance(inputs, torch.Tensor):
+        key: Hashable | None = (inputs.shape, inputs.dtype)
+    else:
+        vouch = getattr(model, "graph_key", None)
+        key = vouch(inputs) if vouch is not None else None
+    return None if key is None else (key, labels.shape)
+
+
+def buffers_like(batch: Any) -> Any:
+    """Copies of a batch (a tensor, or a NamedTuple of tensors and plain values) for a graph to read from."""
+    if isinstance(batch, torch.Tensor):
+        return batch.clone()
+    if isinstance(batch, tuple):
+        return type(batch)(*(buffers_like(field) for field in batch))
+    return batch
+
+
+def copy_into(buffers: Any, batch: Any) -> None:
+    """Write a batch into buffers made by `buffers_like` from one of the same key."""
+    if isinstance(buffers, torch.Tensor):
+        buffers.copy_(batch)
+    elif isinstance(buffers, tuple):
+        for buffer, field in zip(buffers, batch):
+            copy_into(buffer, field)
+
+
+@dataclass
+class Capture:
+    """One batch key's input buffers, ordinary steps taken so far, and its graph once recorded."""
+
+    inputs: Any
+    labels: torch.Tensor
+    warm: int = 0
+    graph: torch.cuda.CUDAGraph | None = None
+    loss: torch.Tensor | None = None
 
 
 class GraphedStep:
@@ -29,52 +79,75 @@ class GraphedStep:
                  device: torch.device) -> None:
         self.model, self.optimizer, self.train = model, optimizer, train
         self.lr = torch.zeros((), device=device)
-        set_lr(optimizer, self.lr)  # the fused kernels read it from the device, in and out of the graph
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.inputs = self.labels = self.loss = None
-        self.warm = 0
+        set_lr(optimizer, self.lr)  # the fused kernels read it from the device, in and out of the graphs
+        # One memory pool for all the graphs: they replay one at a time, each step's temporaries die within it.
+        self.pool = torch.cuda.graph_pool_handle()
+        self.captures: dict[Hashable, Capture | None] = {}  # None: a key whose capture failed
 
-    def __call__(self, inputs: torch.Tensor, labels: torch.Tensor, lr: float) -> torch.Tensor:
+    @property
+    def graphs(self) -> int:
+        return sum(1 for capture in self.captures.values() if capture is not None and capture.graph is not None)
+
+    def __call__(self, inputs: Any, labels: torch.Tensor, lr: float) -> torch.Tensor:
         self.lr.fill_(lr)
-        if self.inputs is None:
-            self.inputs, self.labels = inputs.clone(), labels.clone()  # the graph's buffers, in the batch's layout
-        if inputs.shape != self.inputs.shape or labels.shape != self.labels.shape:
+        key = batch_key(self.model, inputs, labels)
+        capture = self.capture_for(key, inputs, labels)
+        if capture is None:
             return step_on(self.model, self.optimizer, inputs, labels, self.train)
-        self.inputs.copy_(inputs)
-        self.labels.copy_(labels)
-        if self.graph is None:
-            if self.warm < WARMUP_STEPS:
-                self.warm += 1
-                return self.side_stream_step()
-            self.capture()
-        self.graph.replay()
-        return self.loss
+        copy_into(capture.inputs, inputs)
+        capture.labels.copy_(labels)
+        if capture.graph is None:
+            if capture.warm < WARMUP_STEPS:
+                capture.warm += 1
+                return self.side_stream_step(capture)
+            if not self.record(key, capture):
+                return step_on(self.model, self.optimizer, inputs, labels, self.train)
+        capture.graph.replay()
+        return capture.loss
 
-    def side_stream_step(self) -> torch.Tensor:
+    def capture_for(self, key: Hashable | None, inputs: Any, labels: torch.Tensor) -> Capture | None:
+        """The key's capture, begun on its first batch while there is room for another graph."""
+        if key is None:
+            return None
+        if key not in self.captures and len(self.captures) < MAX_GRAPHS:
+            self.captures[key] = Capture(buffers_like(inputs), labels.clone())
+        return self.captures.get(key)
+
+    def side_stream_step(self, capture: Capture) -> torch.Tensor:
         """An ordinary step on a side stream, as capture requires of the steps before it."""
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            loss = step_on(self.model, self.optimizer, self.inputs, self.labels, self.train)
+            loss = step_on(self.model, self.optimizer, capture.inputs, capture.labels, self.train)
         torch.cuda.current_stream().wait_stream(side)
         return loss
 
-    def capture(self) -> None:
-        """Record one step on the input buffers (recording runs nothing: the caller replays it)."""
+    def record(self, key: Hashable, capture: Capture) -> bool:
+        """Record one step on the capture's buffers (recording runs nothing: the caller replays it).
+
+        A step that cannot be captured (a library reading a value back mid-step) leaves its key to
+        ordinary steps from then on: slower, never wrong."""
         groups = self.optimizer.param_groups
         adam_like = [group for group in groups if "capturable" in group]
         for group in adam_like:  # Adam checks the flag under capture; the fused kernel is the same either way
             group["capturable"] = True
-        self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated inside the graph's memory
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.loss = step_on(self.model, self.optimizer, self.inputs, self.labels, self.train)
-        for group in adam_like:
-            group["capturable"] = False
+        self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated inside the graphs' memory
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph, pool=self.pool):
+                capture.loss = step_on(self.model, self.optimizer, capture.inputs, capture.labels, self.train)
+            capture.graph = graph
+        except RuntimeError as error:
+            log.warning("a training step could not be captured in a CUDA graph; it runs as usual: %s", error)
+            self.captures[key] = None
+        finally:
+            for group in adam_like:
+                group["capturable"] = False
+        return capture.graph is not None
 
 
 def graphed_step(model: nn.Module, optimizer: torch.optim.Optimizer, train: TrainConfig,
                  device: torch.device) -> GraphedStep | None:
-    """A graph-replayed step where one can be captured: on CUDA with a fused optimizer, else None."""
+    """Graph-replayed steps where they can be captured: on CUDA with a fused optimizer, else None."""
     fused = all(group.get("fused") for group in optimizer.param_groups)
     return GraphedStep(model, optimizer, train, device) if device.type == "cuda" and fused else None

@@ -176,7 +176,7 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
             # 1. learning rate for this step, from the schedule's pure function
             lr = train.lr * schedule(epoch * per_epoch + batch, total, per_epoch, **schedule_kwargs)
             # 2. forward, backward, optional clipping and the step, on one batch of device-resident tensors
-            if graphed is not None and isinstance(inputs, torch.Tensor):
+            if graphed is not None:
                 loss_sum += graphed(inputs, labels, lr)
             else:
                 loss_sum += train_step(model, optimizer, inputs, labels, lr, train)

@@ -101,3 +101,10 @@ class TransformerClassifier(nn.Module):
         attention = mask[:, None, None, :] if padded else None
         states = self.encoder(input_ids=ids, attention_mask=attention).last_hidden_state
         return self.head(self.dropout(pool(states, mask, self.pooling)))
+
+    @staticmethod
+    def graph_key(batch: Tokens | torch.Tensor) -> tuple[torch.Size, bool]:
+        """Batches of one shape and padding flag run the same kernels (the lengths are never read), so one
+        captured training step replays them all (harness.graphs)."""
+        ids, padded = (batch.ids, batch.padded) if isinstance(batch, Tokens) else (batch, True)
+        return ids.shape, padded

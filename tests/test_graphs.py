@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.graphs import WARMUP_STEPS, graphed_step
+from harness.graphs import WARMUP_STEPS, batch_key, buffers_like, copy_into, graphed_step
 from harness.optim import optimizers
 from harness.step import TrainConfig, train_step
 from harness.trainer import make_optimizer, prepare
 from tasks.image_models import compact_resnet
+from tasks.text_models import RNNClassifier, TransformerClassifier
+from tasks.text_split import Tokens
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -18,6 +20,44 @@ def test_no_graph_off_the_gpu():
     model = torch.nn.Linear(4, 2)
     optimizer = make_optimizer(model, TrainConfig(optimizer="sgd"), {})
     assert graphed_step(model, optimizer, TrainConfig(optimizer="sgd"), torch.device("cpu")) is None
+
+
+def tokens(width: int, padded: bool, rows: int = 4, device: str = "cpu") -> Tokens:
+    """Random ids, the last row half padding when `padded`; lengths on the host, as TextSplit gives them."""
+    ids = torch.randint(1, 50, (rows, width))
+    lengths = torch.full((rows,), width)
+    if padded:
+        lengths[-1] = width // 2
+        ids[-1, width // 2:] = 0
+    return Tokens(ids.to(device), lengths, padded)
+
+
+def test_tensor_batches_are_keyed_by_shape():
+    model, labels = torch.nn.Linear(4, 2), torch.zeros(8, dtype=torch.long)
+    assert batch_key(model, torch.randn(8, 4), labels) == batch_key(model, torch.randn(8, 4), labels)
+    assert batch_key(model, torch.randn(8, 4), labels) != batch_key(model, torch.randn(8, 5), labels)
+    assert batch_key(model, torch.randn(6, 4), labels[:6]) != batch_key(model, torch.randn(8, 4), labels)
+
+
+def test_token_batches_replay_only_for_a_model_that_never_reads_their_lengths():
+    transformer = TransformerClassifier(50, 2, 32, d_model=16, heads=2, layers=1, ffn=16)
+    rnn = RNNClassifier(50, 2, embed_dim=8, hidden=8)
+    labels = torch.zeros(4, dtype=torch.long)
+    same_width = [tokens(16, padded=True), tokens(16, padded=True)]
+    assert same_width[0].lengths[-1] == 8 and same_width[1].lengths[-1] == 8
+    assert batch_key(transformer, same_width[0], labels) == batch_key(transformer, same_width[1], labels)
+    assert batch_key(transformer, tokens(16, padded=False), labels) != batch_key(transformer, same_width[0], labels)
+    assert batch_key(transformer, tokens(24, padded=True), labels) != batch_key(transformer, same_width[0], labels)
+    assert batch_key(rnn, same_width[0], labels) is None  # packing reads the lengths on the host
+
+
+def test_buffers_take_each_new_batch_of_their_key():
+    first, second = tokens(16, padded=True), tokens(16, padded=True)
+    buffers = buffers_like(first)
+    assert buffers.ids is not first.ids and buffers.padded is True
+    copy_into(buffers, second)
+    assert torch.equal(buffers.ids, second.ids) and torch.equal(buffers.lengths, second.lengths)
+    assert not torch.equal(buffers.ids, first.ids)
 
 
 def twin(config: dict, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -44,7 +84,7 @@ def test_replayed_steps_equal_ordinary_steps(config):
     for (x, y), lr in zip(batches, lrs):
         expected = train_step(plain_model, plain_optimizer, x, y, lr, train)
         torch.testing.assert_close(graphed(x, y, lr), expected, rtol=1e-3, atol=1e-3)
-    assert graphed.graph is not None  # the full batches after the warm-up replayed a captured step
+    assert graphed.graphs == 1  # the full batches after the warm-up replayed a captured step
     for (name, mine), theirs in zip(graph_model.state_dict().items(), plain_model.state_dict().values()):
         torch.testing.assert_close(mine.float(), theirs.float(), rtol=1e-3, atol=1e-3, msg=name)
 
@@ -55,3 +95,28 @@ def test_rules_without_a_fused_kernel_step_as_usual():
     model = torch.nn.Linear(4, 2).to(device)
     optimizer = optimizers.get("rmsprop")(model.parameters(), lr=0.01)
     assert graphed_step(model, optimizer, TrainConfig(optimizer="rmsprop"), device) is None
+
+
+@needs_cuda
+def test_token_batches_of_several_widths_replay_their_own_graphs():
+    device = torch.device("cuda")
+    config = {"optimizer": "adamw", "lr": 1e-3, "grad_clip": 1.0}
+    train = TrainConfig.from_config(config)
+
+    def transformer() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        model = TransformerClassifier(50, 2, 32, d_model=32, heads=2, layers=2, ffn=64).to(device)
+        return model, make_optimizer(model, train, config)
+
+    widths = [16, 24, 16, 24] * (WARMUP_STEPS + 2) + [8]  # two widths captured, a third one seen once
+    batches = [(tokens(width, padded=width != 24, device="cuda"), torch.randint(0, 2, (4,), device=device))
+               for width in widths]
+    plain_model, plain_optimizer = transformer()
+    graph_model, graph_optimizer = transformer()
+    graphed = graphed_step(graph_model, graph_optimizer, train, device)
+    for x, y in batches:
+        expected = train_step(plain_model, plain_optimizer, x, y, config["lr"], train)
+        torch.testing.assert_close(graphed(x, y, config["lr"]), expected, rtol=1e-3, atol=1e-3)
+    assert graphed.graphs == 2
+    for (name, mine), theirs in zip(graph_model.state_dict().items(), plain_model.state_dict().values()):
+        torch.testing.assert_close(mine.float(), theirs.float(), rtol=1e-3, atol=1e-3, msg=name)
