@@ -1,11 +1,9 @@
 """Subword tokenizers trained on a training split with Hugging Face `tokenizers`, cached on disk.
 
 The cache key is a hash of the training texts and the settings, so every trial, cell and later run
-of the same task reuses one trained tokenizer, and a change to either trains a new one. BPE trained
-on one thread, with ids renumbered in a fixed order, is the same in every process; the WordPiece
-trainer breaks frequency ties in hash-map order, so a fresh WordPiece training may pick a few other
-pieces (the cache keeps one machine's choice stable). The
-tokenizer only ever sees the training split: validation and test words it never met become pieces
+of the same task reuses one trained tokenizer, and a change to either trains a new one. Trained on
+one thread, with ids renumbered in a fixed order, a tokenizer is the same in every process and on
+every machine. The tokenizer only ever sees the training split: validation and test words it never met become pieces
 or [UNK], as in a real deployment.
 """
 
@@ -26,6 +24,7 @@ from tasks.text_split import PAD
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]")  # ids 0, 1, 2: padding is id 0 everywhere in the text tasks
 CACHE_ENV = "HARNESS_CACHE"
 PARALLELISM_ENV = "TOKENIZERS_PARALLELISM"
+CONTINUATION = "##"  # WordPiece's mark of a piece that continues a word
 
 
 def cache_root() -> Path:
@@ -35,7 +34,7 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class TokenizerSettings:
-    kind: Literal["bpe", "wordpiece"] = "bpe"  # BPE training is deterministic; WordPiece's breaks ties at random
+    kind: Literal["bpe", "wordpiece"] = "bpe"
     vocab_size: int = 30_000  # BERT's size; small data sets want far fewer
     lowercase: bool = True
     min_frequency: int = 2  # a piece seen once is noise, not vocabulary
@@ -50,17 +49,31 @@ def fingerprint(texts: Iterable[str], settings: TokenizerSettings) -> str:
     return digest.hexdigest()[:20]
 
 
-def untrained(settings: TokenizerSettings) -> tuple[Tokenizer, trainers.Trainer]:
+def untrained(texts: Sequence[str], settings: TokenizerSettings) -> tuple[Tokenizer, trainers.Trainer]:
     """BERT's normaliser and pre-tokeniser with a WordPiece or BPE model, and the matching trainer."""
-    options = dict(vocab_size=settings.vocab_size, min_frequency=settings.min_frequency,
-                   special_tokens=list(SPECIALS), show_progress=False)
+    options = dict(vocab_size=settings.vocab_size, min_frequency=settings.min_frequency, show_progress=False)
     if settings.kind == "wordpiece":
-        tokenizer, trainer = Tokenizer(models.WordPiece(unk_token="[UNK]")), trainers.WordPieceTrainer(**options)
+        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix=CONTINUATION))
     else:
-        tokenizer, trainer = Tokenizer(models.BPE(unk_token="[UNK]")), trainers.BpeTrainer(**options)
+        tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=settings.lowercase)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    return tokenizer, trainer
+    if settings.kind == "wordpiece":
+        # The trainer numbers the "##c" pieces it meets in hash-map order and breaks frequency ties by those
+        # numbers; given up front, in sorted order, they get fixed numbers and the ties fixed winners.
+        specials = [*SPECIALS, *continuation_pieces(tokenizer, texts)]
+        return tokenizer, trainers.WordPieceTrainer(**options, special_tokens=specials,
+                                                    continuing_subword_prefix=CONTINUATION)
+    return tokenizer, trainers.BpeTrainer(**options, special_tokens=list(SPECIALS))
+
+
+def continuation_pieces(tokenizer: Tokenizer, texts: Iterable[str]) -> list[str]:
+    """Every character that continues a word, as the WordPiece trainer's "##c" pieces, sorted."""
+    continuing: set[str] = set()
+    for text in texts:
+        for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text)):
+            continuing.update(word[1:])
+    return [CONTINUATION + c for c in sorted(continuing)]
 
 
 def trained_tokenizer(texts: Sequence[str], settings: TokenizerSettings, cache: Path | None = None) -> Tokenizer:
@@ -78,7 +91,7 @@ def trained_tokenizer(texts: Sequence[str], settings: TokenizerSettings, cache: 
 
 def trained(texts: Sequence[str], settings: TokenizerSettings) -> Tokenizer:
     """Train on one thread: the parallel trainer breaks frequency ties differently from run to run."""
-    tokenizer, trainer = untrained(settings)
+    tokenizer, trainer = untrained(texts, settings)
     before = os.environ.get(PARALLELISM_ENV)
     os.environ[PARALLELISM_ENV] = "false"
     try:
@@ -94,8 +107,10 @@ def trained(texts: Sequence[str], settings: TokenizerSettings) -> Tokenizer:
 
 def canonical(tokenizer: Tokenizer) -> Tokenizer:
     """The same vocabulary with ids in a fixed order (special tokens, then the rest sorted), so equal
-    data and settings give equal ids in every process; the trainer numbers pieces in hash-map order."""
+    data and settings give equal ids in every process; the trainer numbers pieces in hash-map order.
+    Only the special tokens stay special (WordPiece's "##c" pieces were passed as such to the trainer)."""
     state = json.loads(tokenizer.to_str())
+    state["added_tokens"] = [token for token in state["added_tokens"] if token["content"] in SPECIALS]
     vocab = state["model"]["vocab"]
     pieces = sorted(set(vocab) - set(SPECIALS))
     state["model"]["vocab"] = {piece: i for i, piece in enumerate([*SPECIALS, *pieces])}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
+
 from tasks.text_split import PAD
-from tasks.tokenizer import TokenizerSettings, encode, trained_tokenizer
+from tasks.tokenizer import SPECIALS, TokenizerSettings, encode, trained_tokenizer
 from text_helpers import topic_rows
 
 TEXTS = [row["text"] for row in topic_rows(200)]
@@ -32,11 +36,22 @@ def test_new_settings_or_new_texts_train_a_new_tokenizer(tmp_path):
     assert wordpiece.token_to_id("[PAD]") == PAD and any(p.startswith("##") for p in wordpiece.get_vocab())
 
 
-def test_fresh_bpe_trainings_give_the_same_ids(tmp_path):
-    texts = TEXTS + [f"supercalifragilistic word{i}" for i in range(100)]  # many frequency ties
-    first, second = (trained_tokenizer(texts, TokenizerSettings(vocab_size=150), cache=tmp_path / name)
-                     for name in ("a", "b"))
-    assert sorted(first.get_vocab().items()) == sorted(second.get_vocab().items())
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
+def test_fresh_trainings_give_the_same_pieces_and_ids(tmp_path, kind):
+    # Every three-letter word once: all pairs tie, and each training's hash maps are seeded anew.
+    words = ["".join(letters) for letters in itertools.product("abcdefghij", repeat=3)]
+    texts = [" ".join(words[i:i + 10]) for i in range(0, len(words), 10)]
+    settings = TokenizerSettings(kind=kind, vocab_size=150, min_frequency=1)
+    first, *others = (trained_tokenizer(texts, settings, cache=tmp_path / str(i)).get_vocab() for i in range(4))
+    assert all(other == first for other in others)
+
+
+def test_wordpiece_continuation_pieces_are_not_special_tokens(tmp_path):
+    tokenizer = trained_tokenizer(TEXTS, TokenizerSettings(kind="wordpiece", vocab_size=120, min_frequency=1),
+                                  cache=tmp_path)
+    assert {token.content for token in tokenizer.get_added_tokens_decoder().values()} == set(SPECIALS)
+    pieces = {piece for text in TEXTS for piece in tokenizer.encode(text).tokens}
+    assert any(piece.startswith("##") for piece in pieces)  # still pieces the model makes of words
 
 
 def test_vocabulary_comes_from_the_training_texts_only(tmp_path):
