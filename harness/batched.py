@@ -1,16 +1,19 @@
-"""The `batched` executor: a cell's trials asked K at a time and trained together as one stacked model.
+"""The `batched` executor: a cell's trials asked K at a time and trained together.
 
-Small models leave a large GPU mostly idle; training K trials as one stacked model (harness.stacked)
-multiplies trials per hour. Every trial is still its own Optuna trial with its own configuration,
-training seed, curve, test score and cost, stored exactly as the local executor stores them, so
-reports cannot tell the two apart (their numbers agree within float tolerance).
+Small models leave a large device mostly idle. On a CPU, K trials of one architecture train as one
+stacked model (harness.stacked); on a GPU, where a lone trial already replays a CUDA graph of its
+step and stacks lost to it, the K trials take turns, each on its own stream (harness.interleaved).
+Every trial is still its own Optuna trial with its own configuration, training seed, curve, test
+score and cost, stored exactly as the local executor stores them, so reports cannot tell the two
+apart (their numbers agree within float tolerance).
 
 Asking K trials before telling any works for every strategy: queued configurations (manual, grid)
 are popped K at a time, random and QMC samplers do not look at results, and model-based samplers
 (TPE, GP) propose K points from the trials that have ended, as in Optuna's own parallel optimisation.
 Trials whose configurations differ in architecture or batch size cannot share a stack; they are
-trained in groups of equal shape (in the worst case one at a time). A budget in seconds counts each
-trial's wall duration, which for batched trials overlaps, so it is spent faster than it need be.
+stacked in groups of equal shape (in the worst case one at a time); taking turns, only their data
+must match. A budget in seconds counts each trial's wall duration, which for batched trials
+overlaps, so it is spent faster than it need be.
 Trials are claimed one by one as the local runner claims them (harness.claims), so the budget,
 the queue of fixed configurations and the heartbeats of running trials work as there.
 """
@@ -32,6 +35,7 @@ from harness.claims import Slot, heartbeat
 from harness.cost import metered
 from harness.errors import HarnessError
 from harness.executor import CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, fail, record_result
+from harness.interleaved import fit_interleaved
 from harness.plan import Cell, Plan
 from harness.seeding import training_seed
 from harness.stacked import architecture, fit_batched
@@ -41,7 +45,7 @@ from harness.trainer import TrainConfig, device_bytes, release_memory
 
 
 class BatchedRunner(CellRunner):
-    """Runs cells in this process, `batch_trials` trials at a time as one stacked model."""
+    """Runs cells in this process, `batch_trials` trials at a time (see the module)."""
 
     def __init__(self, plan: Plan, store: RunStore, device: torch.device, batch_trials: int) -> None:
         super().__init__(plan, store, device)
@@ -66,7 +70,7 @@ class BatchedRunner(CellRunner):
                     beating.enter_context(heartbeat(self.store.storage, trial))
                 models = [self.model(cell, trial) for trial in trials]
                 configs = [trial.user_attrs["config"] for trial in trials]
-                for group in groups(models, configs, [cell.task.task.data_key(config) for config in configs]):
+                for group in self.groups(cell, models, configs):
                     self.run_batch(cell, study, [trials[i] for i in group], [models[i] for i in group],
                                    on_trial, on_epoch)
                 del models
@@ -87,10 +91,11 @@ class BatchedRunner(CellRunner):
         epochs = cell.strategy.budget.epochs
         reporters = [epoch_reporter(trial, on_epoch, epochs) for trial in trials]
         configs = [trial.user_attrs["config"] for trial in trials]
+        train_together = fit_interleaved if self.device.type == "cuda" else fit_batched
         with metered(self.device) as cost:  # the group's trials share their data (see `groups`)
-            outcomes = fit_batched(models, self.data(cell, configs[0]), configs,
-                                   epochs, [trial.user_attrs["train_seed"] for trial in trials],
-                                   on_epoch=lambda i, record: reporters[i](record))
+            outcomes = train_together(models, self.data(cell, configs[0]), configs,
+                                      epochs, [trial.user_attrs["train_seed"] for trial in trials],
+                                      on_epoch=lambda i, record: reporters[i](record))
         total_seconds = sum(o.seconds for o in outcomes) or 1.0
         for trial, outcome in zip(trials, outcomes):
             for key, value in cost.attrs(share=outcome.seconds / total_seconds).items():
@@ -105,19 +110,27 @@ class BatchedRunner(CellRunner):
             if on_trial is not None:
                 on_trial(cell, frozen)
 
+    def groups(self, cell: Cell, models: list[nn.Module], configs: list[Mapping[str, Any]]) -> list[list[int]]:
+        """Indices of the trials that can train together: those on the same data, and for a stack (off CUDA)
+        of the same architecture and batch size too."""
+        keys: list[Hashable] = [cell.task.task.data_key(config) for config in configs]
+        if self.device.type != "cuda":
+            keys = [(key, architecture(model), TrainConfig.from_config(config).batch_size)
+                    for key, model, config in zip(keys, models, configs)]
+        return same_keys(keys)
 
-def groups(models: list[nn.Module], configs: list[Mapping[str, Any]], data_keys: list[Hashable]) -> list[list[int]]:
-    """Indices of the trials that can share a stack: same architecture, batch size and data."""
-    by_shape: dict[tuple, list[int]] = {}
-    for i, (model, config, data_key) in enumerate(zip(models, configs, data_keys)):
-        by_shape.setdefault((architecture(model), TrainConfig.from_config(config).batch_size, data_key),
-                            []).append(i)
-    return list(by_shape.values())
+
+def same_keys(keys: list[Hashable]) -> list[list[int]]:
+    """The indices of equal keys, grouped, in order of first appearance."""
+    found: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        found.setdefault(key, []).append(i)
+    return list(found.values())
 
 
 @executors.register("batched")
 class Batched(Local):
-    """In this process, `batch_trials` trials of one architecture at a time as one stacked model."""
+    """In this process, `batch_trials` trials at a time: stacked on a CPU, taking turns on a GPU's streams."""
 
     batch_trials: Annotated[int, Field(ge=1)] = 8  # 8-32 suit small conv nets on one large GPU
 

@@ -10,9 +10,9 @@ import gc
 import inspect
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,9 @@ from harness.optim import fused_on_gpu, optimizers
 from harness.schedules import schedules
 from harness.step import TrainConfig, autocast, train_step
 from harness.task import Data, Split
+
+
+T = TypeVar("T")
 
 
 class Diverged(Exception):
@@ -153,6 +156,23 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
 
     `on_epoch` sees each epoch's record after validation; a pruner raises from it to stop the trial.
     """
+    return run_to_end(training(model, data, config, epochs, seed, on_epoch, compile))
+
+
+def run_to_end(steps: Generator[None, None, T]) -> T:
+    """What a generator returns, once it has run to its end."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
+def training(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, seed: int,
+             on_epoch: Callable[[EpochRecord], None] | None = None,
+             compile: bool = False) -> Generator[None, None, FitResult]:
+    """`fit` a step at a time: yields once set up and after every step, and returns the FitResult, so
+    several trials can take turns on one device (harness.interleaved)."""
     train = TrainConfig.from_config(config)
     device = data.train.labels.device
     model = prepare(model, device, compile)
@@ -167,6 +187,7 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
     curve: list[EpochRecord] = []
     compile_seconds = 0.0
     started = time.perf_counter()
+    yield
 
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
@@ -182,6 +203,7 @@ def fit(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: int, se
                 loss_sum += train_step(model, optimizer, inputs, labels, lr, train)
             if compile and epoch == batch == 0:
                 compile_seconds = seconds_since(started, device)  # the first step compiles the model
+            yield
         # 3. one read-back per epoch: divergence check, validation, report
         train_loss = (loss_sum / per_epoch).item()
         val_loss, val_accuracy = evaluate(model, data.val)

@@ -17,7 +17,8 @@ from harness.spec import parse_spec
 from harness.stacked import Vmapped, fit_batched, stack_forward
 from harness.store import RunStore, frames
 from harness.task import Data, Split
-from harness.trainer import Diverged, fit, resolve_device
+from harness.interleaved import fit_interleaved, shares
+from harness.trainer import Diverged, EpochRecord, FitResult, fit, resolve_device
 from tasks.digits import Digits
 from tasks.listops import ListOps
 
@@ -58,11 +59,14 @@ def alone(alone_models):
     return alone_models[1]
 
 
-@pytest.fixture(scope="module")
-def together(data):
-    """The same configurations trained as one stack (grouped: the models are conv nets), and their models."""
+TOGETHER = [fit_batched, fit_interleaved]  # as one stack, and taking turns (a GPU's way, here without streams)
+
+
+@pytest.fixture(scope="module", params=TOGETHER, ids=["stacked", "interleaved"])
+def together(data, request):
+    """The same configurations trained together (a stack is grouped: the models are conv nets), and their models."""
     models = [model(c, s, data) for c, s in zip(CONFIGS, SEEDS)]
-    return models, fit_batched(models, data, CONFIGS, EPOCHS, SEEDS)
+    return models, request.param(models, data, CONFIGS, EPOCHS, SEEDS)
 
 
 def assert_same_curve(batched, single) -> None:
@@ -109,18 +113,20 @@ def test_a_model_that_cannot_be_grouped_is_vmapped_and_each_trial_still_equals_i
         assert_same_curve(outcome.result, single)
 
 
-def test_a_diverging_trial_leaves_the_batch_and_the_others_go_on_undisturbed(data, alone):
+@pytest.mark.parametrize("train_together", TOGETHER, ids=["stacked", "interleaved"])
+def test_a_diverging_trial_leaves_the_batch_and_the_others_go_on_undisturbed(data, alone, train_together):
     exploding = SPACE.complete({"width": 8, "optimizer": "sgd", "lr": 0.3, "batch_size": 64, "schedule": "constant"})
     exploding = {**exploding, "lr": 1e12}  # outside the space on purpose: it must diverge in the first epoch
     configs, seeds = [CONFIGS[0], exploding, CONFIGS[2]], [SEEDS[0], 99, SEEDS[2]]
-    outcomes = fit_batched([model(c, s, data) for c, s in zip(configs, seeds)], data, configs, EPOCHS, seeds)
+    outcomes = train_together([model(c, s, data) for c, s in zip(configs, seeds)], data, configs, EPOCHS, seeds)
     assert isinstance(outcomes[1].error, Diverged) and "non-finite in epoch 1" in str(outcomes[1].error)
     assert outcomes[1].result is None
     assert_same_curve(outcomes[0].result, alone[0])
     assert_same_curve(outcomes[2].result, alone[2])
 
 
-def test_a_pruned_trial_leaves_after_its_epoch(data, alone):
+@pytest.mark.parametrize("train_together", TOGETHER, ids=["stacked", "interleaved"])
+def test_a_pruned_trial_leaves_after_its_epoch(data, alone, train_together):
     seen = []
 
     def prune_the_middle_one(index: int, record) -> None:
@@ -128,8 +134,8 @@ def test_a_pruned_trial_leaves_after_its_epoch(data, alone):
         if index == 1:
             raise optuna.TrialPruned("pruned after epoch 1")
 
-    outcomes = fit_batched([model(c, s, data) for c, s in zip(CONFIGS, SEEDS)], data, CONFIGS, EPOCHS, SEEDS,
-                           on_epoch=prune_the_middle_one)
+    outcomes = train_together([model(c, s, data) for c, s in zip(CONFIGS, SEEDS)], data, CONFIGS, EPOCHS, SEEDS,
+                              on_epoch=prune_the_middle_one)
     assert isinstance(outcomes[1].error, optuna.TrialPruned)
     assert sorted(seen) == [(0, 1), (0, 2), (1, 1), (2, 1), (2, 2)]
     assert_same_curve(outcomes[0].result, alone[0])
@@ -157,10 +163,22 @@ def test_models_no_stack_can_run_are_trained_one_by_one_as_alone():
         assert_same_curve(outcome.result, fit(single, text, config, EPOCHS, seed))
 
 
-def test_members_of_different_batch_sizes_are_refused(data):
+def test_members_of_different_batch_sizes_cannot_be_stacked_but_can_take_turns(data):
     configs = [CONFIGS[0], {**CONFIGS[1], "batch_size": 128}]
     with pytest.raises(ValueError, match="one batch size"):
         fit_batched([model(c, 0, data) for c in configs], data, configs, 1, [0, 1])
+    outcomes = fit_interleaved([model(c, s, data) for c, s in zip(configs, SEEDS)], data, configs, 1, SEEDS[:2])
+    for outcome, config, seed in zip(outcomes, configs, SEEDS):
+        assert_same_curve(outcome.result, fit(model(config, seed, data), data, config, 1, seed))
+
+
+def test_interleaved_trials_share_the_wall_time_in_proportion_to_their_own():
+    record = EpochRecord(1, 0.5, 0.5, 0.9, 0.1, seconds=2.0)
+    ended = {0: FitResult([record], 0.5, 0.9, seconds=2.0), 1: optuna.TrialPruned("pruned")}
+    outcomes = shares(ended, own_seconds={0: 3.0, 1: 1.0}, wall=2.0)
+    assert [o.seconds for o in outcomes] == [1.5, 0.5]
+    assert outcomes[0].result.seconds == 1.5 and outcomes[0].result.curve[0].seconds == 1.0
+    assert isinstance(outcomes[1].error, optuna.TrialPruned)
 
 
 def results(spec: dict, tmp_path, name: str):

@@ -1,4 +1,5 @@
-"""A training step replayed from a CUDA graph does what the ordinary step does (needs a GPU: skipped elsewhere)."""
+"""A training step replayed from a CUDA graph does what the ordinary step does, alone or taking turns with other
+trials on their own streams (the GPU tests are skipped elsewhere)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import pytest
 import torch
 
 from harness.graphs import WARMUP_STEPS, batch_key, buffers_like, copy_into, graphed_step
+from harness.interleaved import fit_interleaved
 from harness.optim import optimizers
 from harness.step import TrainConfig, train_step
-from harness.trainer import make_optimizer, prepare
+from harness.task import Data, Split
+from harness.trainer import fit, make_optimizer, prepare
 from tasks.image_models import compact_resnet
 from tasks.text_models import RNNClassifier, TransformerClassifier
 from tasks.text_split import Tokens
@@ -120,3 +123,27 @@ def test_token_batches_of_several_widths_replay_their_own_graphs():
     assert graphed.graphs == 2
     for (name, mine), theirs in zip(graph_model.state_dict().items(), plain_model.state_dict().values()):
         torch.testing.assert_close(mine.float(), theirs.float(), rtol=1e-3, atol=1e-3, msg=name)
+
+
+@needs_cuda
+def test_trials_taking_turns_on_streams_train_as_they_do_alone():
+    device = torch.device("cuda")
+    generator = torch.Generator().manual_seed(0)
+    splits = [Split(torch.randn(n, 3, 16, 16, generator=generator), torch.randint(0, 10, (n,), generator=generator))
+              for n in (320, 64, 64)]
+    data = Data(*splits, num_classes=10).to(device)
+    configs = [{"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 32},
+               {"optimizer": "adamw", "lr": 3e-3, "batch_size": 64, "grad_clip": 1.0}]
+    seeds = [1, 2]
+
+    def built(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return compact_resnet(3, 10, width=8).to(device)
+
+    alone = [fit(built(s), data, c, 2, s) for c, s in zip(configs, seeds)]
+    outcomes = fit_interleaved([built(s) for s in seeds], data, configs, 2, seeds)
+    for outcome, single in zip(outcomes, alone):
+        assert outcome.error is None
+        for turns, own in zip(outcome.result.curve, single.curve):
+            assert turns.train_loss == pytest.approx(own.train_loss, rel=1e-2)
+            assert turns.val_loss == pytest.approx(own.val_loss, rel=1e-2)
