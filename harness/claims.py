@@ -29,6 +29,7 @@ from filelock import FileLock
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage implements; not re-exported
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.attrs import write_trial_attrs
 from harness.budget import Budget, Spent
 from harness.journal import HeartbeatJournalStorage
 from harness.store import WORKER
@@ -89,8 +90,8 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
             return Slot.BUSY
         prepare(trials)
         trial = study.ask()
-        storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
-        storage.set_trial_system_attr(trial._trial_id, STARTED_KEY, process_started(os.getpid()))
+        write_trial_attrs(storage, trial._trial_id, {WORKER_KEY: WORKER, STARTED_KEY: process_started(os.getpid())},
+                          system=True)
         if isinstance(storage, BaseHeartbeat):
             storage.record_heartbeat(trial._trial_id)
         return trial
