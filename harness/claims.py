@@ -79,8 +79,7 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
     study's trials under the lock, just before the trial is created (to queue configurations)."""
     with cell_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Heartbeat of storage")  # meant for `optimize`, says Optuna; we beat here
-        fail_stale(study, storage)
-        trials = study.get_trials(deepcopy=False)
+        trials = fail_stale(study, storage)
         spent = Spent.of(trials)
         if budget.exhausted(spent):
             return Slot.DONE
@@ -97,21 +96,26 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
         return trial
 
 
-def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
+def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[FrozenTrial]:
     """Fail running trials whose worker died: no heartbeat within the grace period (Optuna's check), or,
-    at once, a worker process on this host that no longer exists. Their failure spends no budget."""
+    at once, a worker process on this host that no longer exists. Their failure spends no budget.
+
+    Returns the study's trials as they are after (read once more only when one was failed here)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if worker_is_dead(trial.system_attrs.get(WORKER_KEY, ""), trial.system_attrs.get(STARTED_KEY)):
-            try:
-                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue  # it ended meanwhile
-            retry = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
-            if retry is not None:
-                retry(study, storage.get_trial(trial._trial_id))
+    trials = study.get_trials(deepcopy=False)
+    dead = [t for t in trials if t.state == TrialState.RUNNING
+            and worker_is_dead(t.system_attrs.get(WORKER_KEY, ""), t.system_attrs.get(STARTED_KEY))]
+    for trial in dead:
+        try:
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it ended meanwhile
+        retry = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
+        if retry is not None:
+            retry(study, storage.get_trial(trial._trial_id))
+    return study.get_trials(deepcopy=False) if dead else trials
 
 
 def worker_is_dead(worker: str, started: str | None = None) -> bool:
