@@ -200,12 +200,14 @@ class CellRunner:
         seed = training_seed(cell.seed, trial.number)
         data = self.data(cell, config)
         curve_reporter = epoch_reporter(trial, on_epoch, cell.strategy.budget.epochs)
+        unwritten = {"train_seed": seed}  # written with the configuration, or at the end by a trial that fails first
         ended: dict[str, Any] = {}  # written with the cost, in the trial's last write
         try:
             with metered(self.device) as cost:  # the range test's sweep included
                 if range_test is not None:
                     config["lr"] = self.pick_lr(cell, trial, config, range_test, seed)
-                set_user_attrs(trial, {"train_seed": seed, "config": config})
+                set_user_attrs(trial, {**unwritten, "config": config})
+                unwritten = {}
                 torch.manual_seed(seed)
                 model = cell.task.task.model(config, data).to(self.device)
                 result = fit(model, data, config, cell.strategy.budget.epochs, seed, on_epoch=curve_reporter,
@@ -214,8 +216,8 @@ class CellRunner:
         except Diverged as error:  # `finish` records why; the epochs it trained still count
             ended = {"extra_epochs": trial.user_attrs.get("extra_epochs", 0.0) + error.epochs}
             raise
-        finally:  # the seed again: a trial that failed before its configuration was written records it here
-            set_user_attrs(trial, {"train_seed": seed, **cost.attrs(), **ended})
+        finally:
+            set_user_attrs(trial, {**unwritten, **cost.attrs(), **ended})
         return result.val_accuracy
 
     def pick_lr(self, cell: Cell, trial: optuna.Trial, config: dict[str, Any], range_test: RangeTest,
