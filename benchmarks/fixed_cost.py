@@ -95,4 +95,4 @@ def measure(task: SyntheticImages, trials: int, repeats: int) -> dict[str, Any]:
 
 def run(full: bool) -> dict[str, Any]:
     task = SyntheticImages(train_size=64, eval_size=32, image_size=8)
-    return measure(task, trials=200 if full else 50, repeats=3 if full else 2)
+    return measure(task, trials=200 if full else 50, repeats=3)
