@@ -31,10 +31,11 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from harness import stopping
+from harness.attrs import set_user_attrs
 from harness.claims import Slot, heartbeat
 from harness.cost import metered
 from harness.errors import HarnessError
-from harness.executor import CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, fail, record_result
+from harness.executor import CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, fail, result_attrs
 from harness.interleaved import fit_interleaved
 from harness.plan import Cell, Plan
 from harness.seeding import training_seed
@@ -80,8 +81,7 @@ class BatchedRunner(CellRunner):
         """The trial's configuration and seed recorded, and its model built as the local executor builds it."""
         config = cell.task.space.suggest(trial)
         seed = training_seed(cell.seed, trial.number)
-        trial.set_user_attr("config", config)
-        trial.set_user_attr("train_seed", seed)
+        set_user_attrs(trial, {"config": config, "train_seed": seed})
         torch.manual_seed(seed)
         return cell.task.task.model(config, self.data(cell, config)).to(self.device)
 
@@ -98,10 +98,9 @@ class BatchedRunner(CellRunner):
                                       on_epoch=lambda i, record: reporters[i](record))
         total_seconds = sum(o.seconds for o in outcomes) or 1.0
         for trial, outcome in zip(trials, outcomes):
-            for key, value in cost.attrs(share=outcome.seconds / total_seconds).items():
-                trial.set_user_attr(key, value)
+            ended = result_attrs(outcome.result) if outcome.result is not None else {}
+            set_user_attrs(trial, {**cost.attrs(share=outcome.seconds / total_seconds), **ended})
             if outcome.result is not None:
-                record_result(trial, outcome.result)
                 frozen = study.tell(trial, outcome.result.val_accuracy)
             elif isinstance(outcome.error, optuna.TrialPruned):
                 frozen = study.tell(trial, state=TrialState.PRUNED)

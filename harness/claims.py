@@ -29,6 +29,7 @@ from filelock import FileLock
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage implements; not re-exported
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.attrs import write_trial_attrs
 from harness.budget import Budget, Spent
 from harness.journal import HeartbeatJournalStorage
 from harness.store import WORKER
@@ -78,8 +79,7 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
     study's trials under the lock, just before the trial is created (to queue configurations)."""
     with cell_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Heartbeat of storage")  # meant for `optimize`, says Optuna; we beat here
-        fail_stale(study, storage)
-        trials = study.get_trials(deepcopy=False)
+        trials = fail_stale(study, storage)
         spent = Spent.of(trials)
         if budget.exhausted(spent):
             return Slot.DONE
@@ -89,28 +89,33 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
             return Slot.BUSY
         prepare(trials)
         trial = study.ask()
-        storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
-        storage.set_trial_system_attr(trial._trial_id, STARTED_KEY, process_started(os.getpid()))
+        write_trial_attrs(storage, trial._trial_id, {WORKER_KEY: WORKER, STARTED_KEY: process_started(os.getpid())},
+                          system=True)
         if isinstance(storage, BaseHeartbeat):
             storage.record_heartbeat(trial._trial_id)
         return trial
 
 
-def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
+def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[FrozenTrial]:
     """Fail running trials whose worker died: no heartbeat within the grace period (Optuna's check), or,
-    at once, a worker process on this host that no longer exists. Their failure spends no budget."""
+    at once, a worker process on this host that no longer exists. Their failure spends no budget.
+
+    Returns the study's trials as they are after (read once more only when one was failed here)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if worker_is_dead(trial.system_attrs.get(WORKER_KEY, ""), trial.system_attrs.get(STARTED_KEY)):
-            try:
-                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue  # it ended meanwhile
-            retry = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
-            if retry is not None:
-                retry(study, storage.get_trial(trial._trial_id))
+    trials = study.get_trials(deepcopy=False)
+    dead = [t for t in trials if t.state == TrialState.RUNNING
+            and worker_is_dead(t.system_attrs.get(WORKER_KEY, ""), t.system_attrs.get(STARTED_KEY))]
+    for trial in dead:
+        try:
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it ended meanwhile
+        retry = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
+        if retry is not None:
+            retry(study, storage.get_trial(trial._trial_id))
+    return study.get_trials(deepcopy=False) if dead else trials
 
 
 def worker_is_dead(worker: str, started: str | None = None) -> bool:

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pydantic import Field
 
 from harness import stopping
+from harness.attrs import set_user_attrs
 from harness.budget import Budget, Spent, counts_against_budget
 from harness.claims import Slot, claim, heartbeat
 from harness.errors import HarnessError
@@ -197,25 +198,26 @@ class CellRunner:
         """
         config = cell.task.space.suggest(trial)
         seed = training_seed(cell.seed, trial.number)
-        trial.set_user_attr("train_seed", seed)
         data = self.data(cell, config)
         curve_reporter = epoch_reporter(trial, on_epoch, cell.strategy.budget.epochs)
+        unwritten = {"train_seed": seed}  # written with the configuration, or at the end by a trial that fails first
+        ended: dict[str, Any] = {}  # written with the cost, in the trial's last write
         try:
             with metered(self.device) as cost:  # the range test's sweep included
                 if range_test is not None:
                     config["lr"] = self.pick_lr(cell, trial, config, range_test, seed)
-                trial.set_user_attr("config", config)
+                set_user_attrs(trial, {**unwritten, "config": config})
+                unwritten = {}
                 torch.manual_seed(seed)
                 model = cell.task.task.model(config, data).to(self.device)
                 result = fit(model, data, config, cell.strategy.budget.epochs, seed, on_epoch=curve_reporter,
                              compile=self.plan.executor.compile)
+            ended = result_attrs(result)
         except Diverged as error:  # `finish` records why; the epochs it trained still count
-            trial.set_user_attr("extra_epochs", trial.user_attrs.get("extra_epochs", 0.0) + error.epochs)
+            ended = {"extra_epochs": trial.user_attrs.get("extra_epochs", 0.0) + error.epochs}
             raise
         finally:
-            for key, value in cost.attrs().items():
-                trial.set_user_attr(key, value)
-        record_result(trial, result)
+            set_user_attrs(trial, {**unwritten, **cost.attrs(), **ended})
         return result.val_accuracy
 
     def pick_lr(self, cell: Cell, trial: optuna.Trial, config: dict[str, Any], range_test: RangeTest,
@@ -224,8 +226,7 @@ class CellRunner:
         data = self.data(cell, config)
         torch.manual_seed(seed)
         probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
-        trial.set_user_attr("lr_range_test", asdict(probe))
-        trial.set_user_attr("extra_epochs", probe.epochs)
+        set_user_attrs(trial, {"lr_range_test": asdict(probe), "extra_epochs": probe.epochs})
         return probe.lr
 
 
@@ -281,11 +282,12 @@ def epoch_reporter(trial: optuna.Trial, on_epoch: EpochHook | None, epochs: int)
     return report
 
 
-def record_result(trial: optuna.Trial, result: FitResult) -> None:
-    trial.set_user_attr("test_accuracy", result.test_accuracy)
-    trial.set_user_attr("test_loss", result.test_loss)
+def result_attrs(result: FitResult) -> dict[str, float]:
+    """What a trained trial records beside its curve: its test scores, and its compile time if it compiled."""
+    attrs = {"test_accuracy": result.test_accuracy, "test_loss": result.test_loss}
     if result.compile_seconds:
-        trial.set_user_attr("compile_seconds", result.compile_seconds)
+        attrs["compile_seconds"] = result.compile_seconds
+    return attrs
 
 
 class Executor(Options):

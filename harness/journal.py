@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage implements; not re-exported
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+from optuna.storages.journal._storage import JournalOperation  # the log's operation codes; not re-exported
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.errors import HarnessError
@@ -52,6 +53,17 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = 2 * heartbeat_interval  # Optuna's default for RDB storages
         self.stale_callback = stale_callback
+
+    def set_trial_attrs(self, trial_id: int, attrs: Mapping[str, Any], system: bool = False) -> None:
+        """Several user (or system) attributes in one append to the log (one lock, one sync to disk), each
+        logged as the operation Optuna's `set_trial_user_attr` (or `set_trial_system_attr`) logs."""
+        op, field = ((JournalOperation.SET_TRIAL_SYSTEM_ATTR, "system_attr") if system
+                     else (JournalOperation.SET_TRIAL_USER_ATTR, "user_attr"))
+        logs = [{"op_code": op, "worker_id": self._replay_result.worker_id, "trial_id": trial_id, field: {key: value}}
+                for key, value in attrs.items()]
+        with self._thread_lock:
+            self._backend.append_logs(logs)
+            self._sync_with_backend()
 
     def record_heartbeat(self, trial_id: int) -> None:
         self.set_trial_system_attr(trial_id, HEARTBEAT_KEY, time.time())

@@ -12,7 +12,6 @@ import math
 import os
 import platform
 import socket
-import sqlite3
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import sqlalchemy
 import torch
 from filelock import FileLock
 
-from harness import journal
+from harness import journal, sqlite
 from harness.budget import counts_against_budget, trial_epochs
 from harness.errors import HarnessError
 from harness.plan import Cell, Plan
@@ -232,27 +231,16 @@ def open_storage(url: str, heartbeat_seconds: int = HEARTBEAT_SECONDS, retries: 
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries) if retries else None
         if url.startswith(journal.PREFIX):
             return journal.open_journal(journal.journal_path(url), heartbeat_seconds, retry)
-        if url.startswith("sqlite:///"):
-            check_sqlite_file(Path(url.removeprefix("sqlite:///")))
+        file = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        if file is not None:
+            sqlite.check_file(file)
         try:
+            if file is not None:
+                sqlite.create_in_wal_mode(file)
             return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds,
                                               heartbeat_stale_trial_callback=retry)
         except Exception as error:  # SQLAlchemy raises many kinds; all mean the same to the user
             raise HarnessError(f"cannot open storage {shown(url)}: {one_line(error)}") from None
-
-
-def check_sqlite_file(path: Path) -> None:
-    """Refuse a SQLite file that is not a sound database, read-only, before anything writes to it."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
-    except sqlite3.DatabaseError as error:
-        verdict = str(error)
-    if verdict != "ok":
-        raise HarnessError(f"{path} is a corrupted SQLite file ({verdict}); restore it from a backup, or move it "
-                           "away to start the run afresh")
 
 
 def shown(url: str) -> str:

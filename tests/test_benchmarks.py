@@ -7,18 +7,27 @@ import json
 from typer.testing import CliRunner
 
 import benchmarks
+from benchmarks import fixed_cost
+from benchmarks._common import SyntheticImages
 from benchmarks.overhead import measure
 from harness.cli import app
 
 
 def test_every_benchmark_module_is_discovered():
-    assert {"overhead", "sampler", "trials_per_hour", "batched"} <= set(benchmarks.benchmarks())
+    assert {"overhead", "sampler", "trials_per_hour", "batched", "fixed_cost"} <= set(benchmarks.benchmarks())
 
 
 def test_the_overhead_benchmark_trains_the_bare_loops_numbers_and_reports_a_ratio():
     figures = measure({"train_size": 128, "eval_size": 64, "image_size": 8}, epochs=1, repeats=1)
     assert figures["ratio"] > 0 and f"ratio {figures['ratio']:.3f}" in figures["summary"]
     assert figures["harness_val_accuracy"] == figures["bare_val_accuracy"]  # the same trial on both sides
+
+
+def test_the_fixed_cost_benchmark_trains_the_harness_trials_again_alone_and_counts_their_transactions():
+    figures = fixed_cost.measure(SyntheticImages(train_size=32, eval_size=16, image_size=8), trials=3, repeats=1)
+    assert figures["same_accuracies"]  # the bare side trained the very trials the harness ran
+    assert figures["commits_per_trial"] >= 1 and figures["bare_ms_per_trial"] > 0
+    assert f"fixed cost {figures['fixed_ms_per_trial']:.1f} ms per trial, ratio {figures['ratio']:.2f}" in figures["summary"]
 
 
 def test_the_suite_prints_each_summary_and_records_it_with_provenance(tmp_path, capsys):

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.plugins import load_builtins
+from harness.seeding import training_seed
 from harness.store import frames, open_storage
 from harness.task import Data, Split, tasks
 from harness.trainer import Diverged, RangeTest, lr_range_test
@@ -64,3 +65,17 @@ def test_lr_range_test_strategy_end_to_end_counts_the_sweep_against_the_budget(w
     assert "range test" in study.user_attrs["strategy_note"]
     assert study.user_attrs["spent"]["epochs"] == results["epochs"].sum()
     assert study.user_attrs["spent"]["trials"] == study.user_attrs["spent"]["completed"] == len(results)
+
+
+def test_a_trial_whose_range_test_finds_no_rate_records_its_seed_sweep_and_cost(write_spec, tmp_path):
+    spec = tiny_spec(tasks=["digits"], strategies=["lr_range_test"], budget={"trials": 1, "epochs": 1},
+                     space={"width": 8, "batch_size": 128, "optimizer": "sgd", "schedule": "constant",
+                            "lr": {"low": 1e11, "high": 1e12}})
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    storage = open_storage(f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'studies.db'}")
+    (trial,) = optuna.load_study(study_name="tiny/digits-resnet/lr_range_test/seed-0", storage=storage).trials
+    assert trial.state.name == "FAIL" and "found no rate" in trial.user_attrs["fail_reason"]
+    assert trial.user_attrs["train_seed"] == training_seed(0, 0)  # failed before its configuration was written
+    assert trial.user_attrs["extra_epochs"] > 0 and trial.user_attrs["device_seconds"] > 0
+    assert "config" not in trial.user_attrs

@@ -102,8 +102,8 @@ def test_a_trial_whose_pid_now_belongs_to_a_later_process_is_failed_at_once(tmp_
     for trial, started in ((earlier, "12"), (mine, process_started(os.getpid()))):
         storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
         storage.set_trial_system_attr(trial._trial_id, STARTED_KEY, started)
-    fail_stale(study, storage)
-    assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
+    after = fail_stale(study, storage)  # the trials as they are once it failed one, for the claim to count
+    assert [t.state.name for t in after] == [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
 
 
 def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration(postgres_url):
@@ -114,8 +114,8 @@ def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration
     storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, "another-host:4242")
     storage.record_heartbeat(trial._trial_id)
     time.sleep(2.5)  # past the grace period of two heartbeats
-    fail_stale(study, storage)
-    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
+    after = fail_stale(study, storage)
+    assert [t.state.name for t in after] == [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
     assert study.trials[1].params == {"lr": lr}
 
 
