@@ -39,7 +39,7 @@ from harness.space import config_key
 from harness.store import HEARTBEAT_SECONDS, RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
-from harness.cost import metered
+from harness.cost import Cost, metered
 from harness.trainer import Diverged, EpochRecord, FitResult, RangeTest, device_bytes, fit, lr_range_test, release_memory
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
@@ -198,11 +198,12 @@ class CellRunner:
         """
         config = cell.task.space.suggest(trial)
         seed = training_seed(cell.seed, trial.number)
-        data = self.data(cell, config)
         curve_reporter = epoch_reporter(trial, on_epoch, cell.strategy.budget.epochs)
         unwritten = {"train_seed": seed}  # written with the configuration, or at the end by a trial that fails first
         ended: dict[str, Any] = {}  # written with the cost, in the trial's last write
+        cost = Cost()  # nothing spent by a trial whose data cannot be loaded
         try:
+            data = self.data(cell, config)
             with metered(self.device) as cost:  # the range test's sweep included
                 if range_test is not None:
                     config["lr"] = self.pick_lr(cell, trial, config, range_test, seed)

@@ -121,16 +121,18 @@ def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration
 
 def test_bad_trials_fail_with_their_reason_and_the_study_goes_on(write_spec, tmp_path):
     spec = slow(0.0, tasks=["fragile"],
-                     strategies=[{"name": "manual", "configs": [{"mode": "oom"}, {"mode": "bug"}, {"mode": "ok"}]}],
-                     budget={"trials": 3, "epochs": 1})
+                     strategies=[{"name": "manual", "configs": [{"mode": mode} for mode in ["data", "oom", "bug", "ok"]]}],
+                     budget={"trials": 4, "epochs": 1})
     result = runner.invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     results = pd.read_csv(tmp_path / "runs" / "tiny" / "results.csv").sort_values("trial")
-    assert list(results["state"]) == ["FAIL", "FAIL", "COMPLETE"]
-    assert list(results["fail_reason"].iloc[:2]) == [
+    assert list(results["state"]) == ["FAIL", "FAIL", "FAIL", "COMPLETE"]
+    assert list(results["fail_reason"].iloc[:3]) == [
+        "ValueError: no data can be made for this configuration",
         "OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB",
         "IndexError: the task's model indexed past its last layer"]
-    assert "trial 0 failed: OutOfMemoryError" in result.output
+    assert results["train_seed"].notna().all()  # each can be re-run as it was
+    assert "trial 1 failed: OutOfMemoryError" in result.output
 
 
 @pytest.mark.parametrize("value", [math.inf, math.nan])

@@ -1,5 +1,5 @@
 """Tasks for tests and benchmarks, loaded as a spec's plugin (`plugins: [harness.testing.tasks]`): tiny
-blobs that train in milliseconds, with training steps as slow as asked, and a task whose model fails
+blobs that train in milliseconds, with training steps as slow as asked, and a task whose data or model fails
 on purpose."""
 
 from __future__ import annotations
@@ -52,11 +52,21 @@ class Slow(Task):
 
 @tasks.register("fragile")
 class Fragile(Slow):
-    """Blobs whose model fails as `mode` says: out of GPU memory, or a bug in the task."""
+    """Blobs whose data or model fails as `mode` says: data that cannot be made for the configuration,
+    out of GPU memory, or a bug in the task."""
 
     def space(self) -> Space:
         base = super().space()
-        return Space({**{name: base[name] for name in base}, "mode": Choice(default="ok", choices=("ok", "oom", "bug"))})
+        modes = ("ok", "data", "oom", "bug")
+        return Space({**{name: base[name] for name in base}, "mode": Choice(default="ok", choices=modes)})
+
+    def data_key(self, config) -> str:
+        return config["mode"]
+
+    def data_for(self, config) -> Data:
+        if config["mode"] == "data":
+            raise ValueError("no data can be made for this configuration")
+        return self.data()
 
     def model(self, config, data: Data) -> nn.Module:
         if config["mode"] == "oom":
