@@ -2,7 +2,8 @@
 
 The training seed of trial i depends on (seed, i) alone, so trial i of every strategy trains with
 the same initialisation and data order: common random numbers make strategy comparisons paired.
-The sampler draws from a separate stream.
+The sampler draws from a separate stream, and so does a trial's training (dropout masks), apart from
+the draws that initialised its model.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 
 TRAINING_STREAM = 0
 SAMPLER_STREAM = 1
+DROPOUT_STREAM = 2
 
 
 def derive(*keys: int) -> int:
@@ -25,3 +27,8 @@ def training_seed(seed: int, trial_number: int) -> int:
 def sampler_seed(seed: int, trials_so_far: int) -> int:
     """Keyed also by the trials already in the study, so a resumed sampler does not replay its draws."""
     return derive(seed, SAMPLER_STREAM, trials_so_far)
+
+
+def dropout_seed(train_seed: int) -> int:
+    """What the global generators are seeded with when a trial starts training."""
+    return derive(train_seed, DROPOUT_STREAM)

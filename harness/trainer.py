@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.graphs import graphed_step
+from harness.seeding import dropout_seed
 from harness.optim import fused_on_gpu, optimizers
 from harness.schedules import schedules
 from harness.step import TrainConfig, autocast, train_step
@@ -177,6 +178,7 @@ def training(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: in
     device = data.train.labels.device
     model = prepare(model, device, compile)
     generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(dropout_seed(seed))  # a trial's masks depend on its seed alone, also when trials take turns
     optimizer = make_optimizer(model, train, config)
     graphed = None if compile else graphed_step(model, optimizer, train, device)  # compiled models graph themselves
     schedule = schedules.get(train.schedule)

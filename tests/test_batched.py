@@ -172,6 +172,18 @@ def test_members_of_different_batch_sizes_cannot_be_stacked_but_can_take_turns(d
         assert_same_curve(outcome.result, fit(model(config, seed, data), data, config, 1, seed))
 
 
+def test_interleaved_trials_draw_their_dropout_masks_as_they_do_alone_and_leave_the_callers_stream_as_it_was(data):
+    configs = [{**config, "dropout": 0.5} for config in CONFIGS[:2]]
+    models = [model(c, s, data) for c, s in zip(configs, SEEDS)]
+    torch.manual_seed(0)
+    outcomes = fit_interleaved(models, data, configs, 1, SEEDS[:2])
+    after = torch.rand(3)
+    for outcome, config, seed in zip(outcomes, configs, SEEDS):
+        assert_same_curve(outcome.result, fit(model(config, seed, data), data, config, 1, seed))
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))
+
+
 def test_interleaved_trials_share_the_wall_time_in_proportion_to_their_own():
     record = EpochRecord(1, 0.5, 0.5, 0.9, 0.1, seconds=2.0)
     ended = {0: FitResult([record], 0.5, 0.9, seconds=2.0), 1: optuna.TrialPruned("pruned")}

@@ -127,6 +127,7 @@ def test_token_batches_of_several_widths_replay_their_own_graphs():
 
 @needs_cuda
 def test_trials_taking_turns_on_streams_train_as_they_do_alone():
+    """Dropout included: each trial's graphs draw their masks from its own generator state."""
     device = torch.device("cuda")
     generator = torch.Generator().manual_seed(0)
     splits = [Split(torch.randn(n, 3, 16, 16, generator=generator), torch.randint(0, 10, (n,), generator=generator))
@@ -138,7 +139,7 @@ def test_trials_taking_turns_on_streams_train_as_they_do_alone():
 
     def built(seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
-        return compact_resnet(3, 10, width=8).to(device)
+        return compact_resnet(3, 10, width=8, dropout=0.3).to(device)
 
     alone = [fit(built(s), data, c, 2, s) for c, s in zip(configs, seeds)]
     outcomes = fit_interleaved([built(s) for s in seeds], data, configs, 2, seeds)
