@@ -12,8 +12,10 @@ only share its cores). Target on one H100 with ResNet-18-class trials: >= 4x.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,7 @@ def run(full: bool) -> dict[str, Any]:
         fixed, trials, epochs = {"width": 64, "batch_size": 128}, 8, 2
     else:
         task = SyntheticImages(train_size=512, eval_size=256)
-        fixed, trials, epochs = {"width": 8, "batch_size": 128}, 4, 1
+        fixed, trials, epochs = {"width": 8, "batch_size": 128}, 4, 2
     spec = {"name": "trials-per-hour", "tasks": [{"name": "synthetic-images", **task.model_dump()}],
             "strategies": [STRATEGY], "seeds": [0], "budget": {"trials": trials, "epochs": epochs}, "space": fixed,
             "device": str(device)}
@@ -116,17 +118,33 @@ def run(full: bool) -> dict[str, Any]:
                       for side in executors)
     return {"summary": f"naive {per_hour['naive']:.0f} trials/h; harness: {sides} ({trials} {task.model_family} "
                        f"trials x {epochs} epochs x {task.train_size} images; target >= 4x for ResNet-18 on one H100); "
-                       f"a local trial {local_trial['span']:.2f} s, of which {local_trial['around'] * 1e3:.0f} ms "
-                       f"around building and training its model",
+                       f"a local trial {local_trial['span']:.2f} s (the first {local_trial['first_span']:.2f} s, "
+                       f"later ones {local_trial['later_span']:.2f} s), of which {local_trial['around'] * 1e3:.0f} ms "
+                       f"around building and training its model; its first epoch {local_trial['first_epoch']:.2f} s, "
+                       f"later ones {local_trial['later_epochs']:.2f} s",
             "ratio": max(ratios.values()), "ratios": ratios, "trials_per_hour": per_hour, "seconds": seconds,
             "trials": trials, "epochs": epochs, "task": task.model_dump(), "fixed": fixed, "states": states,
             "local_trial_seconds": local_trial}
 
 
 def trial_seconds(recorded: list[optuna.trial.FrozenTrial]) -> dict[str, float]:
-    """A trial's mean span in the storage and the part of it spent building and training its model (its
-    recorded device seconds): the rest is what the harness did around it (sampling, storage writes)."""
+    """Where a local trial's time goes, from what the storage recorded (means over trials).
+
+    `span` splits into `model_and_training` (its device seconds) and `around` it (sampling, storage
+    writes). The first trial's span is also given apart from the later ones' (it pays the process's
+    one-time costs, cuDNN choosing its kernels say), and the first epoch apart from the later ones (it
+    also warms up and records the graphed step)."""
     done = [t for t in recorded if t.datetime_complete is not None and "device_seconds" in t.user_attrs]
-    span = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done) / max(1, len(done))
-    training = sum(t.user_attrs["device_seconds"] for t in done) / max(1, len(done))
-    return {"span": span, "model_and_training": training, "around": span - training}
+    spans = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
+    epochs = [[record["seconds"] for record in t.user_attrs["curve"]] for t in done]
+    figures = {"span": mean(spans), "first_span": mean(spans[:1]), "later_span": mean(spans[1:]),
+               "model_and_training": mean(t.user_attrs["device_seconds"] for t in done),
+               "first_epoch": mean(seconds[0] for seconds in epochs if seconds),
+               "later_epochs": mean(s for seconds in epochs for s in seconds[1:])}
+    return {**figures, "around": figures["span"] - figures["model_and_training"]}
+
+
+def mean(values: Iterable[float]) -> float:
+    """The mean, and NaN where there is nothing to average (one trial has no later trials)."""
+    values = list(values)
+    return sum(values) / len(values) if values else math.nan
