@@ -201,7 +201,7 @@ def results(spec: dict, tmp_path, name: str):
     return frames(store.storage, plan.spec.hash())
 
 
-BATCHED_SPEC = tiny_spec(tasks=["digits"], strategies=[{"name": "grid", "resolution": 2}, "random", "manual", "tpe"],
+BATCHED_SPEC = tiny_spec(tasks=["digits"], strategies=[{"name": "grid", "resolution": 2}, "random", "manual", "qmc", "tpe", "gp"],
                          budget={"trials": 3, "epochs": 1}, space={"width": 8, "batch_size": 64, "dropout": 0.0},
                          executor={"name": "batched", "batch_trials": 2})  # asks 2, then the last 1
 
@@ -213,19 +213,17 @@ def batched_run(tmp_path_factory):
 
 def test_the_batched_executor_spends_the_budget_of_every_strategy(batched_run):
     table, curves = batched_run
-    assert table.groupby("strategy").size().to_dict() == {"grid": 3, "manual": 3, "random": 3, "tpe": 3}
+    assert table.groupby("strategy").size().to_dict() == {name: 3 for name in ["gp", "grid", "manual", "qmc", "random", "tpe"]}
     assert (table["state"] == "COMPLETE").all() and (table["epochs"] == 1).all()
     assert table["test_accuracy"].between(0, 1).all() and table["train_seed"].notna().all()
-    assert (table["device_seconds"] > 0).all() and len(curves) == 12
+    assert (table["device_seconds"] > 0).all() and len(curves) == 18
 
 
 def test_the_batched_executor_stores_what_the_local_executor_stores(batched_run, tmp_path):
-    local = results({**BATCHED_SPEC, "strategies": [{"name": "grid", "resolution": 2}, "random", "manual"],
-                     "executor": "local"}, tmp_path, "local")[0]
-    batched = batched_run[0]
-    batched = batched[batched["strategy"] != "tpe"]  # TPE proposes 3 at once, so its later trials differ
+    planned = [{"name": "grid", "resolution": 2}, "random", "manual"]  # the others draw from the trials completed
+    local = results({**BATCHED_SPEC, "strategies": planned, "executor": "local"}, tmp_path, "local")[0]
     key = ["strategy", "trial"]
-    merged = local.merge(batched, on=key, suffixes=("_local", "_batched"))
+    merged = local.merge(batched_run[0], on=key, suffixes=("_local", "_batched"))
     assert len(merged) == 9
     params = [c for c in local.columns if c.startswith("param_")]
     for column in ["train_seed", *params]:
