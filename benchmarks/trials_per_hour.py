@@ -120,7 +120,8 @@ def run(full: bool) -> dict[str, Any]:
                        f"trials x {epochs} epochs x {task.train_size} images; target >= 4x for ResNet-18 on one H100); "
                        f"a local trial {local_trial['span']:.2f} s (the first {local_trial['first_span']:.2f} s, "
                        f"later ones {local_trial['later_span']:.2f} s), of which {local_trial['around'] * 1e3:.0f} ms "
-                       f"around building and training its model; its first epoch {local_trial['first_epoch']:.2f} s, "
+                       f"around building and training its model, {local_trial['outside_epochs'] * 1e3:.0f} ms "
+                       f"building it, setting up and testing; its first epoch {local_trial['first_epoch']:.2f} s, "
                        f"later ones {local_trial['later_epochs']:.2f} s",
             "ratio": max(ratios.values()), "ratios": ratios, "trials_per_hour": per_hour, "seconds": seconds,
             "trials": trials, "epochs": epochs, "task": task.model_dump(), "fixed": fixed, "states": states,
@@ -131,7 +132,8 @@ def trial_seconds(recorded: list[optuna.trial.FrozenTrial]) -> dict[str, float]:
     """Where a local trial's time goes, from what the storage recorded (means over trials).
 
     `span` splits into `model_and_training` (its device seconds) and `around` it (sampling, storage
-    writes). The first trial's span is also given apart from the later ones' (it pays the process's
+    writes); `model_and_training` into its epochs (training and validation) and `outside_epochs` (building
+    the model, setting up, the test pass). The first trial's span is also given apart from the later ones' (it pays the process's
     one-time costs, cuDNN choosing its kernels say), and the first epoch apart from the later ones (it
     also warms up and records the graphed step)."""
     done = [t for t in recorded if t.datetime_complete is not None and "device_seconds" in t.user_attrs]
@@ -141,7 +143,9 @@ def trial_seconds(recorded: list[optuna.trial.FrozenTrial]) -> dict[str, float]:
                "model_and_training": mean(t.user_attrs["device_seconds"] for t in done),
                "first_epoch": mean(seconds[0] for seconds in epochs if seconds),
                "later_epochs": mean(s for seconds in epochs for s in seconds[1:])}
-    return {**figures, "around": figures["span"] - figures["model_and_training"]}
+    in_epochs = mean(sum(seconds) for seconds in epochs)
+    return {**figures, "around": figures["span"] - figures["model_and_training"],
+            "outside_epochs": figures["model_and_training"] - in_epochs}
 
 
 def mean(values: Iterable[float]) -> float:
