@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
+import optuna
+import pytest
 from typer.testing import CliRunner
 
 import benchmarks
 from benchmarks import fixed_cost
 from benchmarks._common import SyntheticImages
 from benchmarks.overhead import measure
+from benchmarks.trials_per_hour import trial_seconds
 from harness.cli import app
 
 
@@ -44,3 +48,20 @@ def test_the_suite_prints_each_summary_and_records_it_with_provenance(tmp_path, 
 def test_harness_bench_refuses_an_unknown_benchmark_by_name():
     result = CliRunner().invoke(app, ["bench", "no-such-benchmark"])
     assert result.exit_code == 2 and "unknown benchmark(s) no-such-benchmark; available:" in result.output
+
+
+def recorded_trial(number: int, span: float, device_seconds: float, epochs: list[float]) -> optuna.trial.FrozenTrial:
+    start = datetime(2026, 1, 1) + timedelta(minutes=number)
+    return optuna.trial.FrozenTrial(
+        number=number, state=optuna.trial.TrialState.COMPLETE, value=0.5, values=None, datetime_start=start,
+        datetime_complete=start + timedelta(seconds=span), params={}, distributions={},
+        user_attrs={"device_seconds": device_seconds, "curve": [{"seconds": s} for s in epochs]},
+        system_attrs={}, intermediate_values={}, trial_id=number)
+
+
+def test_trials_per_hour_tells_where_a_local_trial_spends_its_time():
+    trials = [recorded_trial(0, span=4.0, device_seconds=3.5, epochs=[2.0, 1.0]),
+              recorded_trial(1, span=2.0, device_seconds=1.5, epochs=[0.75, 0.5])]
+    assert trial_seconds(trials) == pytest.approx({
+        "span": 3.0, "first_span": 4.0, "later_span": 2.0, "model_and_training": 2.5, "around": 0.5,
+        "first_epoch": 1.375, "later_epochs": 0.75, "outside_epochs": 2.5 - (3.0 + 1.25) / 2})
