@@ -11,12 +11,13 @@ them; text batches come in a handful of widths, multiples of 8). Plain tensor ba
 shape; any other batch type replays only for a model that vouches for it with a `graph_key(batch)`
 method (the Transformer's token batches: ids and a padding flag, nothing the host reads). Capture
 needs the rule's fused kernel (SGD, Adam, AdamW on a GPU: harness.optim.fused_on_gpu); `graphed_step`
-returns None otherwise and the trainer steps as usual.
+returns None otherwise, and for a model torch.compile wrapped, and the trainer steps as usual.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -148,6 +149,17 @@ class GraphedStep:
 
 def graphed_step(model: nn.Module, optimizer: torch.optim.Optimizer, train: TrainConfig,
                  device: torch.device) -> GraphedStep | None:
-    """Graph-replayed steps where they can be captured: on CUDA with a fused optimizer, else None."""
+    """Graph-replayed steps where they can be captured: on CUDA with a fused optimizer, for a model that
+    torch.compile has not wrapped (its "reduce-overhead" mode records graphs of its own, which are not
+    made to be recorded again inside another capture), else None."""
     fused = all(group.get("fused") for group in optimizer.param_groups)
-    return GraphedStep(model, optimizer, train, device) if device.type == "cuda" and fused else None
+    if device.type != "cuda" or not fused or compiled(model):
+        return None
+    return GraphedStep(model, optimizer, train, device)
+
+
+def compiled(model: nn.Module) -> bool:
+    """Whether torch.compile wrapped the model (torch._dynamo is loaded by then; it is not imported here, which
+    takes a second)."""
+    dynamo = sys.modules.get("torch._dynamo")
+    return dynamo is not None and isinstance(model, dynamo.OptimizedModule)

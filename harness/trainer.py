@@ -180,7 +180,7 @@ def training(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: in
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(dropout_seed(seed))  # a trial's masks depend on its seed alone, also when trials take turns
     optimizer = make_optimizer(model, train, config)
-    graphed = None if compile else graphed_step(model, optimizer, train, device)  # compiled models graph themselves
+    graphed = graphed_step(model, optimizer, train, device)
     schedule = schedules.get(train.schedule)
     val_losses: list[float] = []  # grows each epoch; schedules that take `val_losses` (plateau) read it
     schedule_kwargs = known_kwargs(schedule, {**config, "val_losses": val_losses})

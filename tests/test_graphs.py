@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.graphs import WARMUP_STEPS, batch_key, buffers_like, copy_into, graphed_step
+from harness.graphs import WARMUP_STEPS, batch_key, buffers_like, compiled, copy_into, graphed_step
 from harness.interleaved import fit_interleaved
 from harness.optim import optimizers
 from harness.step import TrainConfig, train_step
@@ -98,6 +98,20 @@ def test_rules_without_a_fused_kernel_step_as_usual():
     model = torch.nn.Linear(4, 2).to(device)
     optimizer = optimizers.get("rmsprop")(model.parameters(), lr=0.01)
     assert graphed_step(model, optimizer, TrainConfig(optimizer="rmsprop"), device) is None
+
+
+def test_a_compiled_model_is_told_apart():
+    model = torch.nn.Linear(4, 2)
+    assert not compiled(model) and compiled(torch.compile(model))
+
+
+@needs_cuda
+def test_a_compiled_model_is_left_to_its_own_graphs():
+    device = torch.device("cuda")
+    model = torch.nn.Linear(4, 2).to(device)
+    optimizer = make_optimizer(model, TrainConfig(optimizer="sgd"), {})
+    assert graphed_step(model, optimizer, TrainConfig(optimizer="sgd"), device) is not None
+    assert graphed_step(torch.compile(model), optimizer, TrainConfig(optimizer="sgd"), device) is None
 
 
 @needs_cuda
