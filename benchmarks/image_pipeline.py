@@ -20,7 +20,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from harness.task import Data
-from harness.trainer import TrainConfig, fit, resolve_device
+from harness.trainer import fit, resolve_device
 from tasks.image_models import resnet
 from tasks.image_split import ImageSplit, channel_stats
 
@@ -117,11 +117,6 @@ def dataloader_epochs(images: torch.Tensor, labels: torch.Tensor, setting: Setti
     return seconds
 
 
-def trainer_compiles() -> bool:
-    """Whether the trainer has its own `compile` option yet (otherwise the benchmark compiles the model)."""
-    return "compile" in {f.name for f in fields(TrainConfig)}
-
-
 def harness_epochs(images: torch.Tensor, labels: torch.Tensor, setting: Setting, device: torch.device,
                    compiled: bool = False) -> list[float]:
     """Seconds of each epoch (warm-up first) of `fit` on an `ImageSplit` on the device (validation included)."""
@@ -130,9 +125,7 @@ def harness_epochs(images: torch.Tensor, labels: torch.Tensor, setting: Setting,
     data = Data(ImageSplit(images, labels, mean, std, pad=4, flip=True), held_out, held_out, 10).to(device)
     model = fresh_model(setting.width, device)
     config = {**TRAINING, "batch_size": setting.batch_size}
-    if compiled and trainer_compiles():
-        config["compile"] = True
-    elif compiled:
+    if compiled:  # with torch.compile's own CUDA graphs (the executor's `compile` option is its default mode)
         model = torch.compile(model, mode="reduce-overhead")
     sync(device)
     result = fit(model, data, config, epochs=1 + setting.epochs, seed=0)
@@ -174,7 +167,7 @@ def run(full: bool = False) -> dict:
             figures["compiled_s_per_epoch"] = round(per_epoch(compiled), 3)
             figures["compiled_first_epoch_s"] = round(compiled[0], 1)  # includes compilation
             figures["compiled_ratio"] = round(loader[best_workers] / per_epoch(compiled), 2)
-            figures["compiled_by"] = "trainer" if trainer_compiles() else "benchmark: torch.compile(reduce-overhead)"
+            figures["compiled_by"] = "torch.compile(mode='reduce-overhead')"
     figures["summary"] = (
         f"image pipeline, ResNet-18 x{setting.width} on {setting.images} images, batch {setting.batch_size}, "
         f"{figures['device']}: DataLoader ({best_workers} workers) {loader[best_workers]:.2f} s/epoch, "
