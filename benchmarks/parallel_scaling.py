@@ -17,7 +17,6 @@ import argparse
 import json
 import tempfile
 import time
-from collections import defaultdict
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any

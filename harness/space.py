@@ -185,9 +185,6 @@ class Space(Mapping[str, Param]):
             configs = expanded
         return configs
 
-    def grid_size(self, resolution: int) -> int:
-        return len(self.grid(resolution))
-
     def override(self, overrides: Mapping[str, Any]) -> Space:
         """Narrow, widen, fix or re-choose parameters; see `override_param` for the forms."""
         unknown = [k for k in overrides if k not in self._params]

@@ -11,7 +11,7 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
@@ -58,9 +58,6 @@ class FitResult:
     @property
     def val_accuracy(self) -> float:
         return self.curve[-1].val_accuracy
-
-    def curve_dicts(self) -> list[dict[str, float]]:
-        return [asdict(r) for r in self.curve]
 
 
 def known_kwargs(fn: Callable, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def test_override_forms():
     assert narrowed["lr"].low == 1e-2 and narrowed["lr"].default == 1e-2
     assert narrowed["optimizer"].choices == ("sgd",) and narrowed["optimizer"].default == "sgd"
     assert isinstance(narrowed["depth"], Fixed)
-    assert narrowed.grid_size(2) == 2 * 2  # lr x momentum; depth fixed, one optimizer
+    assert len(narrowed.grid(2)) == 2 * 2  # lr x momentum; depth fixed, one optimizer
 
 
 def test_override_errors_name_the_parameter():
