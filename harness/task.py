@@ -71,7 +71,7 @@ class Data:
     num_classes: int
 
     def to(self, device: torch.device) -> Data:
-        return Data(self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes)
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
 
 
 class Task(Options):

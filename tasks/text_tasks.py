@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +27,14 @@ from tasks.text_data import TextTable, file_problem, load_hub, read_local
 from tasks.text_families import RESEARCH, Family, build_model, text_space
 from tasks.text_split import TextSplit
 from tasks.tokenizer import TokenizerSettings, encode, trained_tokenizer
+
+
+@dataclass(frozen=True)
+class TextData(Data):
+    """Token-id splits and the size of the vocabulary their ids index: what a model's embedding needs. A trained
+    vocabulary can outgrow the `vocab_size` asked for: a tokenizer keeps every character it met as a piece."""
+
+    vocabulary: int
 
 
 def class_ids(train: list[Any], *others: list[Any]) -> dict[Any, int]:
@@ -73,10 +82,10 @@ class TextTask(Task):
     def data_key(self, config: Mapping[str, Any]) -> int:
         return config.get("vocab_size", self.vocab_size)
 
-    def data(self) -> Data:
+    def data(self) -> TextData:
         return self.data_for({})
 
-    def data_for(self, config: Mapping[str, Any]) -> Data:
+    def data_for(self, config: Mapping[str, Any]) -> TextData:
         full_train, test = self.tables()
         train, val = seeded_cut(full_train, self.val_fraction, self.split_seed, self.train_limit)
         ids = class_ids(train.labels, val.labels, test.labels)
@@ -85,10 +94,10 @@ class TextTask(Task):
         splits = [TextSplit.of(encode(tokenizer, table.texts, self.max_length),
                                torch.tensor([ids[label] for label in table.labels], dtype=torch.long), self.max_length)
                   for table in (train, val, test)]
-        return Data(*splits, num_classes=len(ids))
+        return TextData(*splits, num_classes=len(ids), vocabulary=tokenizer.get_vocab_size())
 
-    def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:
-        return build_model(self.model_family, config, self.data_key(config), data.num_classes, self.max_length)
+    def model(self, config: Mapping[str, Any], data: TextData) -> nn.Module:
+        return build_model(self.model_family, config, data.vocabulary, data.num_classes, self.max_length)
 
 
 class HubTextTask(TextTask):

@@ -47,3 +47,21 @@ def test_a_grid_over_vocabulary_sizes_trains_every_size(tmp_path, write_spec):
     assert result.exit_code == 0, result.output
     trials = pd.read_csv(tmp_path / "runs" / "vocab" / "results.csv")
     assert sorted(trials["param_vocab_size"]) == [100, 200] and (trials["state"] == "COMPLETE").all()
+
+
+def test_a_vocabulary_that_outgrows_its_size_still_fits_the_embedding(tmp_path):
+    """WordPiece keeps every character, alone and as a word's continuation, whatever size was asked for."""
+    alphabet = [chr(code) for code in range(0x3b1, 0x3c9)] + list("abcdefghijklmnopqrstuvwxyz")  # Greek and Latin
+    generator = random.Random(0)
+    rows = [{"text": " ".join("".join(generator.choices(alphabet, k=5)) for _ in range(8)), "label": str(i % 2)}
+            for i in range(200)]
+    task = LocalText(train=str(write_local(tmp_path / "chars.csv", rows)), tokenizer="wordpiece", vocab_size=100,
+                     max_length=16)
+    config = task.space().defaults()
+    data = task.data_for(config)
+    highest = max(int(split.inputs.max()) for split in (data.train, data.val, data.test))
+    assert 100 < highest < data.vocabulary
+    model = task.model(config, data)
+    model.eval()
+    batch = next(data.test.batches(8))[0]
+    assert model(batch).shape == (len(batch.ids), 2)
