@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from harness.errors import first_line
 from harness.task import Data
 from harness.trainer import fit, resolve_device
 from tasks.text_families import Family, build_model
@@ -135,7 +136,7 @@ def run(full: bool = False) -> dict[str, Any]:
                      for b in batches}
         except RuntimeError as error:  # e.g. a kernel this device lacks: keep the other figures
             figures[name] = {"error": f"{type(error).__name__}: {error}"}
-            lines.append(f"{name} failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+            lines.append(f"{name} failed: {first_line(error) or type(error).__name__}")
             continue
         rate = {b: found[b]["tokens_per_s"] for b in batches}
         figures[name] = {**found, **{f"bucketed_vs_{b}": rate["bucketed"] / rate[b] for b in batches if b != "bucketed"}}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,7 +37,7 @@ def user_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except HarnessError as error:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             errors.print("interrupted: finished trials are stored; run the same command again to resume")
@@ -70,10 +71,10 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     if plan.executor.shares_storage:
         store.check_shareable()
     if force_new and store.recorded_hash() not in (None, spec.hash()):
-        console.print(f"moved the run of another spec aside, to {store.move_aside()}")
+        console.print(f"moved the run of another spec aside, to {escape(str(store.move_aside()))}")
     store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
     cells = plan.cells
-    console.print(f"run [bold]{spec.name}[/] (spec {spec.hash()}): {len(plan.tasks)} task(s) x "
+    console.print(f"run [bold]{escape(spec.name)}[/] (spec {spec.hash()}): {len(plan.tasks)} task(s) x "
                   f"{len(plan.strategies)} strategies x {len(spec.seeds)} seed(s) = {len(cells)} cells, "
                   f"{plan.budget.describe()} per cell, on {device}")
     with progress_bars() as progress, interrupts(progress.console), store.session(device, spec_file.parent):
@@ -101,7 +102,7 @@ def worker(run_dir: Annotated[Path, typer.Argument(help="the run directory of a 
 
     store = open_run(run_dir, storage, spec)
     target = check_device(device or store.plan.spec.device)
-    console.print(f"worker joined run {store.plan.spec.name} on {target}, storage {store.url}")
+    console.print(f"worker joined run {store.plan.spec.name} on {target}, storage {store.url}", markup=False)
     with interrupts(console):
         work(store, target, worker_hooks(), spec.parent if spec else None)
     console.print("every cell has spent its budget")
@@ -114,7 +115,7 @@ def worker_hooks() -> Any:
     def ended(cell: Any, trial: Any) -> None:
         reason = f" ({trial.user_attrs['fail_reason']})" if "fail_reason" in trial.user_attrs else ""
         console.print(f"{cell.study_name} trial {trial.number}: {trial.state.name} {trial.value}{reason}",
-                      highlight=False)
+                      markup=False, highlight=False)
 
     return Hooks(on_trial=ended)
 
@@ -127,7 +128,7 @@ def repair_journal(path: Annotated[Path, typer.Argument(help="a journal file, e.
 
     backup = repair(path)
     console.print(f"cut the torn last line off {path}; the file as it was is {backup}" if backup
-                  else f"{path} has no torn line; nothing changed", soft_wrap=True)  # paths stay whole
+                  else f"{path} has no torn line; nothing changed", markup=False, soft_wrap=True)  # paths stay whole
 
 
 def interrupts(where: Console) -> Any:
@@ -150,8 +151,8 @@ def trial_ended(progress: Progress, cell: Any, trial: Any) -> None:
     progress.advance(trials)
     progress.reset(epochs)
     if trial.state.name == "FAIL":
-        progress.console.print(f"[yellow]{cell.study_name} trial {trial.number} failed:[/] "
-                               f"{trial.user_attrs.get('fail_reason', 'interrupted')}", highlight=False)
+        progress.console.print(f"[yellow]{escape(cell.study_name)} trial {trial.number} failed:[/] "
+                               f"{escape(trial.user_attrs.get('fail_reason', 'interrupted'))}", highlight=False)
 
 
 def check_device(name: str) -> torch.device:
@@ -188,7 +189,7 @@ def write_and_show(run_dir: Path, storage: Any, spec_hash: str, out: Path | None
     written = write_report(results, curves, out or run_dir, manifest, formats or FORMATS)
     console.print(rich_table(results))
     main = next((written[name] for name in ("index.html", "report.md", "tables.tex", "summary.csv") if name in written))
-    console.print(f"report: {main}")
+    console.print(f"report: {main}", markup=False)
 
 
 def open_run(run_dir: Path) -> tuple[dict[str, Any], Any]:
@@ -317,7 +318,7 @@ def train(task: Annotated[str, typer.Argument(help="a registered task name")],
     data = run.task.data_for(config).to(target)
     torch.manual_seed(seed)
     model = run.task.model(config, data).to(target)
-    console.print(f"{run.label} on {target}: {config}")
+    console.print(f"{run.label} on {target}: {config}", markup=False)
     table = Table("epoch", "train loss", "val loss", "val acc.", "lr", "s")
     result = fit(model, data, config, epochs, seed, on_epoch=lambda r: table.add_row(
         str(r.epoch), f"{r.train_loss:.4f}", f"{r.val_loss:.4f}", f"{r.val_accuracy:.2%}", f"{r.lr:.2e}",

@@ -13,3 +13,9 @@ class SpecError(HarnessError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("invalid spec:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def first_line(text: object) -> str:
+    """The first line of what an error (or a docstring) says, "" when it says nothing: messages go on one line."""
+    lines = ("" if text is None else str(text)).strip().splitlines()
+    return lines[0] if lines else ""

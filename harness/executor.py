@@ -30,7 +30,7 @@ from harness import stopping
 from harness.attrs import set_user_attrs
 from harness.budget import Budget, Spent, counts_against_budget
 from harness.claims import Slot, claim, heartbeat
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 from harness.options import Options
 from harness.plan import Cell, Plan
 from harness.registry import Registry
@@ -233,7 +233,7 @@ class CellRunner:
 
 def failure_reason(error: Exception) -> str:
     """One line for the report: the trainer's own words for divergence, else the error's type and first line."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = first_line(error)
     return text if isinstance(error, Diverged) else f"{type(error).__name__}: {text}".rstrip(": ")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 
 T = TypeVar("T")
 
@@ -26,10 +26,6 @@ class Entry(Generic[T]):
 
 class UnknownName(HarnessError):
     """A name that is not registered; the message lists the registered ones."""
-
-
-def first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
 
 
 class Registry(Generic[T]):

@@ -29,7 +29,7 @@ from filelock import FileLock
 
 from harness import journal, sqlite
 from harness.budget import counts_against_budget, trial_epochs
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 from harness.plan import Cell, Plan
 
 PACKAGES = ("torch", "torchvision", "optuna", "numpy", "pandas", "scikit-learn", "transformers", "tokenizers")
@@ -254,8 +254,7 @@ def shown(url: str) -> str:
 def one_line(error: Exception) -> str:
     """The driver's own first line (SQLAlchemy wraps it in several), prefixed by its type."""
     cause = getattr(error, "orig", None) or error
-    lines = str(cause).strip().splitlines() or [""]
-    return f"{type(cause).__name__}: {lines[0]}"
+    return f"{type(cause).__name__}: {first_line(cause)}"
 
 
 def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.DataFrame, pd.DataFrame]:

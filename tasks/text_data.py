@@ -14,10 +14,20 @@ from typing import Any
 
 import pandas as pd
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 
-READERS = {".csv": pd.read_csv, ".jsonl": lambda path: pd.read_json(path, lines=True),
-           ".json": lambda path: pd.read_json(path, lines=True), ".parquet": pd.read_parquet}
+
+
+def read_json(path: Path) -> pd.DataFrame:
+    """A JSON array of records, or one record per line as `datasets` also accepts in a .json file."""
+    try:
+        return pd.read_json(path)
+    except ValueError:
+        return pd.read_json(path, lines=True)
+
+
+READERS = {".csv": pd.read_csv, ".jsonl": lambda path: pd.read_json(path, lines=True), ".json": read_json,
+           ".parquet": pd.read_parquet}
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,16 @@ class TextTable:
 
     texts: list[str]
     labels: list[Any]
+
+    @classmethod
+    def of(cls, texts: Sequence[Any], labels: Sequence[Any], where: str) -> TextTable:
+        """A table from read columns: a missing text is an empty one; a missing label is refused, naming its rows."""
+        unlabelled = [row for row, label in enumerate(labels) if pd.isna(label)]
+        if unlabelled:
+            rows = ", ".join(str(row + 1) for row in unlabelled[:5]) + (", ..." if len(unlabelled) > 5 else "")
+            raise HarnessError(f"{where}: {len(unlabelled)} example(s) have no label (rows {rows}, counting from 1); "
+                               "label them or remove them")
+        return cls(["" if pd.isna(text) else str(text) for text in texts], list(labels))
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -56,9 +76,13 @@ def read_local(path: Path, text_column: str, label_column: str) -> TextTable:
     problem = file_problem(path)
     if problem:
         raise HarnessError(problem)
-    frame = READERS[path.suffix.lower()](path)
+    try:
+        frame = READERS[path.suffix.lower()](path)
+    except (OSError, ValueError) as error:  # pandas' and pyarrow's parse errors are ValueErrors
+        reason = first_line(error) or type(error).__name__
+        raise HarnessError(f"cannot read {path} as {path.suffix.lower()[1:]}: {reason}") from None
     columns(list(frame.columns), text_column, label_column, str(path))
-    return TextTable(frame[text_column].astype(str).tolist(), frame[label_column].tolist())
+    return TextTable.of(frame[text_column].tolist(), frame[label_column].tolist(), str(path))
 
 
 def load_hub(path: str, splits: tuple[str, str], text_column: str, label_column: str,
@@ -73,7 +97,7 @@ def load_hub(path: str, splits: tuple[str, str], text_column: str, label_column:
         loaded = datasets.load_dataset(path, config)
     except Exception as error:  # network, missing cache and bad paths arrive as many types; all are the user's to fix
         offline = " (offline mode is on)" if datasets.config.HF_HUB_OFFLINE else ""
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error) or type(error).__name__
         raise HarnessError(f"cannot load data set {path!r}{offline}: {reason}. A hub data set must be in the "
                            f"Hugging Face cache ({datasets.config.HF_DATASETS_CACHE}) or downloadable: load it once "
                            "with network access, or point the task's `path` at a local copy") from None
@@ -82,5 +106,6 @@ def load_hub(path: str, splits: tuple[str, str], text_column: str, label_column:
         if split not in loaded:
             raise HarnessError(f"data set {path!r} has no split {split!r}; splits found: {', '.join(loaded)}")
         columns(loaded[split].column_names, text_column, label_column, f"data set {path!r} split {split!r}")
-        tables.append(TextTable(list(loaded[split][text_column]), list(loaded[split][label_column])))
+        tables.append(TextTable.of(loaded[split][text_column], loaded[split][label_column],
+                                   f"data set {path!r} split {split!r}"))
     return tables[0], tables[1]

@@ -56,13 +56,20 @@ def test_cli_train_reports_a_missing_data_set_and_exits_2():
     assert "cannot load data set 'stanfordnlp/imdb'" in result.output and "Traceback" not in result.output
 
 
+def test_cli_errors_print_brackets_as_they_are(tmp_path):
+    path = write_local(tmp_path / "news[v1].csv", [{"body": r["text"], "label": r["label"]} for r in topic_rows(20)])
+    result = CliRunner().invoke(app, ["train", "local", "--option", f"train={path}", "--device", "cpu"])
+    assert result.exit_code == 2
+    assert f"{path} has no text column 'text'" in " ".join(result.output.split())
+
+
 def test_missing_hub_column_names_the_columns_found(tmp_path):
     root = write_hub_dir(tmp_path / "d", {"train": topic_rows(20), "test": topic_rows(5)})
     with pytest.raises(HarnessError, match=r"has no text column 'sentence'; columns found: text, label"):
         Sst2(path=str(root), test_split="test", **SMALL).data()
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".json", ".parquet"])
 def test_local_files_in_every_format_give_the_same_data(tmp_path, suffix):
     rows = topic_rows(80)
     csv = LocalText(train=str(write_local(tmp_path / "train.csv", rows)), **SMALL).data()
@@ -80,14 +87,41 @@ def test_local_with_its_own_test_file_and_custom_columns(tmp_path):
     assert len(task.data().test) == 12
 
 
-def test_local_bad_column_names_the_columns_found(tmp_path):
-    path = write_local(tmp_path / "train.csv", [{"body": r["text"], "label": r["label"]} for r in topic_rows(20)])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_local_bad_column_names_the_columns_found(tmp_path, suffix):
+    path = write_local(tmp_path / f"train{suffix}", [{"body": r["text"], "label": r["label"]} for r in topic_rows(20)])
     with pytest.raises(HarnessError) as error:
         LocalText(train=str(path)).data()
     assert str(error.value) == (f"{path} has no text column 'text'; columns found: body, label; "
                                 "set the task's `text_column` option")
     with pytest.raises(HarnessError, match="has no label column 'topic'; columns found: body, label"):
         LocalText(train=str(path), text_column="body", label_column="topic").data()
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("empty.csv", "", "No columns to parse"),
+    ("broken.jsonl", '{"text": "a", "label": 1}\n{"text": ', ""),
+    ("fake.parquet", "not parquet at all", ""),
+])
+def test_an_unreadable_local_file_is_one_clear_error(tmp_path, name, content, says):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(HarnessError) as error:
+        LocalText(train=str(path)).data()
+    message = str(error.value)
+    assert message.startswith(f"cannot read {path} as {path.suffix[1:]}: ") and says in message
+    assert "\n" not in message
+
+
+def test_a_missing_text_is_empty_and_a_missing_label_is_refused(tmp_path):
+    rows = topic_rows(40)
+    rows[3]["text"] = None
+    path = write_local(tmp_path / "train.csv", rows)
+    data = LocalText(train=str(path), **SMALL).data()
+    assert min(int(split.lengths.min()) for split in (data.train, data.val, data.test)) == 1  # [CLS] alone
+    rows[5]["label"] = rows[9]["label"] = None
+    with pytest.raises(HarnessError, match=r"train.csv: 2 example\(s\) have no label \(rows 6, 10, counting from 1\)"):
+        LocalText(train=str(write_local(path, rows)), **SMALL).data()
 
 
 def test_test_labels_never_seen_in_training_are_refused(tmp_path):

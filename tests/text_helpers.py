@@ -29,10 +29,10 @@ def topic_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
 
 
 def write_local(path: Path, rows: list[dict[str, str]]) -> Path:
-    """One file in the format its suffix names (CSV, JSON Lines or Parquet), written by pandas."""
+    """One file in the format its suffix names (CSV, JSON Lines, a JSON array or Parquet), written by pandas."""
     frame = pd.DataFrame(rows)
     {".csv": lambda: frame.to_csv(path, index=False), ".jsonl": lambda: frame.to_json(path, orient="records", lines=True),
-     ".parquet": lambda: frame.to_parquet(path)}[path.suffix]()
+     ".json": lambda: frame.to_json(path, orient="records"), ".parquet": lambda: frame.to_parquet(path)}[path.suffix]()
     return path
 
 
