@@ -136,6 +136,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
         if space is not None:
             space = _override(space, overrides, f"tasks[{i}].space", problems)
         if space is not None:
+            problems += [f"tasks[{i}].space: {problem}" for problem in task.space_problems(space)]
             task_runs.append(TaskRun(label or task.label, task, space))
 
     strategy_runs = []

@@ -92,6 +92,11 @@ class Task(Options):
     def data(self) -> Data:
         """All three splits, on the CPU; the same every call (the split is seeded by the task's options)."""
 
+    def space_problems(self, space: Space) -> list[str]:
+        """Values of a (possibly overridden) space that the task's models cannot take together, found when the
+        spec is checked rather than trial by trial; by default none."""
+        return []
+
     def data_key(self, config: Mapping[str, Any]) -> Hashable:
         """What of a configuration the data depend on (a tokenizer's vocabulary size, say); trials with equal
         keys share one copy of the data. By default nothing: every trial gets `data()`."""

@@ -16,7 +16,7 @@ from torch import nn
 
 from harness.space import Space
 from harness.task import Data, Task, tasks
-from tasks.text_families import Family, build_model, text_space
+from tasks.text_families import Family, build_model, space_problems, text_space
 from tasks.text_split import PAD, TextSplit
 
 OPERATORS = {
@@ -86,6 +86,9 @@ class ListOps(Task):
 
     def space(self) -> Space:
         return text_space(self.model_family)
+
+    def space_problems(self, space: Space) -> list[str]:
+        return space_problems(self.model_family, space)
 
     def data(self) -> Data:
         shape = dict(max_length=self.max_length, max_depth=self.max_depth, max_args=self.max_args)

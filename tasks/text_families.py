@@ -13,7 +13,7 @@ from typing import Any, Literal
 from torch import nn
 
 from harness.optim import training_space
-from harness.space import Choice, Float, Int, Param, Space, when
+from harness.space import Choice, Fixed, Float, Int, Param, Space, when
 from tasks.text_models import RNN_POOLINGS, TRANSFORMER_POOLINGS, RNNClassifier, TransformerClassifier
 
 Family = Literal["rnn", "transformer"]
@@ -65,6 +65,15 @@ def text_space(family: Family, sizes: Sizes = SMALL) -> Space:
         "dropout": Float(default=0.1, low=0.0, high=0.5),
         "grad_clip": Float(default=1.0, low=0.1, high=10.0, log=True),  # clipping matters most for RNNs
     })
+
+
+def space_problems(family: Family, space: Space) -> list[str]:
+    """Pairs of values the family's builder refuses: a Transformer splits d_model evenly among its heads.
+    Ranges are left to the builder, trial by trial."""
+    if family != "transformer" or not all(isinstance(space[name], (Choice, Fixed)) for name in ("d_model", "heads")):
+        return []
+    return [f"d_model {width} is not a multiple of heads {heads}: a Transformer splits d_model evenly among its heads"
+            for width in space["d_model"].grid(0) for heads in space["heads"].grid(0) if width % heads]
 
 
 def build_model(family: Family, config: Mapping[str, Any], vocab_size: int, num_classes: int,

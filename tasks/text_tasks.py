@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 from harness.space import Choice, Space
 from harness.task import Data, Task, tasks
 from tasks.text_data import TextTable, file_problem, load_hub, read_local
-from tasks.text_families import RESEARCH, Family, build_model, text_space
+from tasks.text_families import RESEARCH, Family, build_model, space_problems, text_space
 from tasks.text_split import TextSplit
 from tasks.tokenizer import TokenizerSettings, encode, trained_tokenizer
 
@@ -78,6 +78,9 @@ class TextTask(Task):
         vocab_sizes = sorted({max(100, self.vocab_size // 2), self.vocab_size, self.vocab_size * 2})
         return Space({**text_space(self.model_family, RESEARCH),
                       "vocab_size": Choice(default=self.vocab_size, choices=tuple(vocab_sizes))})
+
+    def space_problems(self, space: Space) -> list[str]:
+        return space_problems(self.model_family, space)
 
     def data_key(self, config: Mapping[str, Any]) -> int:
         return config.get("vocab_size", self.vocab_size)

@@ -64,6 +64,14 @@ def test_bad_options_and_space_overrides():
     assert any(p.startswith("space.nonsense: no task has this parameter") for p in found)
 
 
+def test_transformer_widths_its_heads_cannot_split_are_refused():
+    found = problems(tiny_spec(tasks=[{"name": "listops", "space": {"d_model": [36, 64], "heads": [4, 8]}},
+                                      {"name": "listops", "label": "ok", "space": {"d_model": 48, "heads": [2, 4]}},
+                                      {"name": "listops", "label": "rnn", "model_family": "rnn"}], space={}))
+    assert found == ["tasks[0].space: d_model 36 is not a multiple of heads 8: a Transformer splits d_model evenly "
+                     "among its heads"]
+
+
 def test_range_errors_say_what_must_hold():
     found = problems(tiny_spec(space={"lr": {"low": 1, "high": 0.1}}))
     assert any("space.lr: `low <= high` must hold, but got (low=1, high=0.1)" in p for p in found)
