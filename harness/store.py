@@ -261,7 +261,9 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
     """The tidy results frame (one row per trial that spent budget) and curves frame (one row per trial-epoch).
 
     Read from the storage alone (each study's user attributes name its run and cell), so a report
-    needs neither the spec nor the plugins that ran it.
+    needs neither the spec nor the plugins that ran it. `compile_seconds` (NaN unless the trial ran with
+    `compile: true`) is the first training step's time, which compiles the model for training; recompiles
+    for evaluation or other batch shapes fall in the epochs' seconds.
     """
     rows, curve_rows = [], []
     for summary in optuna.get_all_study_summaries(storage):
@@ -282,6 +284,7 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
                          "strategy_note": note,
                          "device_seconds": attrs.get("device_seconds", math.nan),
                          "energy_joules": attrs.get("energy_joules", math.nan),
+                         "compile_seconds": attrs.get("compile_seconds", math.nan),
                          **{f"param_{k}": v for k, v in attrs.get("config", trial.params).items()}})
             curve_rows += [{**key, **record} for record in curve]
     return pd.DataFrame(rows), pd.DataFrame(curve_rows)

@@ -53,7 +53,7 @@ class FitResult:
     test_loss: float
     test_accuracy: float
     seconds: float
-    compile_seconds: float = 0.0  # of `seconds`, the first step's, when torch.compile compiles there
+    compile_seconds: float = 0.0  # of `seconds`, the first training step's, which compiles the model for training
 
     @property
     def val_accuracy(self) -> float:

@@ -4,6 +4,7 @@ and the noise floor. Accuracies print in percent with one decimal."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import combinations
 
 import pandas as pd
@@ -30,6 +31,11 @@ def interval(low: float, high: float) -> str:
 def count(value: float) -> str:
     """Integral values print as integers, others with one decimal."""
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def measured(digits: int) -> Callable[[float], str]:
+    """A formatter that prints what was not measured (NaN, e.g. energy on a CPU) as "–", never as a number."""
+    return lambda value: "–" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def _seeds(row: object) -> str:
@@ -78,9 +84,12 @@ def cost_table(analysis: Analysis) -> Table:
                "Completed": s["completed"].map(count), "Pruned": s["pruned"].map(count),
                "Failed": s["failed"].map(count), "Epochs/cell": s["epochs"].map(count),
                "Seconds/cell": s["seconds"].map(lambda v: f"{v:.1f}")}
+    compiled = "compile_seconds" in s and s["compile_seconds"].notna().any()
+    if compiled:
+        columns["Compile s/cell"] = s["compile_seconds"].map(measured(1))
     for column, header in (("device_hours", "Device-hours"), ("kwh", "kWh")):
         if column in s:
-            columns[header] = s[column].map(lambda v: "–" if math.isnan(v) else f"{v:.3f}")
+            columns[header] = s[column].map(measured(3))
     if "strategy_note" in s:
         columns["Note"] = s["strategy_note"].fillna("")
     cells = pd.DataFrame(columns)
@@ -88,6 +97,9 @@ def cost_table(analysis: Analysis) -> Table:
             "pruned and failed trials (and device-hours of training on the run's CPU or GPU, and kWh where "
             "measured) are totals over seeds. Failed trials are counted and spend budget but are never averaged "
             "into accuracies.")
+    if compiled:
+        note += (" Compile s/cell: the first training step's seconds, which compile the model for training (part "
+                 "of the seconds; recompiles for evaluation or other batch shapes fall in the epochs' seconds).")
     align = "ll" + "r" * (cells.shape[1] - 2 - ("Note" in cells)) + ("l" if "Note" in cells else "")
     return Table("cost", "Budget spent and trials by state per task and strategy", cells, s, note=note, align=align)
 
@@ -98,7 +110,7 @@ def rank_table(analysis: Analysis) -> Table:
     data = pd.DataFrame({"strategy": ranks.index, "mean_rank": ranks.to_numpy(),
                          "profile_area": areas.reindex(ranks.index).to_numpy()})
     cells = pd.DataFrame({"Strategy": data["strategy"], "Mean rank": data["mean_rank"].map(lambda v: f"{v:.2f}"),
-                          "Profile area": data["profile_area"].map(lambda v: "–" if math.isnan(v) else f"{v:.2f}")})
+                          "Profile area": data["profile_area"].map(measured(2))})
     bold = pd.DataFrame({"Strategy": False, "Mean rank": data["mean_rank"].eq(data["mean_rank"].min()),
                          "Profile area": data["profile_area"].eq(data["profile_area"].max())})
     note = (analysis.ranks.describe() + " Rank 1 is the best validation accuracy on a problem; ties share ranks. "

@@ -16,7 +16,9 @@ from reports.robust import iqm_with_ci
 CELL = ["task", "strategy", "seed"]
 PAIR = ["task", "strategy"]
 CONFIDENCE = 0.95
-RESOURCES = {"device_seconds": ("device_hours", 1 / 3600), "energy_joules": ("kwh", 1 / 3.6e6)}  # optional columns
+RESOURCES = {"device_seconds": ("device_hours", 1 / 3600), "energy_joules": ("kwh", 1 / 3.6e6),
+             "compile_seconds": ("compile_seconds", 1.0)}  # optional columns
+PER_CELL = ("trials", "epochs", "seconds", "compile_seconds")  # means over seeds; the others are totals
 
 
 def in_first_seen_order(frame: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -98,7 +100,7 @@ def _over_seeds(cells: pd.DataFrame) -> pd.Series:
            "val_iqm": iqm, "val_iqm_low": iqm_low, "val_iqm_high": iqm_high,
            "test_mean": cells["test_accuracy"].mean(), "test_std": cells["test_accuracy"].std()}
     row |= {name: cells[name].sum() for name in ("completed", "pruned", "failed")}
-    row |= {name: cells[name].mean() for name in ("trials", "epochs", "seconds")}
+    row |= {name: cells[name].mean() for name in PER_CELL if name in cells}
     row |= {name: _measured_sum(cells[name]) for name in ("device_hours", "kwh") if name in cells}
     return pd.Series(row)
 
@@ -107,8 +109,8 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, strategy) over seeds: mean, std (ddof=1), 95% CI and IQM of the selected trials.
 
     Counts (completed, pruned, failed) and resources (device-hours, kWh) are totals over seeds; trials,
-    epochs and seconds are means per cell, to read against the per-cell budget. `fewer_seeds` marks a
-    strategy with fewer seeds than another on the same task.
+    epochs, seconds and compile seconds (part of the seconds) are means per cell, to read against the
+    per-cell budget. `fewer_seeds` marks a strategy with fewer seeds than another on the same task.
     """
     cells = cell_summary(results)
     rows = [_over_seeds(group).rename(key) for key, group in cells.groupby(PAIR, sort=False)]

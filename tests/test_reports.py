@@ -119,6 +119,15 @@ def test_cost_table_counts_and_resources_when_measured() -> None:
     assert unmeasured["kWh"].tolist() == ["–", "–"]  # nothing measured is not zero
 
 
+def test_cost_table_shows_compile_seconds_per_cell_when_a_trial_compiled() -> None:
+    results = three_seeds_and_one().assign(compile_seconds=NAN)
+    results.loc[results["strategy"] == "tpe", "compile_seconds"] = 2.0
+    cells = cost_table(Analysis(results)).cells.set_index("Strategy")
+    assert cells.loc["tpe", "Compile s/cell"] == "4.0"  # two trials per cell, 2 s each
+    assert cells.loc["random", "Compile s/cell"] == "–"  # nothing compiled is not zero
+    assert "Compile s/cell" not in cost_table(Analysis(results.assign(compile_seconds=NAN))).cells
+
+
 def test_best_configuration_per_task() -> None:
     results = three_seeds_and_one().assign(param_optimizer="sgd")
     table = best_config_table(Analysis(results))

@@ -81,6 +81,16 @@ def test_results_frame_and_report_files(finished_run):
     assert "report:" in output and "digits-resnet" in output
 
 
+def test_results_frame_has_compile_seconds_where_a_trial_compiled(tmp_path):
+    plan = build_plan(parse_spec(tiny_spec()))
+    store = RunStore(plan, tmp_path)
+    study = store.study(plan.cells[0])
+    for compiled in ({"compile_seconds": 80.0}, {}):
+        study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"curve": [{"epoch": 1}], **compiled}))
+    results = frames(store.storage, plan.spec.hash())[0]
+    assert results["compile_seconds"].iloc[0] == 80.0 and pd.isna(results["compile_seconds"].iloc[1])
+
+
 def test_training_seeds_are_paired_across_strategies(finished_run):
     results = pd.read_csv(finished_run[0] / "results.csv")
     seeds = results.pivot_table(index=["task", "trial"], columns="strategy", values="train_seed")
