@@ -2,10 +2,13 @@
 
 A strategy comparison then reads as accuracy per unit of compute. Energy needs the optional
 `nvidia-ml-py` package (the `gpu` extra); without it, or on other devices, no energy is recorded.
+NVML's counter is the whole GPU's, so a worker that shares its GPU with other workers (the executors
+set SHARED_GPU in its environment) records no energy rather than the other workers' too.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +19,14 @@ from typing import Any
 import torch
 
 from harness.trainer import seconds_since
+
+
+SHARED_GPU = "HARNESS_SHARED_GPU"  # "1" in a worker whose GPU other workers train on at the same time
+
+
+def meters_energy() -> bool:
+    """Whether this process's trials may record energy: not where other workers draw from the same counter."""
+    return os.environ.get(SHARED_GPU) != "1"
 
 
 @cache
@@ -63,7 +74,7 @@ class Cost:
 def metered(device: torch.device) -> Iterator[Cost]:
     """Meter the block's device seconds (queued work included) and energy, also when it raises."""
     cost = Cost()
-    start, energy = time.perf_counter(), energy_joules(device)
+    start, energy = time.perf_counter(), energy_joules(device) if meters_energy() else None
     try:
         yield cost
     finally:

@@ -16,8 +16,10 @@ from conftest import interrupt_at_epoch, tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app
+from harness.cost import SHARED_GPU, meters_energy
 from harness.executor import CellRunner
-from harness.executors.processes import Processes, visible_gpus
+from harness.executors.processes import Processes, visible_gpus, worker_envs
+from harness.executors.ray_tasks import RayTasks
 from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.store import RunStore, open_storage
@@ -139,6 +141,17 @@ def test_worker_processes_are_pinned_workers_per_gpu_to_each_visible_gpu(monkeyp
     assert Processes(workers_per_gpu=2).pinning(visible_gpus()) == ["2", "2", "3", "3"]
     assert Processes(workers=3).pinning(["0", "1"]) == ["0", "1", "0"]
     assert Processes(workers=2).pinning([]) == [None, None]
+
+
+def test_workers_sharing_a_gpu_record_no_energy(monkeypatch):
+    envs = worker_envs(Processes(workers=3).pinning(["0", "1"]))  # two workers on GPU 0, one alone on GPU 1
+    assert [(env["CUDA_VISIBLE_DEVICES"], env.get(SHARED_GPU)) for env in envs] == [("0", "1"), ("1", None), ("0", "1")]
+    assert not any(SHARED_GPU in env for env in worker_envs(Processes().pinning(["0", "1"])) + worker_envs([None] * 2))
+    assert RayTasks(gpus_per_worker=0.5).shares_gpus and not RayTasks(gpus_per_worker=1).shares_gpus
+    monkeypatch.setenv(SHARED_GPU, envs[0][SHARED_GPU])  # as the worker process starts
+    assert not meters_energy()
+    monkeypatch.delenv(SHARED_GPU)
+    assert meters_energy()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -1,8 +1,9 @@
 """Worker processes on this machine, all pulling trials from one shared storage.
 
 Each worker is `harness worker RUN_DIR --storage URL`, exactly what another machine would run; with
-GPUs each is pinned to one with CUDA_VISIBLE_DEVICES (`workers_per_gpu` of them per GPU). Workers
-run in their own process group, so a Ctrl-C reaches them once, forwarded by this process.
+GPUs each is pinned to one with CUDA_VISIBLE_DEVICES (`workers_per_gpu` of them per GPU; workers that
+share a GPU record no energy, see harness/cost.py). Workers run in their own process group, so a
+Ctrl-C reaches them once, forwarded by this process.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from pydantic import Field
 
 from harness import stopping
+from harness.cost import SHARED_GPU
 from harness.errors import HarnessError
 from harness.executor import Executor, Hooks, executors
 from harness.executors.watching import TrialWatcher
@@ -36,6 +38,21 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def worker_envs(pins: list[str | None]) -> list[dict[str, str]]:
+    """Each worker's environment: its GPU, its share of the cores, and SHARED_GPU where other workers are
+    pinned to its GPU too (NVML's energy counter is the whole GPU's, so such a worker records no energy)."""
+    envs = []
+    for gpu in pins:
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // len(pins))))  # no oversubscribed cores
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        if gpu is not None and pins.count(gpu) > 1:
+            env[SHARED_GPU] = "1"
+        envs.append(env)
+    return envs
+
+
 @executors.register("processes")
 class Processes(Executor):
     """N worker processes on this machine sharing one storage; on GPUs, workers_per_gpu per GPU, pinned."""
@@ -48,7 +65,8 @@ class Processes(Executor):
         pins = self.pinning(visible_gpus() if device.type == "cuda" else [])
         logs = store.dir / "workers"
         logs.mkdir(parents=True, exist_ok=True)
-        children = [self.start(store, device, gpu, logs / f"worker-{i}.log", len(pins)) for i, gpu in enumerate(pins)]
+        children = [self.start(store, device, gpu, logs / f"worker-{i}.log", env)
+                    for i, (gpu, env) in enumerate(zip(pins, worker_envs(pins)))]
         try:
             watch(children, TrialWatcher(plan, store, hooks))
         except KeyboardInterrupt:  # a second Ctrl-C: pass it on, so workers stop at once too
@@ -72,11 +90,8 @@ class Processes(Executor):
         return [gpus[i // self.workers_per_gpu % len(gpus)] for i in range(count)]
 
     @staticmethod
-    def start(store: RunStore, device: torch.device, gpu: str | None, log: Path, count: int) -> subprocess.Popen:
-        env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // count)))  # no oversubscribed cores
-        if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpu
+    def start(store: RunStore, device: torch.device, gpu: str | None, log: Path, env: dict[str, str]
+              ) -> subprocess.Popen:
         command = [sys.executable, "-m", "harness.cli", "worker", str(store.dir), "--storage", store.url,
                    "--device", "cuda" if gpu is not None else str(device)]
         with log.open("ab") as out:

@@ -3,7 +3,8 @@
 Ray only places the workers (and gives each its GPUs); each task joins the run as `harness
 worker` would, so a run can move between `local`, `processes`, `ray` and `harness worker` and
 still resume. The storage must be one every node reaches: a journal file for a one-machine Ray
-instance, PostgreSQL for a cluster.
+instance, PostgreSQL for a cluster. Workers given a fraction of a GPU share it, so they record no
+energy (see harness/cost.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from pydantic import Field
 
 from harness import stopping
+from harness.cost import SHARED_GPU
 from harness.errors import HarnessError
 from harness.executor import Executor, Hooks, executors
 from harness.executors.watching import TrialWatcher
@@ -50,11 +52,18 @@ class RayTasks(Executor):
     gpus_per_worker: Annotated[float, Field(ge=0)] = 0  # 0: workers train on CPU
     cpus_per_worker: Annotated[float, Field(gt=0)] = 1
 
+    @property
+    def shares_gpus(self) -> bool:
+        """Whether a worker's GPU is a fraction of one, the rest of it another worker's."""
+        return 0 < self.gpus_per_worker < 1
+
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
         ray = import_ray()
         if not ray.is_initialized():
             ray.init(address=self.ray_address, log_to_driver=False)
-        task = ray.remote(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker)(join_and_work)
+        shared = {"env_vars": {SHARED_GPU: "1"}} if self.shares_gpus else None  # then it records no energy
+        task = ray.remote(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker,
+                          runtime_env=shared)(join_and_work)
         device_name = "cuda" if self.gpus_per_worker > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES per task
         pending = [task.remote(str(store.dir.resolve()), store.url, device_name) for _ in range(self.workers)]
         watcher, cancelled = TrialWatcher(plan, store, hooks), False
