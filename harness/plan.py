@@ -82,9 +82,15 @@ def noise_floor_run(spec: Spec, budget: Budget) -> StrategyRun | None:
     return StrategyRun(NOISE_FLOOR_LABEL, manual, Budget(epochs=budget.epochs, trials=spec.noise_floor))
 
 
-def _instantiate(registry: Registry, entry: str | Mapping[str, Any], path: str,
-                 problems: list[str]) -> tuple[Options, str | None, dict[str, Any]] | None:
-    """The plugin object an entry names, its optional label, and its space overrides."""
+TASK_KEYS = ("name", "label", "space")  # what a spec entry holds beside its plugin's options
+STRATEGY_KEYS = ("name", "label")  # a strategy's space is the task's
+EXECUTOR_KEYS = ("name",)
+
+
+def _instantiate(registry: Registry, entry: str | Mapping[str, Any], path: str, problems: list[str],
+                 keys: tuple[str, ...]) -> tuple[Options, str | None, dict[str, Any]] | None:
+    """The plugin object an entry names, its optional label, and its space overrides; `keys` are what the
+    entry may hold beside the plugin's options, listed when it holds something else."""
     fields = {"name": entry} if isinstance(entry, str) else dict(entry)
     name = fields.pop("name", None)
     label, overrides = fields.pop("label", None), fields.pop("space", {})
@@ -99,7 +105,7 @@ def _instantiate(registry: Registry, entry: str | Mapping[str, Any], path: str,
     try:
         return cls(**fields), label, overrides
     except ValidationError as error:
-        problems += describe(error, prefix=path)
+        problems += describe(error, cls, path, keys)
         return None
 
 
@@ -126,7 +132,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
 
     task_runs = []
     for i, entry in enumerate(spec.tasks):
-        found = _instantiate(tasks, entry, f"tasks[{i}]", problems)
+        found = _instantiate(tasks, entry, f"tasks[{i}]", problems, TASK_KEYS)
         if found is None:
             continue
         task, label, overrides = found
@@ -141,7 +147,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
 
     strategy_runs = []
     for j, entry in enumerate(spec.strategies):
-        found = _instantiate(strategies, entry, f"strategies[{j}]", problems)
+        found = _instantiate(strategies, entry, f"strategies[{j}]", problems, STRATEGY_KEYS)
         if found is None:
             continue
         strategy, label, overrides = found
@@ -162,7 +168,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
     noise_floor = noise_floor_run(spec, budget)
     _check_unique([s.label for s in strategy_runs] + ([NOISE_FLOOR_LABEL] if noise_floor else []), "strategies",
                   problems)
-    executor = _instantiate(executors, spec.executor, "executor", problems)
+    executor = _instantiate(executors, spec.executor, "executor", problems, EXECUTOR_KEYS)
     if executor is not None and executor[1:] != (None, {}):
         problems.append("executor: takes a name and its options, not a label or a space")
     if len(set(spec.seeds)) != len(spec.seeds):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from harness.errors import HarnessError, SpecError
 from harness.options import Options
@@ -67,15 +69,31 @@ def field_path(loc: tuple) -> str:
     return path
 
 
-def describe(error: ValidationError, prefix: str = "") -> list[str]:
-    """pydantic's errors as 'path: what must hold (got value)' lines."""
-    lines = []
-    for e in error.errors():
-        loc = tuple(p for p in e["loc"] if p not in ("str", "dict[str,any]"))  # drop union-branch names
-        path = ".".join(p for p in (prefix, field_path(loc)) if p)
-        got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
-        lines.append(f"{path or '(top level)'}: {e['msg'][:1].lower()}{e['msg'][1:]}{got}")
-    return lines
+def fields_around(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    """The fields of the model (or nested model) that `loc`'s last part was given to; None past a non-model."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return sorted(model.model_fields)
+
+
+def describe(error: ValidationError, model: type[BaseModel], prefix: str = "",
+             entry_keys: Sequence[str] = ()) -> list[str]:
+    """pydantic's errors as 'path: what must hold (got value)' lines; an unknown option lists the allowed
+    ones: `model`'s fields, then the `entry_keys` the spec entry holding them also takes (e.g. name)."""
+    return [_problem(e, model, prefix, entry_keys) for e in error.errors()]
+
+
+def _problem(e: ErrorDetails, model: type[BaseModel], prefix: str, entry_keys: Sequence[str]) -> str:
+    loc = tuple(p for p in e["loc"] if p not in ("str", "dict[str,any]"))  # drop union-branch names
+    path = ".".join(p for p in (prefix, field_path(loc)) if p) or "(top level)"
+    allowed = fields_around(model, loc) if e["type"] == "extra_forbidden" else None
+    if allowed is not None:
+        return f"{path}: unknown option; allowed: {', '.join([*allowed, *(entry_keys if len(loc) == 1 else ())])}"
+    got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
+    return f"{path}: {e['msg'][:1].lower()}{e['msg'][1:]}{got}"
 
 
 def parse_spec(data: Any) -> Spec:
@@ -84,7 +102,7 @@ def parse_spec(data: Any) -> Spec:
     try:
         return Spec.model_validate(data)
     except ValidationError as error:
-        raise SpecError(describe(error)) from None
+        raise SpecError(describe(error, Spec)) from None
 
 
 def load_spec(path: Path) -> Spec:

@@ -37,11 +37,23 @@ def test_field_errors_name_path_value_and_rule():
 
 
 def test_missing_and_unknown_top_level_fields():
-    data = tiny_spec(colour="red")
+    data = tiny_spec(colour="red", budget={"trials": 1, "epochs": 1, "epoch": 2})
     del data["seeds"]
     found = problems(data)
     assert "seeds: field required" in found
-    assert "colour: extra inputs are not permitted (got 'red')" in found
+    assert "budget.epoch: unknown option; allowed: epochs, seconds, total_epochs, trials" in found
+    assert ("colour: unknown option; allowed: budget, device, executor, name, noise_floor, plugins, seeds, space, "
+            "storage, strategies, tasks") in found
+
+
+def test_unknown_options_list_the_allowed_ones():
+    found = problems(tiny_spec(tasks=[{"name": "digits", "widht": 8}], strategies=[{"name": "random", "sead": 1}],
+                               executor={"name": "batched", "batch_size": 4}))
+    assert ("tasks[0].widht: unknown option; allowed: model_family, split_seed, test_fraction, val_fraction, name, "
+            "label, space") in found
+    assert "strategies[0].sead: unknown option; allowed: name, label" in found
+    assert any(p.startswith("executor.batch_size: unknown option; allowed: batch_trials, compile, ")
+               and p.endswith(", name") for p in found)  # the executor takes no label and no space
 
 
 def test_unknown_names_list_the_registered_ones():
