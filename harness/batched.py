@@ -34,15 +34,15 @@ from harness import stopping
 from harness.attrs import set_user_attrs
 from harness.claims import Slot, heartbeat
 from harness.cost import metered
-from harness.errors import HarnessError
-from harness.executor import CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, fail, result_attrs
+from harness.executor import (CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, fail, lost_epochs,
+                              result_attrs, stops_the_run)
 from harness.interleaved import fit_interleaved
 from harness.plan import Cell, Plan
 from harness.seeding import training_seed
-from harness.stacked import architecture, fit_batched
+from harness.stacked import Outcome, architecture, fit_batched
 from harness.store import RunStore
 from harness.strategy import SearchPlan
-from harness.trainer import TrainConfig, device_bytes, release_memory
+from harness.trainer import Diverged, TrainConfig, device_bytes, release_memory
 
 
 class BatchedRunner(CellRunner):
@@ -55,8 +55,6 @@ class BatchedRunner(CellRunner):
     def run_trials(self, cell: Cell, study: optuna.Study, search: SearchPlan, on_trial: TrialHook | None,
                    on_epoch: EpochHook | None) -> bool:
         """Up to `batch_trials` claimed trials at a time while the budget has room; True once it is spent."""
-        if search.lr_range_test is not None:
-            raise HarnessError("the batched executor cannot run a learning-rate range test; use executor: local")
         next_trial = self.claims(cell, study, search)
         while True:
             stopping.check()
@@ -66,16 +64,38 @@ class BatchedRunner(CellRunner):
             if not trials:
                 return claimed is Slot.DONE
             before = device_bytes(self.device)
-            with ExitStack() as beating:
-                for trial in trials:
-                    beating.enter_context(heartbeat(self.store.storage, trial))
-                models = [self.model(cell, trial) for trial in trials]
-                configs = [trial.user_attrs["config"] for trial in trials]
-                for group in self.groups(cell, models, configs):
-                    self.run_batch(cell, study, [trials[i] for i in group], [models[i] for i in group],
-                                   on_trial, on_epoch)
-                del models
+            try:
+                with ExitStack() as beating:
+                    for trial in trials:
+                        beating.enter_context(heartbeat(self.store.storage, trial))
+                    built, models = self.models(cell, study, trials, on_trial)
+                    configs = [trial.user_attrs["config"] for trial in built]
+                    for group in self.groups(cell, models, configs):
+                        self.run_batch(cell, study, [built[i] for i in group], [models[i] for i in group],
+                                       on_trial, on_epoch)
+                    del models
+            except BaseException:  # a Ctrl-C or a user's mistake: the trials it cut short run again
+                fail_unfinished(study, trials)
+                raise
             release_memory(self.device, before)
+
+    def models(self, cell: Cell, study: optuna.Study, trials: list[optuna.Trial],
+               on_trial: TrialHook | None) -> tuple[list[optuna.Trial], list[nn.Module]]:
+        """The trials whose models were made, and their models; a trial whose model or data cannot be made fails
+        with why, as it would alone."""
+        built, models = [], []
+        for trial in trials:
+            try:
+                models.append(self.model(cell, trial))
+            except Exception as error:
+                if stops_the_run(error):
+                    raise
+                frozen = fail(study, trial, error)
+                if on_trial is not None:
+                    on_trial(cell, frozen)
+            else:
+                built.append(trial)
+        return built, models
 
     def model(self, cell: Cell, trial: optuna.Trial) -> nn.Module:
         """The trial's configuration and seed recorded, and its model built as the local executor builds it."""
@@ -92,13 +112,20 @@ class BatchedRunner(CellRunner):
         reporters = [epoch_reporter(trial, on_epoch, epochs) for trial in trials]
         configs = [trial.user_attrs["config"] for trial in trials]
         train_together = fit_interleaved if self.device.type == "cuda" else fit_batched
-        with metered(self.device) as cost:  # the group's trials share their data (see `groups`)
-            outcomes = train_together(models, self.data(cell, configs[0]), configs,
-                                      epochs, [trial.user_attrs["train_seed"] for trial in trials],
-                                      on_epoch=lambda i, record: reporters[i](record))
+        try:
+            with metered(self.device) as cost:  # the group's trials share their data (see `groups`)
+                outcomes = train_together(models, self.data(cell, configs[0]), configs,
+                                          epochs, [trial.user_attrs["train_seed"] for trial in trials],
+                                          on_epoch=lambda i, record: reporters[i](record))
+        except Exception as error:  # the stack as a whole failed (out of memory, a model's own error)
+            if stops_the_run(error):
+                raise
+            outcomes = [Outcome(None, error, 1.0) for _ in trials]  # each fails with the reason, at an equal share
         total_seconds = sum(o.seconds for o in outcomes) or 1.0
         for trial, outcome in zip(trials, outcomes):
             ended = result_attrs(outcome.result) if outcome.result is not None else {}
+            if isinstance(outcome.error, Diverged):
+                ended = lost_epochs(trial, outcome.error)
             set_user_attrs(trial, {**cost.attrs(share=outcome.seconds / total_seconds), **ended})
             if outcome.result is not None:
                 frozen = study.tell(trial, outcome.result.val_accuracy)
@@ -117,6 +144,14 @@ class BatchedRunner(CellRunner):
             keys = [(key, architecture(model), TrainConfig.from_config(config).batch_size)
                     for key, model, config in zip(keys, models, configs)]
         return same_keys(keys)
+
+
+def fail_unfinished(study: optuna.Study, trials: list[optuna.Trial]) -> None:
+    """Fail those of `trials` still running, without a reason: they spend no budget and run again."""
+    numbers = {trial.number for trial in trials}
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if frozen.number in numbers:
+            study.tell(frozen.number, state=TrialState.FAIL)
 
 
 def same_keys(keys: list[Hashable]) -> list[list[int]]:
@@ -138,6 +173,11 @@ class Batched(Local):
         if self.compile:
             raise ValueError("compile: true is not supported by the batched executor; use executor: local")
         return self
+
+    def refuses(self, search: SearchPlan) -> str | None:
+        if search.lr_range_test is not None:
+            return "the batched executor cannot run a learning-rate range test; use executor: local"
+        return None
 
     def runner(self, plan: Plan, store: RunStore, device: torch.device) -> CellRunner:
         return BatchedRunner(plan, store, device, self.batch_trials)

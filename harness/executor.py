@@ -215,7 +215,7 @@ class CellRunner:
                              compile=self.plan.executor.compile)
             ended = result_attrs(result)
         except Diverged as error:  # `finish` records why; the epochs it trained still count
-            ended = {"extra_epochs": trial.user_attrs.get("extra_epochs", 0.0) + error.epochs}
+            ended = lost_epochs(trial, error)
             raise
         finally:
             set_user_attrs(trial, {**unwritten, **cost.attrs(), **ended})
@@ -256,13 +256,18 @@ def run_cells(runner: CellRunner, cells: list[Cell], hooks: Hooks, poll_seconds:
 def fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> FrozenTrial:
     """A bad trial fails with its reason and the study goes on; an interruption or a user's mistake
     (a HarnessError) fails it without a reason (it spends no budget and runs again) and propagates."""
-    if not isinstance(error, Exception) or isinstance(error, HarnessError):
+    if stops_the_run(error):
         study.tell(trial, state=TrialState.FAIL)
         raise error
     if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
         torch.cuda.empty_cache()  # so the next trial gets the memory back
     trial.set_user_attr("fail_reason", failure_reason(error))
     return study.tell(trial, state=TrialState.FAIL)
+
+
+def stops_the_run(error: BaseException) -> bool:
+    """An interruption or a user's mistake: no trial's fault, so the run stops and the trial runs again."""
+    return not isinstance(error, Exception) or isinstance(error, HarnessError)
 
 
 def epoch_reporter(trial: optuna.Trial, on_epoch: EpochHook | None, epochs: int) -> EpochHook:
@@ -283,6 +288,11 @@ def epoch_reporter(trial: optuna.Trial, on_epoch: EpochHook | None, epochs: int)
     return report
 
 
+def lost_epochs(trial: optuna.Trial, error: Diverged) -> dict[str, float]:
+    """The epochs a diverged trial trained but has no curve for: they count against the budget all the same."""
+    return {"extra_epochs": trial.user_attrs.get("extra_epochs", 0.0) + error.epochs}
+
+
 def result_attrs(result: FitResult) -> dict[str, float]:
     """What a trained trial records beside its curve: its test scores, and its compile time if it compiled."""
     attrs = {"test_accuracy": result.test_accuracy, "test_loss": result.test_loss}
@@ -298,6 +308,10 @@ class Executor(Options):
     heartbeat_seconds: Annotated[int, Field(gt=0)] = HEARTBEAT_SECONDS  # a dead worker's trial is failed after 2x
     retries: Annotated[int, Field(ge=0)] = 0  # re-runs of a dead worker's trial with the same configuration
     compile: bool = False  # torch.compile every model; the compile time is recorded apart (compile_seconds)
+
+    def refuses(self, search: SearchPlan) -> str | None:
+        """Why this executor cannot run a strategy's plan, or None; checked with the spec, before anything runs."""
+        return None
 
     @abstractmethod
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:

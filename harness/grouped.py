@@ -34,8 +34,6 @@ from harness.trainer import autocast
 
 Tensors = dict[str, torch.Tensor]
 
-PROBE_TOLERANCE = 1e-2  # relative to the output's norm: GPUs convolve fp32 in TF32; mixing channels is off by O(1)
-
 
 def member_major(stacked: torch.Tensor | None) -> torch.Tensor | None:
     """Stacked [K, C, ...] per-member tensors as [K*C, ...]: a view, so in-place updates reach the stack."""
@@ -158,26 +156,8 @@ class Grouped:
         return functional_call(self.module, (params, buffers), (x,)).unflatten(1, (members, -1)).movedim(1, 0)
 
 
-@torch.no_grad()
-def reproduces_members(stack: Grouped, models: Sequence[nn.Module], params: Tensors, buffers: Tensors,
-                       probe: torch.Tensor) -> bool:
-    """Whether the grouped module gives every member its own model's output on `probe` (eval mode, no autocast)."""
-    stack.module.eval()
-    for model in models:
-        model.eval()
-    alone = torch.stack([model(probe) for model in models])
-    try:
-        together = stack.shared_logits(params, buffers, probe)
-    except RuntimeError:  # a forward that cannot take K members' channels, e.g. a reshape to a fixed width
-        return False
-    return together.shape == alone.shape and bool((together - alone).norm() <= PROBE_TOLERANCE * alone.norm())
-
-
-def grouped(models: Sequence[nn.Module], params: Tensors, buffers: Tensors, probe: torch.Tensor) -> Grouped | None:
-    """The members (stacked as `params` and `buffers`) as one grouped module, or None where it is not known to
-    give each member its own output; `probe` is a small input batch to check that on."""
+def grouped(models: Sequence[nn.Module], channels_last: bool) -> Grouped | None:
+    """The members as one grouped module, or None where some module is not known to keep members apart. The
+    caller checks on a probe batch that it gives every member its own output (harness.stacked)."""
     module = grouped_module(copy.deepcopy(models[0]).to("meta"))
-    if module is None:
-        return None
-    stack = Grouped(module, channels_last=probe.device.type == "cuda")
-    return stack if reproduces_members(stack, models, params, buffers, probe) else None
+    return None if module is None else Grouped(module, channels_last)

@@ -16,7 +16,7 @@ from harness.plugins import load_builtins, load_plugins
 from harness.registry import Registry, UnknownName
 from harness.space import Space
 from harness.spec import Spec, describe
-from harness.strategy import Strategy, strategies
+from harness.strategy import SearchPlan, Strategy, strategies
 from harness.task import Task, tasks
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
             task_runs.append(TaskRun(label or task.label, task, space))
 
     strategy_runs = []
+    searches: list[tuple[int, SearchPlan]] = []  # each strategy's plan on each task, for the executor to check
     for j, entry in enumerate(spec.strategies):
         found = _instantiate(strategies, entry, f"strategies[{j}]", problems, STRATEGY_KEYS)
         if found is None:
@@ -156,7 +157,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
         strategy_runs.append(StrategyRun(label or strategy.label, strategy, budget))
         for run in task_runs:
             try:
-                strategy.plan(run.space, budget, seed=0)
+                searches.append((j, strategy.plan(run.space, budget, seed=0)))
             except ValueError as error:
                 problems.append(f"strategies[{j}] on task {run.label!r}: {error}")
 
@@ -171,6 +172,9 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
     executor = _instantiate(executors, spec.executor, "executor", problems, EXECUTOR_KEYS)
     if executor is not None and executor[1:] != (None, {}):
         problems.append("executor: takes a name and its options, not a label or a space")
+    if executor is not None:
+        refusals = (f"strategies[{j}]: {why}" for j, search in searches if (why := executor[0].refuses(search)))
+        problems += dict.fromkeys(refusals)  # once per strategy, whatever the number of tasks
     if len(set(spec.seeds)) != len(spec.seeds):
         problems.append(f"seeds: every seed must be distinct (got {spec.seeds})")
     if problems:

@@ -11,13 +11,17 @@ makes it its own trial: its parameters and optimizer (from the same registry as 
 learning-rate schedule, its data order (its own generator over the same split) and its curve.
 Members are independent: the summed loss gives each member exactly its own gradient, so a member that
 diverges or is pruned leaves the batch and the others go on as if it had never been there, and each
-member's curve equals the same trial trained alone by `fit` (within float tolerance; with dropout the
-masks come from another random stream, so there only the distribution is the same).
+member's curve equals the same trial trained alone by `fit` (within float tolerance), dropout masks
+included: each member draws them from its own generator, seeded as its lone trial seeds the global one
+(harness.member_dropout). A stack runs only once it gave every member its own model's output on a probe
+batch; models that differ in more than their parameters' values (an activation's slope, say) are not
+stacked together.
 
 BatchNorm works: each member's running statistics are its own slice of the stacked buffers, which the
 grouped or vmapped batch norm updates in place, and which go back into the member's model when it
 leaves the stack. Models must be built from standard modules whose dropout layers are `nn.Dropout`
-(they get a per-member rate).
+(they get a per-member rate); a model with dropout is stacked only in the grouped form, since vmap runs
+one forward for all members and cannot give each its own generator.
 """
 
 from __future__ import annotations
@@ -37,21 +41,24 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from harness.grouped import Tensors, grouped
-from harness.member_dropout import with_member_dropout
+from harness.member_dropout import has_dropout, use_generators, with_member_dropout
 from harness.optim import schedules
+from harness.seeding import dropout_seed
 from harness.step import set_lr
 from harness.task import Data, Split
 from harness.trainer import (Diverged, EpochRecord, FitResult, TrainConfig, fit, known_kwargs, make_optimizer, scores,
                              seconds_since, tune_backends)
 
 MemberHook = Callable[[int, EpochRecord], None]  # (member index, record); raising takes the member out
-PROBE_SIZE = 4  # validation examples on which a grouped module must reproduce every member before it is used
+PROBE_SIZE = 4  # validation examples on which a stack must reproduce every member before it is used
+PROBE_TOLERANCE = 1e-2  # relative to the output's norm: GPUs convolve fp32 in TF32; mixing channels is off by O(1)
 
 
 def architecture(model: nn.Module) -> tuple:
-    """What must be equal for models to be stacked: module types and every parameter's and buffer's shape
-    (dropout rates may differ: they become buffers)."""
-    return (tuple((name, type(m).__name__) for name, m in model.named_modules() if not isinstance(m, nn.Dropout)),
+    """What must be equal for models to be stacked: module types and settings (an activation's slope, a
+    convolution's stride) and every parameter's and buffer's shape (dropout rates may differ: they become buffers)."""
+    return (tuple((name, type(m).__name__, m.extra_repr()) for name, m in model.named_modules()
+                  if not isinstance(m, nn.Dropout)),
             tuple((name, tuple(t.shape), t.dtype) for name, t in [*model.named_parameters(), *model.named_buffers()]))
 
 
@@ -66,18 +73,22 @@ class Member:
     optimizer: torch.optim.Optimizer
     schedule: Callable[..., float]
     schedule_kwargs: dict[str, Any]
-    generator: torch.Generator
+    generator: torch.Generator  # its data order
+    dropout_generator: torch.Generator  # its dropout masks
+    val_losses: list[float]  # grows each epoch; schedules that take `val_losses` (plateau) read it
     curve: list[EpochRecord] = field(default_factory=list)
     seconds: float = 0.0
 
     @classmethod
-    def of(cls, index: int, model: nn.Module, config: Mapping[str, Any], seed: int) -> Member:
+    def of(cls, index: int, model: nn.Module, config: Mapping[str, Any], seed: int, device: torch.device) -> Member:
         train = TrainConfig.from_config(config)
         params = dict(model.named_parameters())
         optimizer = make_optimizer(model, train, config)  # over the same leaves as `params`
         schedule = schedules.get(train.schedule)
+        val_losses: list[float] = []
         return cls(index, params, dict(model.named_buffers()), train, optimizer, schedule,
-                   known_kwargs(schedule, config), torch.Generator().manual_seed(seed))
+                   known_kwargs(schedule, {**config, "val_losses": val_losses}), torch.Generator().manual_seed(seed),
+                   torch.Generator(device).manual_seed(dropout_seed(seed)), val_losses)
 
     def set_lr(self, step: int, total: int, per_epoch: int) -> float:
         lr = self.train.lr * self.schedule(step, total, per_epoch, **self.schedule_kwargs)
@@ -132,17 +143,31 @@ class Vmapped:
 
 def stack_forward(models: Sequence[nn.Module], params: Tensors, buffers: Tensors, probe: Any) -> StackForward | None:
     """The members as one grouped module where that gives each its own output on `probe`, else vmapped where
-    vmap can run them on it; None where neither can (e.g. token batches with lengths on the host, or a
-    forward that reads a value back with .item())."""
-    stack = grouped(models, params, buffers, probe) or Vmapped(copy.deepcopy(models[0]).to("meta"))
+    that does; None where neither does (e.g. token batches with lengths on the host, a forward that reads a
+    value back with .item(), members whose modules differ in more than their parameters, dropout under vmap)."""
+    vmapped = None if has_dropout(models[0]) else Vmapped(copy.deepcopy(models[0]).to("meta"))
+    on_cuda = next(iter(params.values())).device.type == "cuda"
+    for stack in (grouped(models, channels_last=on_cuda), vmapped):
+        if stack is not None and reproduces_members(stack, models, params, buffers, probe):
+            return stack
+    return None
+
+
+@torch.no_grad()
+def reproduces_members(stack: StackForward, models: Sequence[nn.Module], params: Tensors, buffers: Tensors,
+                       probe: Any) -> bool:
+    """Whether the stack gives every member its own model's output on `probe` (eval mode, no autocast)."""
+    stack.module.eval()
+    for model in models:
+        model.eval()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        alone = torch.stack([model(probe) for model in models])
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # vmap's notes on ops it runs slowly, for a model it may refuse anyway
-            stack.module.eval()
-            stack.shared_logits(params, buffers, probe)
-    except Exception:  # whatever vmap or the model refuses: train the members one by one instead
-        return None
-    return stack
+            together = stack.shared_logits(params, buffers, probe)
+    except Exception:  # whatever vmap or the layout refuses, e.g. a reshape to a fixed width
+        return False
+    return together.shape == alone.shape and bool((together - alone).norm() <= PROBE_TOLERANCE * alone.norm())
 
 
 @dataclass(frozen=True)
@@ -185,7 +210,7 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
     tune_backends(device)
     models = [with_member_dropout(m) for m in models]
     _, buffers = stack_module_state(models)  # each member trains its own leaf parameters, stacked afresh each step
-    members = [Member.of(i, m, c, s) for i, (m, c, s) in enumerate(zip(models, configs, seeds))]
+    members = [Member.of(i, m, c, s, device) for i, (m, c, s) in enumerate(zip(models, configs, seeds))]
     everyone = list(members)
     errors: dict[int, Exception] = {}
     results: dict[int, FitResult] = {}
@@ -196,6 +221,8 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
     stack = stack_forward(models, stacked_params(), buffers, next(data.val.batches(PROBE_SIZE))[0])
     if stack is None:
         return fit_each(models, data, configs, epochs, seeds, on_epoch)
+    dropout_generators = [m.dropout_generator for m in members]
+    use_generators(stack.module, dropout_generators)
 
     @torch.no_grad()
     def stack_scores(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,8 +260,10 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
         val_loss, val_accuracy = stack_scores(data.val)
         rows = torch.stack([loss_sum / per_epoch, val_loss, val_accuracy]).T.tolist()
         share = seconds_since(epoch_start, device) / len(members)
+        stop: BaseException | None = None  # a Ctrl-C heard in a member's hook: the others' epochs are recorded first
         for member, lr, (train_loss, loss, accuracy) in zip(members, lrs, rows):
             member.seconds += share
+            member.val_losses.append(loss)
             record = EpochRecord(epoch + 1, train_loss, loss, accuracy, lr, share)
             if not (math.isfinite(train_loss) and math.isfinite(loss)):
                 errors[member.index] = Diverged(f"loss became non-finite in epoch {epoch + 1} "
@@ -246,11 +275,16 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
                     on_epoch(member.index, record)
             except Exception as error:  # the hook's reason for taking this member out, e.g. pruning
                 errors[member.index] = error
+            except BaseException as interruption:
+                stop = stop or interruption
+        if stop is not None:
+            raise stop
         keep = [i for i, m in enumerate(members) if m.index not in errors]
         if len(keep) < len(members):
             hand_back_buffers()
             members = [members[i] for i in keep]
             buffers = {name: b[keep] for name, b in buffers.items()}
+            dropout_generators[:] = [m.dropout_generator for m in members]
         if not members:
             break
 

@@ -14,7 +14,7 @@ from harness.errors import SpecError
 from harness.executor import Hooks
 from harness.plan import build_plan
 from harness.spec import parse_spec
-from harness.stacked import Vmapped, fit_batched, stack_forward
+from harness.stacked import Vmapped, architecture, fit_batched, stack_forward
 from harness.store import RunStore, frames
 from harness.task import Data, Split
 from harness.interleaved import fit_interleaved, shares
@@ -172,16 +172,62 @@ def test_members_of_different_batch_sizes_cannot_be_stacked_but_can_take_turns(d
         assert_same_curve(outcome.result, fit(model(config, seed, data), data, config, 1, seed))
 
 
-def test_interleaved_trials_draw_their_dropout_masks_as_they_do_alone_and_leave_the_callers_stream_as_it_was(data):
-    configs = [{**config, "dropout": 0.5} for config in CONFIGS[:2]]
+@pytest.mark.parametrize("train_together", TOGETHER, ids=["stacked", "interleaved"])
+def test_trials_draw_their_dropout_masks_as_alone_and_one_leaving_disturbs_none(data, train_together):
+    configs = [{**config, "dropout": rate} for config, rate in zip(CONFIGS, (0.5, 0.3, 0.0))]
+
+    def prune_the_first(index: int, record) -> None:
+        if index == 0:
+            raise optuna.TrialPruned("pruned after epoch 1")
+
     models = [model(c, s, data) for c, s in zip(configs, SEEDS)]
     torch.manual_seed(0)
-    outcomes = fit_interleaved(models, data, configs, 1, SEEDS[:2])
+    outcomes = train_together(models, data, configs, EPOCHS, SEEDS, on_epoch=prune_the_first)
     after = torch.rand(3)
-    for outcome, config, seed in zip(outcomes, configs, SEEDS):
-        assert_same_curve(outcome.result, fit(model(config, seed, data), data, config, 1, seed))
+    assert isinstance(outcomes[0].error, optuna.TrialPruned)
+    for outcome, config, seed in zip(outcomes[1:], configs[1:], SEEDS[1:]):
+        assert_same_curve(outcome.result, fit(model(config, seed, data), data, config, EPOCHS, seed))
     torch.manual_seed(0)
-    assert torch.equal(after, torch.rand(3))
+    assert torch.equal(after, torch.rand(3))  # the caller's random stream is where it was
+
+
+@pytest.mark.parametrize("train_together", TOGETHER, ids=["stacked", "interleaved"])
+def test_a_plateau_schedule_reads_each_trials_own_validation_losses(data, train_together):
+    configs = [{**config, "schedule": "plateau", "plateau_patience": 0, "plateau_factor": 0.1, "plateau_threshold": 0.5}
+               for config in CONFIGS[:2]]
+    epochs = 4
+    outcomes = train_together([model(c, s, data) for c, s in zip(configs, SEEDS)], data, configs, epochs, SEEDS[:2])
+    for outcome, config, seed in zip(outcomes, configs, SEEDS):
+        alone = fit(model(config, seed, data), data, config, epochs, seed)
+        assert len({record.lr for record in alone.curve}) > 1  # the rate did drop
+        assert_same_curve(outcome.result, alone)
+
+
+class Scaled(nn.Module):
+    """Multiplies by a factor that is no parameter, buffer or printed setting: only its output tells members apart."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.factor * x
+
+
+def scaled_net(seed: int, factor: float) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), Scaled(factor), nn.Linear(16, 10)).double()
+
+
+def test_members_whose_modules_differ_are_never_trained_as_one_of_them(data):
+    assert architecture(nn.LeakyReLU(0.01)) != architecture(nn.LeakyReLU(0.2))  # printed settings: grouped apart
+    factors = (1.0, -3.0)
+    models = [scaled_net(seed, factor) for seed, factor in zip(SEEDS, factors)]
+    assert stack_forward(models, *stack_module_state(models), data.val.inputs[:4]) is None  # the probe tells them apart
+    outcomes = fit_batched([scaled_net(seed, factor) for seed, factor in zip(SEEDS, factors)], data, CONFIGS[:2],
+                           EPOCHS, SEEDS[:2])
+    for outcome, config, seed, factor in zip(outcomes, CONFIGS, SEEDS, factors):
+        assert_same_curve(outcome.result, fit(scaled_net(seed, factor), data, config, EPOCHS, seed))
 
 
 def test_interleaved_trials_share_the_wall_time_in_proportion_to_their_own():
@@ -202,7 +248,7 @@ def results(spec: dict, tmp_path, name: str):
 
 
 BATCHED_SPEC = tiny_spec(tasks=["digits"], strategies=[{"name": "grid", "resolution": 2}, "random", "manual", "qmc", "tpe", "gp"],
-                         budget={"trials": 3, "epochs": 1}, space={"width": 8, "batch_size": 64, "dropout": 0.0},
+                         budget={"trials": 3, "epochs": 1}, space={"width": 8, "batch_size": 64},
                          executor={"name": "batched", "batch_trials": 2})  # asks 2, then the last 1
 
 
@@ -230,7 +276,6 @@ def test_the_batched_executor_stores_what_the_local_executor_stores(batched_run,
         pd.testing.assert_series_equal(merged[f"{column}_local"], merged[f"{column}_batched"], check_names=False,
                                        check_dtype=False)
     # float32 here: summation order differs in the stack, so a few validation examples may flip
-    # (dropout is off: its masks come from another random stream in the stack)
     assert (merged["val_accuracy_local"] - merged["val_accuracy_batched"]).abs().max() <= 0.02
 
 
@@ -253,3 +298,20 @@ def test_pruned_trials_of_the_batched_executor_are_stored_as_pruned(tmp_path):
 def test_bad_batched_options_are_spec_errors(executor, message):
     with pytest.raises(SpecError, match=message):
         build_plan(parse_spec(tiny_spec(executor=executor)))
+
+
+@pytest.mark.parametrize("executor", ["local", {"name": "batched", "batch_trials": 2}], ids=["local", "batched"])
+def test_a_diverged_trial_counts_the_epoch_it_lost(tmp_path, executor):
+    spec = {**BATCHED_SPEC, "strategies": [{"name": "manual", "configs": [{"lr": 1e12}, {"lr": 0.05}]}],
+            "space": {**BATCHED_SPEC["space"], "optimizer": "sgd", "lr": {"low": 1e-3, "high": 1e12}},
+            "budget": {"trials": 2, "epochs": 2}, "executor": executor}
+    table = results(spec, tmp_path, "runs")[0].sort_values("trial")
+    assert list(table["state"]) == ["FAIL", "COMPLETE"] and list(table["epochs"]) == [1, 2]
+
+
+def test_a_range_test_under_the_batched_executor_is_refused_with_the_spec():
+    spec = {**BATCHED_SPEC, "strategies": ["random", "lr_range_test"]}
+    with pytest.raises(SpecError) as error:
+        build_plan(parse_spec(spec))
+    assert error.value.problems == ["strategies[1]: the batched executor cannot run a learning-rate range test; "
+                                    "use executor: local"]

@@ -54,7 +54,7 @@ def test_a_grouped_training_step_gives_each_member_its_own_logits_gradients_and_
     params = {name: torch.stack([dict(m.named_parameters())[name] for m in models])
               for name, _ in models[0].named_parameters()}
     _, buffers = stack_module_state(models)
-    stack = grouped(models, params, buffers, PROBE.double())
+    stack = grouped(models, channels_last=False)
     stack.module.train()
     inputs = torch.randn(3, 16, 3, 8, 8, dtype=torch.float64)
     logits = stack.logits(params, buffers, inputs)

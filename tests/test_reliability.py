@@ -119,18 +119,20 @@ def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration
     assert study.trials[1].params == {"lr": lr}
 
 
-def test_bad_trials_fail_with_their_reason_and_the_study_goes_on(write_spec, tmp_path):
-    spec = slow(0.0, tasks=["fragile"],
-                     strategies=[{"name": "manual", "configs": [{"mode": mode} for mode in ["data", "oom", "bug", "ok"]]}],
-                     budget={"trials": 4, "epochs": 1})
+@pytest.mark.parametrize("executor", ["local", {"name": "batched", "batch_trials": 5}], ids=["local", "batched"])
+def test_bad_trials_fail_with_their_reason_and_the_study_goes_on(write_spec, tmp_path, executor):
+    modes = ["data", "oom", "bug", "step", "ok"]
+    spec = slow(0.0, tasks=["fragile"], strategies=[{"name": "manual", "configs": [{"mode": mode} for mode in modes]}],
+                budget={"trials": 5, "epochs": 1}, executor=executor)
     result = runner.invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     results = pd.read_csv(tmp_path / "runs" / "tiny" / "results.csv").sort_values("trial")
-    assert list(results["state"]) == ["FAIL", "FAIL", "FAIL", "COMPLETE"]
-    assert list(results["fail_reason"].iloc[:3]) == [
+    assert list(results["state"]) == ["FAIL", "FAIL", "FAIL", "FAIL", "COMPLETE"]
+    assert list(results["fail_reason"].iloc[:4]) == [
         "ValueError: no data can be made for this configuration",
         "OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB",
-        "IndexError: the task's model indexed past its last layer"]
+        "IndexError: the task's model indexed past its last layer",
+        "RuntimeError: the task's model failed in a training step"]
     assert results["train_seed"].notna().all()  # each can be re-run as it was
     assert "trial 1 failed: OutOfMemoryError" in result.output
 
@@ -274,10 +276,10 @@ def test_plugins_come_only_from_the_modules_a_spec_names(write_spec, tmp_path):
     assert PLUGIN in sys.modules and "unnamed_plugin" not in sys.modules
 
 
-def slow_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+def slow_run(tmp_path: Path, executor: str | dict = "local") -> tuple[subprocess.Popen, str]:
     """`harness run` of the slow task in a subprocess, stopped at its first trial's first epoch."""
     url = f"journal://{tmp_path / 'journal.log'}"
-    spec = slow(1.0, storage=url, budget={"trials": 2, "epochs": 3})
+    spec = slow(1.0, storage=url, budget={"trials": 2, "epochs": 3}, executor=executor)
     (tmp_path / "spec.yaml").write_text(json.dumps(spec))
     process = harness("run", "spec.yaml", "--runs-dir", "runs", cwd=tmp_path)
     wait_for_running_trial(url, epochs_done=0)
@@ -294,6 +296,17 @@ def test_a_first_ctrl_c_finishes_the_epoch_marks_the_trial_and_the_manifest(tmp_
     assert len(trial.user_attrs["curve"]) == 1  # the epoch under way was finished and recorded
     session = json.loads((tmp_path / "runs" / "tiny" / "manifest.json").read_text())["sessions"][-1]
     assert session["status"] == "interrupted" and "ended" in session
+
+
+def test_a_first_ctrl_c_finishes_the_epoch_of_trials_trained_together_and_marks_them(tmp_path):
+    process, url = slow_run(tmp_path, {"name": "batched", "batch_trials": 2})
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "run the same command again to resume" in stderr
+    trials = trials_of(url)["tiny/slow/random/seed-0"]
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
+    assert not any("fail_reason" in t.user_attrs for t in trials)  # they spend no budget
+    assert [len(t.user_attrs["curve"]) for t in trials] == [1, 1]  # the epoch under way was finished and recorded
 
 
 def test_a_second_ctrl_c_stops_at_once(tmp_path):

@@ -50,14 +50,23 @@ class Slow(Task):
         return Sleepy(self.pause)
 
 
+class Crashing(Sleepy):
+    """A linear layer that fails in every training step, as a model with a bug in its forward does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            raise RuntimeError("the task's model failed in a training step")
+        return super().forward(x)
+
+
 @tasks.register("fragile")
 class Fragile(Slow):
     """Blobs whose data or model fails as `mode` says: data that cannot be made for the configuration,
-    out of GPU memory, or a bug in the task."""
+    out of GPU memory, a bug in the task, or a model that fails in its training steps."""
 
     def space(self) -> Space:
         base = super().space()
-        modes = ("ok", "data", "oom", "bug")
+        modes = ("ok", "data", "oom", "bug", "step")
         return Space({**{name: base[name] for name in base}, "mode": Choice(default="ok", choices=modes)})
 
     def data_key(self, config) -> str:
@@ -73,4 +82,6 @@ class Fragile(Slow):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         if config["mode"] == "bug":
             raise IndexError("the task's model indexed past its last layer")
+        if config["mode"] == "step":
+            return Crashing(self.pause)
         return super().model(config, data)
