@@ -30,7 +30,8 @@ class MemberDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        rates = self.p.reshape(-1).tolist()
+        rates = self.p.reshape(-1)
+        rates = rates.tolist() if rates.device.type == "cpu" else list(rates)  # a GPU's rates are not read back
         generators = self.generators or [None] * len(rates)
         members = x.unflatten(1, (len(rates), -1))  # [B, K, channels of one member, ...]
         scales = [dropout_scale(members[:, k], rate, generator) for k, (rate, generator) in
@@ -38,9 +39,13 @@ class MemberDropout(nn.Module):
         return (members * torch.stack(scales, 1)).reshape(x.shape)
 
 
-def dropout_scale(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """What dropout multiplies `x` by: 0 where a unit drops, 1/(1-p) where it stays; drawn with the operations
-    F.dropout uses on a CPU (no draw at all for p of 0 or 1), so equal generators give equal masks."""
+def dropout_scale(x: torch.Tensor, p: float | torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """What dropout multiplies `x` by: 0 where a unit drops, 1/(1-p) where it stays. A rate given as a float is
+    drawn with the operations F.dropout uses on a CPU (no draw at all for p of 0 or 1), so equal generators give
+    equal masks; one given as a device tensor is drawn without reading it back (a GPU's F.dropout is a fused
+    kernel of its own, whose masks no other operation reproduces)."""
+    if isinstance(p, torch.Tensor):
+        return torch.empty_like(x).bernoulli_(1 - p, generator=generator).div_((1 - p).clamp_min(1e-12))
     if p == 0:
         return torch.ones_like(x)
     if p == 1:

@@ -12,7 +12,7 @@ from torch.func import stack_module_state
 
 from benchmarks._common import SyntheticImages
 from harness.grouped import Grouped, grouped, grouped_module
-from harness.member_dropout import MemberDropout, with_member_dropout
+from harness.member_dropout import MemberDropout, dropout_scale, with_member_dropout
 from harness.stacked import Vmapped, stack_forward
 from tasks.image_models import DEPTHS, FAMILIES, compact_resnet, compact_vgg
 
@@ -75,6 +75,15 @@ def test_member_dropout_applies_each_members_rate_to_its_own_channels():
     kept = dropout(torch.ones(1000, 6))
     assert (kept[:, :3] == 1).all()
     assert set(kept[:, 3:].unique().tolist()) == {0.0, 2.0}
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 1.0])
+def test_a_rate_given_as_a_tensor_scales_as_dropout_does(rate):
+    """The form a GPU's stack uses, so that no rate is read back to the host in a step."""
+    scale = dropout_scale(torch.ones(4000), torch.tensor(rate, dtype=torch.float64), torch.Generator().manual_seed(0))
+    kept = scale[scale != 0]
+    assert torch.allclose(kept, torch.full_like(kept, 1 / (1 - rate))) if rate < 1 else kept.numel() == 0
+    assert scale.eq(0).float().mean().item() == pytest.approx(rate, abs=0.03)
 
 
 class Mixing(nn.Sequential):
