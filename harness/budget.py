@@ -67,11 +67,12 @@ class Budget:
 
     @property
     def planned_trials(self) -> int | None:
-        """How many full-length trials the budget pays for; unknown (None) for a budget in seconds."""
+        """How many full-length trials the budget runs: a started trial always finishes, so an epoch budget that is
+        not a multiple of `epochs` runs one trial more than it pays for in full; unknown (None) for seconds."""
         if self.trials is not None:
             return self.trials
         if self.total_epochs is not None:
-            return max(1, self.total_epochs // self.epochs)
+            return math.ceil(self.total_epochs / self.epochs)
         return None
 
     def exhausted(self, spent: Spent) -> bool:

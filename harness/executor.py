@@ -58,6 +58,12 @@ class Hooks:
     on_epoch: EpochHook | None = None
 
 
+def holds_a_config(trial: FrozenTrial) -> bool:
+    """Whether a trial ran, runs or waits to run one of the planned configurations (or has spent budget)."""
+    return counts_against_budget(trial) or (trial.state in (TrialState.WAITING, TrialState.RUNNING)
+                                             and "fixed_params" in trial.system_attrs)
+
+
 def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial]) -> list[Mapping[str, Any]]:
     """Planned fixed configurations not yet run, running nor waiting in the queue (a multiset difference)."""
     have = Counter(config_key(t.params) for t in trials if counts_against_budget(t))
@@ -85,8 +91,8 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
     trials = study.get_trials(deepcopy=False)
     if budget.trials is not None:
         count, at_most = budget.trials, None
-    else:
-        count, at_most = len(search.configs) * (1 + sum(map(counts_against_budget, trials)) // len(search.configs)), 1
+    else:  # enough cycles that one configuration is missing, whatever the other workers are running
+        count, at_most = len(search.configs) * (1 + sum(map(holds_a_config, trials)) // len(search.configs)), 1
     planned = [search.configs[i % len(search.configs)] for i in range(count)]
     for config in missing_configs(planned, trials)[:at_most]:
         study.enqueue_trial(dict(config), skip_if_exists=False)

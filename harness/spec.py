@@ -36,6 +36,9 @@ class BudgetSpec(Options):
         given = [name for name in ("trials", "total_epochs", "seconds") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of trials, total_epochs or seconds (got {', '.join(given) or 'none'})")
+        if self.total_epochs is not None and self.total_epochs < self.epochs:
+            raise ValueError(f"total_epochs ({self.total_epochs}) must be at least epochs ({self.epochs}): a cell's "
+                             "first trial would overspend it")
         return self
 
 

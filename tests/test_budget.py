@@ -56,4 +56,5 @@ def test_a_trial_lost_to_an_interruption_spends_nothing():
 def test_a_budget_caps_exactly_one_thing():
     with pytest.raises(ValueError, match="exactly one"):
         Budget(epochs=1, trials=2, seconds=3.0)
-    assert Budget(epochs=4, total_epochs=10).planned_trials == 2 and Budget(epochs=4, seconds=9).planned_trials is None
+    assert Budget(epochs=4, total_epochs=12).planned_trials == 3 and Budget(epochs=4, seconds=9).planned_trials is None
+    assert Budget(epochs=4, total_epochs=10).planned_trials == 3  # the third trial starts with 2 epochs left and finishes

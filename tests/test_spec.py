@@ -84,6 +84,11 @@ def test_transformer_widths_its_heads_cannot_split_are_refused():
                      "among its heads"]
 
 
+def test_an_epoch_budget_smaller_than_one_trial_is_refused():
+    found = problems(tiny_spec(budget={"total_epochs": 2, "epochs": 5}))
+    assert any(p.startswith("budget: ") and "total_epochs (2) must be at least epochs (5)" in p for p in found)
+
+
 def test_range_errors_say_what_must_hold():
     found = problems(tiny_spec(space={"lr": {"low": 1, "high": 0.1}}))
     assert any("space.lr: `low <= high` must hold, but got (low=1, high=0.1)" in p for p in found)

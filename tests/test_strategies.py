@@ -15,6 +15,7 @@ from synthetic import SPACE, run_strategy
 
 from harness.budget import Budget
 from harness.errors import SpecError
+from harness.executor import enqueue_planned
 from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.optim import training_space
@@ -102,6 +103,22 @@ def test_fixed_configurations_keep_cycling_under_a_budget_in_seconds():
     planned = strategies.get("manual")().plan(SPACE, budget, 0).configs
     assert len(ran) > 2 * len(planned)
     assert [t.params for t in ran] == [planned[i % len(planned)] for i in range(len(ran))]
+
+
+def test_fixed_configurations_are_queued_while_other_workers_run_the_whole_cycle():
+    budget = Budget(total_epochs=12, epochs=2)
+    plan = strategies.get("manual")().plan(SPACE, budget, 0)
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=plan.sampler)
+    for _ in range(len(plan.configs) + 1):  # workers claim in turn; none of their trials has ended yet
+        enqueue_planned(study, plan, budget)
+        SPACE.suggest(study.ask())
+    assert [t.params for t in study.trials] == [*plan.configs, plan.configs[0]]
+
+
+def test_an_epoch_budget_that_is_no_multiple_of_a_trial_runs_distinct_grid_points():
+    budget = Budget(total_epochs=14, epochs=4)  # four trials start: the fourth with 2 epochs left
+    configs = strategies.get("grid")().plan(SPACE, budget, 0).configs
+    assert budget.planned_trials == len(configs) == len({str(sorted(c.items())) for c in configs}) == 4
 
 
 def test_shrink_keeps_the_span_of_the_best_padded_on_the_log_scale():
