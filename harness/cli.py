@@ -193,18 +193,19 @@ def write_and_show(run_dir: Path, storage: Any, spec_hash: str, out: Path | None
 
 
 def open_run(run_dir: Path) -> tuple[dict[str, Any], Any]:
-    """A run directory's manifest and storage; a moved directory still finds its own SQLite file."""
-    from harness.store import open_storage
+    """A run directory's manifest and storage. A SQLite run reads the directory's own studies.db whenever it
+    has one: the manifest records where the run was written, but the directory is what the user points at,
+    and a copy (cp -r runs/a runs/b) must not read the original's trials."""
+    from harness.store import open_storage, recorded_storage
 
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
         raise HarnessError(f"{run_dir} is not a run directory (no manifest.json)")
     manifest = json.loads(manifest_path.read_text())
-    url = manifest["storage"]
     local = run_dir / "studies.db"
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists() and local.exists():
-        url = f"sqlite:///{local.resolve()}"  # the run directory was moved
-    return manifest, open_storage(url)
+    if manifest["storage"].startswith("sqlite:///") and local.exists():
+        return manifest, open_storage(f"sqlite:///{local.resolve()}")
+    return manifest, open_storage(recorded_storage(run_dir, manifest))
 
 
 def parse_formats(text: str) -> tuple[str, ...]:

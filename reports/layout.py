@@ -120,28 +120,37 @@ def rank_table(analysis: Analysis) -> Table:
 
 
 def pairwise_table(analysis: Analysis) -> Table | None:
-    """Nemenyi p-values per pair, with the verdict; a pair inside the seed noise on every task is no win."""
-    pairwise = analysis.ranks.pairwise
+    """Nemenyi p-values per pair, with the verdict; a pair inside the seed noise on every task is no win.
+
+    Demšar (2006): post-hoc verdicts only once Friedman's test rejects; otherwise the p-values are shown
+    for reference and no pair is called better.
+    """
+    comparison = analysis.ranks
+    pairwise = comparison.pairwise
     if pairwise is None:
         return None
     means = analysis.summary.set_index(["task", "strategy"])["val_mean"].unstack("strategy")
     noise = analysis.floor.set_index("task")["val_std"].reindex(means.index)
-    ranks = analysis.ranks.mean_ranks
+    ranks = comparison.mean_ranks
     rows = []
     for a, b in combinations(pairwise.columns, 2):
         within = bool(noise.notna().all() and ((means[a] - means[b]).abs() <= noise).all())
         better = a if ranks[a] < ranks[b] else b
         p = float(pairwise.loc[a, b])
-        verdict = ("within seed noise" if within else f"{better} better" if p < ALPHA
-                   else "no significant difference")
+        verdict = ("within seed noise" if within else "none: Friedman did not reject" if not comparison.rejected
+                   else f"{better} better" if p < ALPHA else "no significant difference")
         rows.append({"a": a, "b": b, "p_value": p, "within_noise": within, "verdict": verdict})
     data = pd.DataFrame(rows)
     cells = pd.DataFrame({"Strategy A": data["a"], "Strategy B": data["b"],
                           "Nemenyi p": data["p_value"].map(lambda p: f"{p:.3g}"), "Verdict": data["verdict"]})
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
-    bold["Nemenyi p"] = data["p_value"].lt(ALPHA) & ~data["within_noise"]
+    bold["Nemenyi p"] = data["p_value"].lt(ALPHA) & ~data["within_noise"] & comparison.rejected
     note = (f"Bold: significant at α = {ALPHA} and outside the seed noise. A pair whose mean validation "
             "accuracies differ by at most the noise floor's std on every task is never called a win.")
+    if not comparison.rejected:
+        note += (f" Friedman's test did not reject at α = {ALPHA} (p = {comparison.p_value:.3g}), so no pair is "
+                 "called better whatever its Nemenyi p (Demšar 2006: post-hoc tests only after the omnibus test "
+                 "rejects); the p-values are shown for reference.")
     return Table("pairwise", "Pairwise post-hoc tests (Nemenyi)", cells, data, bold, note, align="llrl")
 
 

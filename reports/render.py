@@ -12,9 +12,9 @@ from html import escape
 import numpy as np
 import pandas as pd
 
-LATEX_SYMBOLS = {"±": r"$\pm$", "–": "--", "−": "$-$", "≈": r"$\approx$", "†": r"$^\dagger$",
+LATEX_SYMBOLS = {"±": r"$\pm$", "–": "--", "—": "---", "−": "$-$", "≈": r"$\approx$", "†": r"$^\dagger$",
                  "‡": r"$^\ddagger$", "α": r"$\alpha$", "τ": r"$\tau$", "×": r"$\times$", "≤": r"$\leq$",
-                 "Δ": r"$\Delta$"}
+                 "≥": r"$\geq$", "∈": r"$\in$", "Δ": r"$\Delta$", "š": r"\v{s}"}  # so tables.tex is ASCII
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 

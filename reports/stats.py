@@ -33,11 +33,19 @@ class RankComparison:
     pairwise: pd.DataFrame | None = None  # post-hoc p-values, strategy x strategy
     critical_difference: float = math.nan
 
+    @property
+    def rejected(self) -> bool:
+        """Whether the test found the ranks to differ: post-hoc verdicts only follow this (Demšar 2006)."""
+        return self.p_value < ALPHA  # NaN (no test, or all tied): never
+
     def describe(self) -> str:
         """One sentence for the report."""
         if not self.test:
             return (f"No test: {self.problems} problem(s) with every strategy; a test needs at least two "
                     "strategies and two problems.")
+        if math.isnan(self.p_value):
+            return (f"{self.test}: undefined, for every strategy has the same rank on each of the N = {self.problems} "
+                    "(task, seed) problems (all tied): there is no difference to test.")
         verdict = "differ" if self.p_value < ALPHA else "do not differ significantly"
         text = (f"{self.test}: statistic {self.statistic:.3f}, p = {self.p_value:.3g} over N = {self.problems} "
                 f"(task, seed) problems; the strategies' ranks {verdict} at α = {ALPHA}.")
@@ -77,15 +85,14 @@ def compare_strategies(cells: pd.DataFrame) -> RankComparison:
     base = {"mean_ranks": mean_ranks, "problems": n, "dropped": dropped}
     if k < 2 or n < 2:
         return RankComparison(**base)
+    test = "Wilcoxon signed-rank" if k == 2 else "Friedman"
+    if matrix.nunique(axis=1).eq(1).all():
+        return RankComparison(**base, test=test)  # all tied: both statistics are 0/0
     if k == 2:
-        a, b = (matrix[c] for c in matrix.columns)
-        if (a == b).all():
-            return RankComparison(**base, test="Wilcoxon signed-rank", statistic=0.0, p_value=1.0)
-        result = stats.wilcoxon(a, b)
-        return RankComparison(**base, test="Wilcoxon signed-rank", statistic=float(result.statistic),
-                              p_value=float(result.pvalue))
+        result = stats.wilcoxon(*(matrix[c] for c in matrix.columns))
+        return RankComparison(**base, test=test, statistic=float(result.statistic), p_value=float(result.pvalue))
     result = stats.friedmanchisquare(*(matrix[c] for c in matrix.columns))
     pairwise = sp.posthoc_nemenyi_friedman(matrix.to_numpy())
     pairwise.index = pairwise.columns = matrix.columns
-    return RankComparison(**base, test="Friedman", statistic=float(result.statistic), p_value=float(result.pvalue),
+    return RankComparison(**base, test=test, statistic=float(result.statistic), p_value=float(result.pvalue),
                           pairwise=pairwise, critical_difference=critical_difference(k, n))

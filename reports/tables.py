@@ -7,6 +7,8 @@ A cell without a COMPLETE trial keeps its row with NaN accuracies: it is counted
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -19,6 +21,7 @@ CONFIDENCE = 0.95
 RESOURCES = {"device_seconds": ("device_hours", 1 / 3600), "energy_joules": ("kwh", 1 / 3.6e6),
              "compile_seconds": ("compile_seconds", 1.0)}  # optional columns
 PER_CELL = ("trials", "epochs", "seconds", "compile_seconds")  # means over seeds; the others are totals
+Band = TypeVar("Band", pd.Series, np.ndarray)
 
 
 def in_first_seen_order(frame: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
@@ -88,6 +91,11 @@ def t_interval(values: pd.Series) -> tuple[float, float]:
         return float(values.mean()), float(values.mean())
     low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
     return max(float(low), 0.0), min(float(high), 1.0)  # accuracies: the interval is clipped to [0, 1]
+
+
+def unit_band(centre: Band, half: Band) -> tuple[Band, Band]:
+    """centre ± half within [0, 1]: a band of accuracies cannot leave it, however wide the spread."""
+    return (centre - half).clip(0, 1), (centre + half).clip(0, 1)
 
 
 def _over_seeds(cells: pd.DataFrame) -> pd.Series:

@@ -55,3 +55,16 @@ def textbook_friedman() -> pd.DataFrame:
     return frame(*[trials("task", name, seed, [(0, "COMPLETE", values[seed] / 200, 0.5, 1)])
                    for name, values in (("before", before), ("after", after), ("later", later))
                    for seed in range(7)])
+
+
+def all_tied() -> pd.DataFrame:
+    """Three strategies that select .8 on each of three seeds: every rank is 2, Friedman's statistic is 0/0."""
+    return frame(*[trials("task", name, seed, [(0, "COMPLETE", 0.8, 0.5, 1)]) for name in "abc" for seed in range(3)])
+
+
+def friedman_short_of_rejecting() -> pd.DataFrame:
+    """Four strategies on four seeds where Friedman's p is .0503 yet Nemenyi's p for (s0, s2) is .031."""
+    accuracies = [[0.277, 0.361, 0.577, 0.528], [0.355, 0.637, 0.676, 0.558],
+                  [0.387, 0.624, 0.592, 0.340], [0.303, 0.546, 0.612, 0.611]]  # seeds x strategies
+    return frame(*[trials("task", f"s{j}", seed, [(0, "COMPLETE", row[j], 0.5, 1)])
+                   for j in range(4) for seed, row in enumerate(accuracies)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import optuna
@@ -17,6 +18,16 @@ SPEC_HASH = "feedc0ffee00"
 CONFIG = {"lr": 0.01, "optimizer": "sgd"}
 
 
+def finished_trial(seed: int, number: int, accuracy: float) -> optuna.trial.FrozenTrial:
+    """Trial `number` of a cell as a worker records it: value, one-epoch curve, test accuracy and configuration."""
+    curve = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "val_accuracy": accuracy, "lr": 0.01, "seconds": 0.1}]
+    return optuna.trial.create_trial(
+        params={"lr": 0.01 * (number + 1)},
+        distributions={"lr": optuna.distributions.FloatDistribution(1e-3, 1.0, log=True)},
+        value=accuracy, user_attrs={"curve": curve, "test_accuracy": accuracy - 0.05, "train_seed": 10 * seed + number,
+                                    "config": {**CONFIG, "lr": 0.01 * (number + 1)}})
+
+
 def make_run(root: Path, values: dict[tuple[str, int], list[float]]) -> Path:
     """A run directory as `harness run` leaves it: manifest.json and studies.db with one study per cell."""
     run_dir = root / "demo"
@@ -28,14 +39,7 @@ def make_run(root: Path, values: dict[tuple[str, int], list[float]]) -> Path:
         for key, value in {"task": "task", "strategy": strategy, "seed": seed, "spec_hash": SPEC_HASH}.items():
             study.set_user_attr(key, value)
         for number, accuracy in enumerate(accuracies):
-            curve = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "val_accuracy": accuracy, "lr": 0.01,
-                      "seconds": 0.1}]
-            study.add_trial(optuna.trial.create_trial(
-                params={"lr": 0.01 * (number + 1)},
-                distributions={"lr": optuna.distributions.FloatDistribution(1e-3, 1.0, log=True)},
-                value=accuracy, user_attrs={"curve": curve, "test_accuracy": accuracy - 0.05,
-                                            "train_seed": 10 * seed + number,
-                                            "config": {**CONFIG, "lr": 0.01 * (number + 1)}}))
+            study.add_trial(finished_trial(seed, number, accuracy))
     manifest = {"spec": {"name": "demo", "tasks": ["task"], "strategies": ["a", "b"], "seeds": [0, 1]},
                 "spec_hash": SPEC_HASH, "storage": f"sqlite:///{(run_dir / 'studies.db').resolve()}",
                 "sessions": [{"started": "2026-01-01", "packages": {"optuna": optuna.__version__},
@@ -97,3 +101,13 @@ def test_compare_says_where_two_runs_differ(run_dir, tmp_path) -> None:
     assert "| task | b | 1 | 1 | val_accuracy | 0.6 | 0.65 |" in result.output
     assert "| task | b | 1 | 1 | test_accuracy |" in result.output
     assert "git_commit: 'abc1234' → 'def5678'" in result.output
+
+
+def test_a_copied_run_reads_its_own_database_not_the_one_its_manifest_names(run_dir, tmp_path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)  # cp -r: the manifest still names the original's studies.db
+    study = optuna.load_study(study_name="demo/task/b/seed-1", storage=open_storage(f"sqlite:///{copy / 'studies.db'}"))
+    study.add_trial(finished_trial(1, 2, 0.3))
+    result = runner.invoke(app, ["report", "--compare", str(run_dir), str(copy)])
+    assert result.exit_code == 1, result.output
+    assert "different numbers**: 8 trials matched, 0 of them differ; 0 only in" in result.output

@@ -8,10 +8,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reports_frames import NAN, curves_for, frame, textbook_friedman, trials
+from reports_frames import (
+    NAN,
+    all_tied,
+    curves_for,
+    frame,
+    friedman_short_of_rejecting,
+    textbook_friedman,
+    three_seeds_and_one,
+    trials,
+)
 
-from reports import write_report
-from reports.figures import plot_anytime
+from reports import Analysis, write_report
+from reports.figures import draw_figures, plot_anytime
+from reports.figures.canvas import panels, percent
 
 MANIFEST = {"spec": {"name": "demo", "tasks": ["digits"], "strategies": ["before", "after", "later"],
                      "seeds": list(range(7)), "budget": {"trials": 1, "epochs": 1}},
@@ -70,6 +80,45 @@ def test_latex_file_has_every_table(written) -> None:
     labels = re.findall(r"\\label\{tab:(\w+)\}", latex)
     assert labels == ["accuracy", "cost", "ranks", "pairwise", "best_configs", "noise_floor"]
     assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 6
+
+
+def marked_run() -> pd.DataFrame:
+    """Every mark the tables print: fewer seeds (†), a seed without a result (‡), a gap inside the noise (≈)."""
+    nothing = trials("digits-resnet", "tpe", 3, [(0, "FAIL", NAN, NAN, 1)])
+    noise = trials("digits-resnet", "noise-floor", 0, [(i, "COMPLETE", v, 0.5, 1) for i, v in enumerate([0.7, 0.8, 0.9])])
+    return pd.concat([three_seeds_and_one(), frame(nothing, noise)], ignore_index=True)
+
+
+@pytest.mark.parametrize("results", [small_run(), marked_run(), friedman_short_of_rejecting()])
+def test_latex_file_is_ascii_so_pdflatex_reads_it(results, tmp_path) -> None:
+    """pdflatex stops on a Unicode character it has no definition for (∈, ≥, …): every mark is a command."""
+    latex = write_report(results, curves_for(results), tmp_path, formats=("tex",))["tables.tex"].read_text("utf-8")
+    assert latex.isascii(), sorted({char for char in latex if not char.isascii()})
+    assert r"$\tau$ $\in$ [1, 4]" in latex
+
+
+def test_latex_marks_of_every_kind(tmp_path) -> None:
+    latex = write_report(marked_run(), pd.DataFrame(), tmp_path, formats=("tex",))["tables.tex"].read_text("utf-8")
+    for mark in (r"$^\dagger$", r"$^\ddagger$", r"$\approx$", r"$\pm$", r"$\times$"):
+        assert mark in latex
+
+
+@pytest.mark.parametrize("ylim", [(0.8, 1.0), (0.0, 1.0), (0.931, 0.936)])
+def test_percent_ticks_print_the_value_they_mark(ylim) -> None:
+    """Ticks every 2.5% (on 80-100%) must not print 92% for 92.5%: the decimals follow the ticks."""
+    figure, ((ax,),) = panels(1)
+    ax.set_ylim(*ylim)
+    percent(ax)
+    figure.canvas.draw()
+    ticks = [tick for tick in ax.get_yticks() if ylim[0] <= tick <= ylim[1]]
+    labels = ax.yaxis.get_major_formatter().format_ticks(ticks)
+    assert [float(label.rstrip("%")) for label in labels] == pytest.approx([100 * tick for tick in ticks])
+
+
+@pytest.mark.parametrize("results", [all_tied(), friedman_short_of_rejecting()])
+def test_no_critical_difference_diagram_unless_friedman_rejects(results, tmp_path) -> None:
+    names = [figure.name for figure in draw_figures(Analysis(results), tmp_path)]
+    assert "critical_difference" not in names and "expected_max" in names
 
 
 def test_html_is_self_contained(written) -> None:

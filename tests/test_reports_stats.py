@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from reports_frames import NAN, frame, textbook_friedman, trials
+from reports_frames import NAN, all_tied, frame, friedman_short_of_rejecting, textbook_friedman, trials
 
 from reports import Analysis, anytime_frame, cell_summary
 from reports.anytime import spent_to_reach
 from reports.expected_max import expected_max, expected_max_frame
+from reports.figures.search import anytime_bands
 from reports.importance import importance_frame, infer_distribution
 from reports.layout import accuracy_table, pairwise_table
 from reports.noise import noise_floor, split_noise_floor
@@ -67,6 +68,25 @@ def test_ranks_put_cells_without_result_last_and_drop_incomplete_problems() -> N
     assert "No test" in result.describe()
 
 
+def test_friedman_is_undefined_when_every_strategy_ties_on_every_problem() -> None:
+    result = compare_strategies(cell_summary(all_tied()))
+    assert result.describe() == ("Friedman: undefined, for every strategy has the same rank on each of the N = 3 "
+                                 "(task, seed) problems (all tied): there is no difference to test.")
+    assert result.test == "Friedman" and result.pairwise is None and not result.rejected
+
+
+def test_pairwise_verdicts_wait_for_friedman_to_reject() -> None:
+    """Demšar (2006): with Friedman's p = .0503, Nemenyi's p = .031 for (s0, s2) calls neither better."""
+    analysis = Analysis(friedman_short_of_rejecting())
+    assert analysis.ranks.p_value == pytest.approx(0.0503, abs=1e-4)
+    table = pairwise_table(analysis)
+    pair = table.data.set_index(["a", "b"]).loc[("s0", "s2")]
+    assert pair["p_value"] < 0.05 and pair["verdict"] == "none: Friedman did not reject"
+    assert not any("better" in verdict for verdict in table.data["verdict"]) and not table.bold_mask().any()
+    assert "Friedman's test did not reject at α = 0.05 (p = 0.0503)" in table.note
+    assert not analysis.ranks.rejected
+
+
 def test_iqm_and_its_bootstrap_interval() -> None:
     point, low, high = iqm_with_ci(np.array([0.1, 0.2, 0.3, 0.4]))
     assert point == pytest.approx(0.25)  # mean of the middle two
@@ -82,12 +102,24 @@ def test_expected_max_exact_formula() -> None:
     assert mean[2] == pytest.approx(0.8, abs=1e-6) and var[2] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_expected_max_frame_pools_seeds_and_ignores_unfinished_trials() -> None:
-    results = frame(trials("t", "random", 0, [(0, "COMPLETE", 0.2, 0.2, 1), (1, "PRUNED", 0.9, NAN, 1)]),
-                    trials("t", "random", 1, [(0, "COMPLETE", 0.8, 0.2, 1), (1, "COMPLETE", 0.5, 0.2, 1)]))
+def test_expected_max_counts_pruned_trials_at_their_last_value_and_failed_ones_as_nothing() -> None:
+    """Draws .8, .2 (pruned), .5 and a failure (0), seeds pooled: E[max of 1] = 1.5/4, of 2 (.2·3 + .5·5 + .8·7)/16.
+
+    Credited with its COMPLETE trials alone, this pruner would read .65 after one trial.
+    """
+    results = frame(trials("t", "asha", 0, [(0, "COMPLETE", 0.8, 0.2, 2), (1, "PRUNED", 0.2, NAN, 1)]),
+                    trials("t", "asha", 1, [(0, "COMPLETE", 0.5, 0.2, 2), (1, "FAIL", NAN, NAN, 1)]))
     curve = expected_max_frame(results)
     assert curve["n_trials"].tolist() == [1, 2]
-    assert curve["expected_max"].tolist() == pytest.approx([0.5, 5.7 / 9])
+    assert curve["expected_max"].tolist() == pytest.approx([1.5 / 4, 8.7 / 16])
+
+
+def test_expected_max_band_stays_within_zero_and_one() -> None:
+    """.99 three times and .1 once: E[max of 1] = .7675 with std .89·√3/4 = .385, so mean + std is past 1."""
+    results = frame(trials("t", "random", 0, [(i, "COMPLETE", v, 0.5, 1) for i, v in enumerate([0.99] * 3 + [0.1])]))
+    first = expected_max_frame(results).iloc[0]
+    assert first["std"] == pytest.approx(0.89 * math.sqrt(3) / 4)
+    assert first["high"] == 1.0 and first["low"] == pytest.approx(first["expected_max"] - first["std"])
 
 
 def test_anytime_is_by_budget_spent_not_trial_index() -> None:
@@ -104,6 +136,24 @@ def test_anytime_is_by_budget_spent_not_trial_index() -> None:
     assert by_seconds["seconds_spent"].max() == pytest.approx(4.5)
     assert by_seconds.set_index("seconds_spent")["best_val_accuracy"].loc[4.5] == pytest.approx(0.7)
     assert by_seconds["seconds_spent"].min() == pytest.approx(1.53)  # the first grid point at or after 1.5 s
+
+
+def test_best_so_far_mean_starts_once_every_seed_has_a_value_and_never_falls() -> None:
+    """Seed 0 finds .95 after 2 epochs; seed 1 fails an epoch, then finds .85 (3 epochs spent) and .90 (5).
+
+    Averaging only the seeds with a value so far would read .95 at 2 epochs and fall to .90 at 3.
+    """
+    results = frame(trials("t", "random", 0, [(0, "COMPLETE", 0.95, 0.5, 2)]),
+                    trials("t", "random", 1, [(0, "FAIL", NAN, NAN, 1), (1, "COMPLETE", 0.85, 0.5, 2),
+                                              (2, "COMPLETE", 0.90, 0.5, 2)]),
+                    trials("t", "random", 2, [(0, "FAIL", NAN, NAN, 1)]),  # no result: left out, as in the tables
+                    trials("t", "grid", 0, [(0, "COMPLETE", 0.70, 0.5, 5)]))
+    bands = anytime_bands(anytime_frame(results), "epochs_spent")
+    random = bands[bands["strategy"] == "random"].set_index("epochs_spent")
+    assert random["mean"].to_dict() == pytest.approx({3: 0.90, 4: 0.90, 5: 0.925})
+    assert random["high"].max() == 1.0 and random["low"].min() >= 0.0
+    grid = bands[bands["strategy"] == "grid"]
+    assert grid["mean"].tolist() == [0.70] and grid[["low", "high"]].isna().all(axis=None)  # one seed: no band
 
 
 def performance_problem() -> pd.DataFrame:

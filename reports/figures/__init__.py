@@ -29,12 +29,14 @@ def draw_figures(analysis: Analysis, out_dir: Path) -> list[FigureFile]:
                    plot_profiles(a.ratios, out / "performance_profiles")),
         *[FigureFile(ANYTIME_STEMS[by], f"Best validation accuracy so far vs {by} spent",
                      f"Per task, the mean over seeds of each cell's best-so-far with its Student-t 95% band, against "
-                     f"the {by} its trials spent (pruned trials spend less).",
+                     f"the {by} its trials spent (pruned trials spend less). A line starts where every seed with a "
+                     "result has one, so it never falls; one seed has no band.",
                      plot_anytime(a.results, out / ANYTIME_STEMS[by], by)) for by in ANYTIME_STEMS],
         FigureFile("expected_max", "Expected best validation accuracy vs number of trials",
-                   "Dodge et al. (2019): the exact expectation of the best of n trials drawn from each strategy's "
-                   "COMPLETE trials (its seeds pooled), with a ±1 std band. Exact for random search; adaptive "
-                   "strategies' trials are treated as exchangeable.",
+                   "Dodge et al. (2019): the exact expectation of the best of n trials drawn from all of each "
+                   "strategy's trials (its seeds pooled), with a ±1 std band within [0, 1]. A pruned trial counts "
+                   "at the last validation accuracy it reported, a failed one at 0: leaving them out would flatter "
+                   "a pruner. Exact for random search; adaptive strategies' trials are treated as exchangeable.",
                    plot_expected_max(a.expected_max, out / "expected_max")),
         FigureFile("learning_curves", "Learning curves of each strategy's best trial",
                    "Validation loss and accuracy per epoch of the trial each strategy selected over all its seeds.",
@@ -44,7 +46,7 @@ def draw_figures(analysis: Analysis, out_dir: Path) -> list[FigureFile]:
                    "rebuilt from the results frame into an in-memory study.",
                    plot_importance(a.importance, a.tasks, out / "importance")),
     ]
-    if a.ranks.pairwise is not None:
+    if a.ranks.pairwise is not None and a.ranks.rejected:  # Nemenyi's bars mean nothing unless Friedman rejects
         drawn.insert(1, FigureFile("critical_difference", "Critical-difference diagram",
                                    f"Mean ranks over N = {a.ranks.problems} (task, seed) problems; strategies joined "
                                    "by a bar are not significantly different (Nemenyi, α = 0.05).",

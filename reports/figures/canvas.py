@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -14,6 +15,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 PANEL = (4.5, 3.6)  # inches per subplot
 FORMATS = (".png", ".pdf")
+MAX_DECIMALS = 4  # percent ticks closer than 0.0001% are not told apart
 
 
 def panels(columns: int, rows: int = 1) -> tuple[Figure, list[list[Axes]]]:
@@ -38,8 +40,18 @@ def palette(strategies: Iterable[str]) -> dict[str, tuple[float, float, float]]:
     return dict(zip(names, sns.color_palette("colorblind", len(names))))
 
 
+class TickPercent(PercentFormatter):
+    """Fractions in percent with the fewest decimals that print every tick exactly: 92.5%, never 92%."""
+
+    def set_locs(self, locs: list[float]) -> None:
+        super().set_locs(locs)
+        percents = 100 * np.asarray(locs, dtype=float) / self.xmax
+        self.decimals = next((d for d in range(MAX_DECIMALS) if np.allclose(percents, percents.round(d), atol=1e-9)),
+                             MAX_DECIMALS)
+
+
 def percent(ax: Axes, axis: str = "y") -> None:
-    getattr(ax, f"{axis}axis").set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    getattr(ax, f"{axis}axis").set_major_formatter(TickPercent(xmax=1.0))
 
 
 def integer_ticks(ax: Axes) -> None:

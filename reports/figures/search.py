@@ -11,7 +11,7 @@ from scipy import stats
 
 from reports.anytime import SPENT, anytime_frame
 from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
-from reports.tables import complete_trials
+from reports.tables import PAIR, complete_trials, unit_band
 
 X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
 
@@ -43,12 +43,19 @@ def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[
 
 
 def anytime_bands(frame: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Per task, strategy and grid point: mean over seeds and the t-interval (the mean alone for one seed)."""
-    grouped = frame.groupby(["task", "strategy", x], sort=False)["best_val_accuracy"]
-    bands = grouped.agg(["mean", "sem", "count"]).reset_index()
-    half = stats.t.ppf(0.975, bands["count"] - 1) * bands["sem"]
-    return bands.assign(low=(bands["mean"] - half.fillna(0)).clip(lower=0),  # accuracies: within [0, 1]
-                        high=(bands["mean"] + half.fillna(0)).clip(upper=1))
+    """Per task, strategy and grid point: the mean over seeds and its t-interval, from the first point where
+    every seed with a result has one.
+
+    Each seed's best-so-far never falls, so the mean over a fixed set of seeds does not either; averaging
+    whichever seeds have a value so far would fall as a worse seed joins. One seed gives no band (NaN),
+    never a zero-width one; the set is the seeds the accuracy table averages.
+    """
+    seeds = frame.groupby(PAIR, sort=False)["seed"].nunique().rename("seeds")
+    grouped = frame.groupby([*PAIR, x], sort=False)["best_val_accuracy"]
+    bands = grouped.agg(["mean", "sem", "count"]).reset_index().join(seeds, on=PAIR)
+    bands = bands[bands["count"].eq(bands["seeds"])].drop(columns="seeds").reset_index(drop=True)
+    low, high = unit_band(bands["mean"], stats.t.ppf(0.975, bands["count"] - 1) * bands["sem"])
+    return bands.assign(low=low, high=high)
 
 
 def plot_expected_max(frame: pd.DataFrame, stem: Path) -> list[Path]:
@@ -59,8 +66,8 @@ def plot_expected_max(frame: pd.DataFrame, stem: Path) -> list[Path]:
     for ax, task in zip(axes, tasks):
         for strategy, line in frame[frame["task"] == task].groupby("strategy", sort=False):
             ax.plot(line["n_trials"], line["expected_max"], marker=".", color=colours[strategy], label=strategy)
-            ax.fill_between(line["n_trials"], line["expected_max"] - line["std"], line["expected_max"] + line["std"],
-                            color=colours[strategy], alpha=0.2, linewidth=0)
+            ax.fill_between(line["n_trials"], line["low"], line["high"], color=colours[strategy], alpha=0.2,
+                            linewidth=0)
         ax.set(title=str(task), xlabel="Trials (n)", ylabel="Expected best validation accuracy")
         percent(ax)
         integer_ticks(ax)
