@@ -70,6 +70,8 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     store = RunStore(plan, runs_dir)
     if plan.executor.shares_storage:
         store.check_shareable()
+    if spec.storage is not None:  # apart from the run directory, so moving it aside cannot help: checked first
+        store.check_storage()
     if force_new and store.recorded_hash() not in (None, spec.hash()):
         console.print(f"moved the run of another spec aside, to {escape(str(store.move_aside()))}")
     store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
@@ -193,18 +195,13 @@ def write_and_show(run_dir: Path, storage: Any, spec_hash: str, out: Path | None
 
 
 def open_run(run_dir: Path) -> tuple[dict[str, Any], Any]:
-    """A run directory's manifest and storage. A SQLite run reads the directory's own studies.db whenever it
-    has one: the manifest records where the run was written, but the directory is what the user points at,
-    and a copy (cp -r runs/a runs/b) must not read the original's trials."""
+    """A run directory's manifest and storage (its own file, for a run that was copied or moved)."""
     from harness.store import open_storage, recorded_storage
 
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
         raise HarnessError(f"{run_dir} is not a run directory (no manifest.json)")
     manifest = json.loads(manifest_path.read_text())
-    local = run_dir / "studies.db"
-    if manifest["storage"].startswith("sqlite:///") and local.exists():
-        return manifest, open_storage(f"sqlite:///{local.resolve()}")
     return manifest, open_storage(recorded_storage(run_dir, manifest))
 
 

@@ -106,6 +106,12 @@ class RunStore:
             raise HarnessError(f"{self.dir} holds a run of another spec (hash {recorded}, this spec {spec_hash}); "
                                "give this spec another `name:`, use --runs-dir, or --force-new to move the old run "
                                "aside")
+        self.check_storage()
+
+    def check_storage(self) -> None:
+        """Open the storage (an unreachable one fails here) and refuse one that holds this run's studies for
+        another spec."""
+        spec_hash = self.plan.spec.hash()
         names = {self.study_name(cell) for cell in self.plan.cells}
         for summary in optuna.get_all_study_summaries(self.storage):
             recorded = summary.user_attrs.get("spec_hash")
@@ -214,10 +220,12 @@ class RunStore:
 
 
 def recorded_storage(run_dir: Path, manifest: dict[str, Any]) -> str:
-    """The storage URL a run's manifest records; for a run directory that was moved, its own file."""
+    """The storage URL a run's manifest records; for a file storage, the run directory's own file whenever it has
+    one: the manifest says where the run was written, but the directory is what the user points at, and a moved
+    or copied run (cp -r runs/a runs/b) must read and extend its own trials, not the original's."""
     url = manifest["storage"]
     for prefix, name in (("sqlite:///", "studies.db"), (journal.PREFIX, "journal.log")):
-        if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists() and (run_dir / name).exists():
+        if url.startswith(prefix) and (run_dir / name).exists():
             return f"{prefix}{(run_dir / name).resolve()}"
     return url
 

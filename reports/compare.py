@@ -7,6 +7,7 @@ Differences in the spec or in the environment (packages, commit, hardware) are l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,11 @@ def compare_runs(a: pd.DataFrame, b: pd.DataFrame, manifest_a: dict[str, Any], m
                    only_b=int((merged["_merge"] == "right_only").sum()))
 
 
+def shown_value(value: Any) -> str:
+    """A value as the table shows it; a missing one (a trial that failed on one side only) as "–"."""
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def diff_markdown(diff: RunDiff, name_a: str, name_b: str) -> str:
     """The verdict first, then what differs: spec, trials, environment."""
     verdict = "the same numbers" if diff.same_numbers else "different numbers"
@@ -88,7 +94,7 @@ def diff_markdown(diff: RunDiff, name_a: str, name_b: str) -> str:
     if not diff.differing.empty:
         shown = diff.differing.head(SHOWN)
         table = Table("differing", f"Differing values (the first {len(shown)} of {len(diff.differing)})",
-                      shown.astype(str), shown, align="llrrlrr")
+                      shown.map(shown_value), shown, align="llrrlrr")
         lines += ["## Differing trials", "", to_markdown(table)]
     lines += ["## Environment", ""] + ([f"- {c}" for c in diff.environment_changes] or ["The same."])
     return "\n".join(lines) + "\n"

@@ -227,6 +227,18 @@ def test_another_spec_is_refused_unless_force_new_which_moves_the_old_run_aside(
     assert report.exit_code == 0, report.output
 
 
+def test_force_new_moves_nothing_when_the_storage_apart_from_the_run_refuses(tmp_path):
+    url = f"journal://{tmp_path / 'shared.log'}"
+    (tmp_path / "old.yaml").write_text(json.dumps(slow(0.0, storage=url)))
+    assert runner.invoke(app, ["run", str(tmp_path / "old.yaml"), "--runs-dir", str(tmp_path / "runs")]).exit_code == 0
+    before = snapshot(tmp_path / "runs" / "tiny")
+    (tmp_path / "new.yaml").write_text(json.dumps(slow(0.0, storage=url, budget={"trials": 3, "epochs": 1})))
+    for storage in (url, f"journal://{tmp_path / 'no such folder' / 'j.log'}"):
+        refused(["run", str(tmp_path / "new.yaml"), "--runs-dir", str(tmp_path / "runs"), "--storage", storage,
+                 "--force-new"], "storage")
+        assert snapshot(tmp_path / "runs" / "tiny") == before and not list((tmp_path / "runs").glob("tiny.*"))
+
+
 def test_a_corrupted_sqlite_file_is_one_clear_error_and_left_as_it_was(write_spec, tmp_path):
     spec = write_spec(slow(0.0))
     database = tmp_path / "runs" / "tiny" / "studies.db"

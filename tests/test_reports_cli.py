@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.store import open_storage
+from reports.compare import compare_runs, diff_markdown
 
 runner = CliRunner()
 SPEC_HASH = "feedc0ffee00"
@@ -101,6 +104,15 @@ def test_compare_says_where_two_runs_differ(run_dir, tmp_path) -> None:
     assert "| task | b | 1 | 1 | val_accuracy | 0.6 | 0.65 |" in result.output
     assert "| task | b | 1 | 1 | test_accuracy |" in result.output
     assert "git_commit: 'abc1234' → 'def5678'" in result.output
+
+
+def test_a_value_missing_on_one_side_shows_as_a_dash(run_dir) -> None:
+    frame = pd.DataFrame({"task": ["t"], "strategy": ["s"], "seed": [0], "trial": [0], "state": ["COMPLETE"],
+                          "val_accuracy": [0.5], "test_accuracy": [0.4]})
+    failed = frame.assign(state="FAIL", val_accuracy=math.nan, test_accuracy=math.nan)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    text = diff_markdown(compare_runs(frame, failed, manifest, manifest), "a", "b")
+    assert "| t | s | 0 | 0 | val_accuracy | 0.5 | – |" in text and "| state | COMPLETE | FAIL |" in text
 
 
 def test_a_copied_run_reads_its_own_database_not_the_one_its_manifest_names(run_dir, tmp_path) -> None:
