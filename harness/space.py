@@ -28,6 +28,10 @@ class Param:
     def active(self, config: Mapping[str, Any]) -> bool:
         return all(config.get(parent) in allowed for parent, allowed in self.when)
 
+    def applies(self) -> str:
+        """When the parameter is used, in words: what a value given for it elsewhere is told."""
+        return " and ".join(f"{parent} is {' or '.join(map(str, allowed))}" for parent, allowed in self.when)
+
 
 @dataclass(frozen=True)
 class Range(Param):
@@ -168,6 +172,11 @@ class Space(Mapping[str, Param]):
                 if not param.allows(value):
                     raise ValueError(f"{name}={value!r} is outside the space; allowed: {param.allowed()}")
                 config[name] = value
+        unused = [name for name in partial if name not in config]
+        if unused:
+            name = unused[0]
+            raise ValueError(f"{name}={partial[name]!r} does not apply to this configuration: {name} is used only "
+                             f"when {self._params[name].applies()}")
         return config
 
     def searched_part(self, config: Mapping[str, Any]) -> dict[str, Any]:

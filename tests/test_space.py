@@ -44,6 +44,13 @@ def test_complete_rejects_values_outside_the_space():
         space().complete({"lrr": 0.1})
 
 
+def test_complete_rejects_a_value_for_a_parameter_the_configuration_does_not_use():
+    with pytest.raises(ValueError, match="momentum=0.95 does not apply to this configuration: momentum is used only "
+                                         "when optimizer is sgd"):
+        space().complete({"optimizer": "adam", "momentum": 0.95})
+    assert space().complete({"optimizer": "sgd", "momentum": 0.95})["momentum"] == 0.95
+
+
 def test_override_forms():
     narrowed = space().override({"lr": {"low": 1e-2}, "optimizer": ["sgd"], "depth": 1})
     assert narrowed["lr"].low == 1e-2 and narrowed["lr"].default == 1e-2
