@@ -82,6 +82,9 @@ class ImageDataset(Task):
         if self.val_size >= len(labels):
             raise HarnessError(f"{self.label}: val_size must be below the {len(labels)} training images, "
                                f"but got {self.val_size}")
+        if self.train_size is not None and self.train_size > len(labels) - self.val_size:
+            raise HarnessError(f"{self.label}: train_size can be at most the {len(labels) - self.val_size} training "
+                               f"images val_size leaves, but got {self.train_size}")
         val, train = order[:self.val_size], order[self.val_size:][:self.train_size]
         mean, std = channel_stats(images[train])
         augment = {"pad": self.crop_padding, "flip": self.flips} if self.augment else {}
@@ -109,8 +112,9 @@ class ImageDataset(Task):
         if missing and not self.download:
             raise HarnessError(
                 f"{self.label}: {len(missing)} file(s) missing in {files.folder}: {', '.join(missing)}; set "
-                f"`download: true` in the task entry (needs internet), or put the files from {files.url} there "
-                f"(or their archives), or point `root:` at the directory that holds them")
+                f"`download: true` in the task entry (needs internet), or put the files from {files.url} there, "
+                f"or the archive(s) they come in as {', '.join(map(str, files.archives))}; `root:` is the directory "
+                f"that holds {files.folder.relative_to(Path(self.root).expanduser())}")
         try:
             return self.source(str(Path(self.root).expanduser()), train=train, download=self.download)
         except (RuntimeError, OSError) as error:  # torchvision: checksum mismatch, unreachable host

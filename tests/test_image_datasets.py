@@ -149,6 +149,7 @@ def test_missing_files_are_named_with_their_folder_and_how_to_get_them(tmp_path,
     message = str(raised.value)
     assert "\n" not in message and f"missing in {tmp_path / folder}: {first_missing}" in message
     assert "download: true" in message and "http" in message
+    assert f"or the archive(s) they come in as {tmp_path}/" in message and f"`root:` is the directory that holds {folder}" in message
     assert not any(tmp_path.iterdir())  # nothing written
 
 
@@ -167,6 +168,9 @@ def test_a_damaged_file_is_reported_not_raised_as_a_traceback(root):
 def test_val_size_must_leave_training_images(root):
     with pytest.raises(HarnessError, match="val_size must be below the 60 training images, but got 60"):
         tasks.get("mnist")(root=str(root), val_size=60).data()
+    with pytest.raises(HarnessError, match="train_size can be at most the 50 training images val_size leaves, but "
+                                           "got 51"):
+        tasks.get("mnist")(root=str(root), val_size=10, train_size=51).data()
 
 
 def test_harness_train_runs_a_small_vgg_on_mnist_files(root):
