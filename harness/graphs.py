@@ -7,7 +7,8 @@ step costs the host a copy of the batch into the graph's input buffers and one l
 rate is a device tensor the graphs read, so schedules still set it step by step.
 
 Each batch shape gets its own graph, after a few ordinary steps of that shape (up to MAX_GRAPHS of
-them; text batches come in a handful of widths, multiples of 8). Plain tensor batches are keyed by
+them; text batches come in a handful of widths, multiples of 8); once a step cannot be captured (it
+reads a value back), shapes not yet captured step as usual. Plain tensor batches are keyed by
 shape; any other batch type replays only for a model that vouches for it with a `graph_key(batch)`
 method (the Transformer's token batches: ids and a padding flag, nothing the host reads). Capture
 needs the rule's fused kernel (SGD, Adam, AdamW on a GPU: harness.optim.fused_on_gpu); `graphed_step`
@@ -83,7 +84,8 @@ class GraphedStep:
         set_lr(optimizer, self.lr)  # the fused kernels read it from the device, in and out of the graphs
         # One memory pool for all the graphs: they replay one at a time, each step's temporaries die within it.
         self.pool = torch.cuda.graph_pool_handle()
-        self.captures: dict[Hashable, Capture | None] = {}  # None: a key whose capture failed
+        self.captures: dict[Hashable, Capture | None] = {}  # None: a key that steps as usual
+        self.recording = True  # until a capture fails
 
     @property
     def graphs(self) -> int:
@@ -101,7 +103,7 @@ class GraphedStep:
             if capture.warm < WARMUP_STEPS:
                 capture.warm += 1
                 return self.side_stream_step(capture)
-            if not self.record(key, capture):
+            if not self.record(capture):
                 return step_on(self.model, self.optimizer, inputs, labels, self.train)
         capture.graph.replay()
         return capture.loss
@@ -110,7 +112,7 @@ class GraphedStep:
         """The key's capture, begun on its first batch while there is room for another graph."""
         if key is None:
             return None
-        if key not in self.captures and len(self.captures) < MAX_GRAPHS:
+        if self.recording and key not in self.captures and len(self.captures) < MAX_GRAPHS:
             self.captures[key] = Capture(buffers_like(inputs), labels.clone())
         return self.captures.get(key)
 
@@ -121,27 +123,36 @@ class GraphedStep:
         with torch.cuda.stream(side):
             loss = step_on(self.model, self.optimizer, capture.inputs, capture.labels, self.train)
         torch.cuda.current_stream().wait_stream(side)
+        # The caller adds the loss up on its stream; the allocator only knows the side stream, a pooled one that
+        # may be another trial's (harness.interleaved), which must not reuse the loss's memory before that add.
+        loss.record_stream(torch.cuda.current_stream())
         return loss
 
-    def record(self, key: Hashable, capture: Capture) -> bool:
+    def record(self, capture: Capture) -> bool:
         """Record one step on the capture's buffers (recording runs nothing: the caller replays it).
 
-        A step that cannot be captured (a library reading a value back mid-step) leaves its key to
-        ordinary steps from then on: slower, never wrong."""
+        A step that cannot be captured (a library reading a value back mid-step) leaves this key, and
+        every key not yet recorded, to ordinary steps from then on: slower, never wrong. A failed capture
+        leaves torch.cuda.graph's own stream current, which is undone here, and the graphs' memory pool
+        marked as being recorded into, so no later capture into it could succeed."""
         groups = self.optimizer.param_groups
         adam_like = [group for group in groups if "capturable" in group]
         for group in adam_like:  # Adam checks the flag under capture; the fused kernel is the same either way
             group["capturable"] = True
         self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated inside the graphs' memory
         graph = torch.cuda.CUDAGraph()
+        caller = torch.cuda.current_stream()
         try:
             with torch.cuda.graph(graph, pool=self.pool):
                 capture.loss = step_on(self.model, self.optimizer, capture.inputs, capture.labels, self.train)
             capture.graph = graph
         except RuntimeError as error:
-            log.warning("a training step could not be captured in a CUDA graph; it runs as usual: %s", error)
-            self.captures[key] = None
+            log.warning("a training step could not be captured in a CUDA graph; shapes not yet captured step as "
+                        "usual: %s", error)
+            self.recording = False
+            self.captures = {k: c if c is not None and c.graph is not None else None for k, c in self.captures.items()}
         finally:
+            torch.cuda.set_stream(caller)
             for group in adam_like:
                 group["capturable"] = False
         return capture.graph is not None

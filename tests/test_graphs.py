@@ -92,6 +92,47 @@ def test_replayed_steps_equal_ordinary_steps(config):
         torch.testing.assert_close(mine.float(), theirs.float(), rtol=1e-3, atol=1e-3, msg=name)
 
 
+class ReadsBack(torch.nn.Module):
+    """A model whose forward reads a value back to the host every step, as some libraries do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.isfinite().all():
+            raise ValueError("inputs must be finite")
+        return self.linear(x)
+
+
+@needs_cuda
+def test_a_step_that_cannot_be_captured_steps_as_usual_on_the_trials_stream(caplog):
+    device = torch.device("cuda")
+    config = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9}
+    train = TrainConfig.from_config(config)
+
+    def built() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        model = ReadsBack().to(device)
+        return model, make_optimizer(model, train, config)
+
+    (plain_model, plain_optimizer), (graph_model, graph_optimizer) = built(), built()
+    graphed = graphed_step(graph_model, graph_optimizer, train, device)
+    generator = torch.Generator(device="cuda").manual_seed(2)
+    own = torch.cuda.Stream()  # a trial's stream, as harness.interleaved gives each trial one
+    with torch.cuda.stream(own):
+        for n in [16] * (WARMUP_STEPS + 2) + [8] * (WARMUP_STEPS + 2):  # a second shape after the failed capture
+            x = torch.randn(n, 8, device=device, generator=generator)
+            y = torch.randint(0, 3, (n,), device=device, generator=generator)
+            expected = train_step(plain_model, plain_optimizer, x, y, config["lr"], train)
+            torch.testing.assert_close(graphed(x, y, config["lr"]), expected)
+            assert torch.cuda.current_stream() == own  # the trial's work stays ordered on its stream
+    assert graphed.graphs == 0
+    assert sum("could not be captured" in record.getMessage() for record in caplog.records) == 1
+    for mine, theirs in zip(graph_model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(mine, theirs)
+
+
 @needs_cuda
 def test_rules_without_a_fused_kernel_step_as_usual():
     device = torch.device("cuda")
