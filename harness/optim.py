@@ -69,6 +69,11 @@ def adadelta(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: floa
     return torch.optim.Adadelta(params, lr=lr, rho=rho, weight_decay=weight_decay)
 
 
+# Rules whose fused step runs on CUDA in every torch we support. Adagrad takes `fused` too, but its fused step
+# long ran on the CPU only and rejects CUDA parameters in those releases: every step would fail.
+FUSED_ON_CUDA = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
+
+
 def fused_on_gpu(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
     """Switch a rule with a fused CUDA kernel (SGD, Adam, AdamW) to it when every parameter is on a GPU.
 
@@ -77,7 +82,7 @@ def fused_on_gpu(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
     launch. Only before the first step: these rules create their state (on the device) lazily.
     """
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    if "fused" in optimizer.defaults and not optimizer.state and params and all(p.is_cuda for p in params):
+    if isinstance(optimizer, FUSED_ON_CUDA) and not optimizer.state and params and all(p.is_cuda for p in params):
         for group in optimizer.param_groups:
             group["fused"], group["foreach"] = True, None
     return optimizer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.optim import fused_on_gpu, optimizers
+from harness.optim import FUSED_ON_CUDA, fused_on_gpu, optimizers
 
 
 @pytest.mark.parametrize("name", optimizers.names())
@@ -23,6 +23,14 @@ def test_every_optimizer_steps_towards_a_minimum(name):
 def test_optimizers_stay_unfused_off_the_gpu(name):
     optimizer = fused_on_gpu(optimizers.get(name)([torch.nn.Parameter(torch.ones(2))], lr=0.1))
     assert not any(group.get("fused") for group in optimizer.param_groups)
+
+
+def test_only_rules_whose_fused_step_runs_on_cuda_are_switched_to_it():
+    """Adagrad also takes `fused`, but a fused Adagrad rejects CUDA parameters in most torch releases we support."""
+    weight = torch.nn.Parameter(torch.ones(2))
+    switched = [name for name in optimizers.names() if isinstance(optimizers.get(name)([weight], lr=0.1), FUSED_ON_CUDA)]
+    assert "fused" in optimizers.get("adagrad")([weight], lr=0.1).defaults
+    assert switched == ["adam", "adamw", "sgd"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
