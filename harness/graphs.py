@@ -142,8 +142,13 @@ class GraphedStep:
         self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated inside the graphs' memory
         graph = torch.cuda.CUDAGraph()
         caller = torch.cuda.current_stream()
+        # On the trial's own stream where it has one (harness.interleaved): PyTorch gives cuBLAS one workspace per
+        # stream and the graph keeps its address, so the graphs of trials recorded on one shared stream would write
+        # one workspace while they replay side by side (and, in recent torch, destroying a finished trial's graphs
+        # frees it under the others: pytorch/pytorch#193402).
+        own = None if caller == torch.cuda.default_stream() else caller
         try:
-            with torch.cuda.graph(graph, pool=self.pool):
+            with torch.cuda.graph(graph, pool=self.pool, stream=own):
                 capture.loss = step_on(self.model, self.optimizer, capture.inputs, capture.labels, self.train)
             capture.graph = graph
         except RuntimeError as error:
