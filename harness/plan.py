@@ -97,6 +97,12 @@ def _instantiate(registry: Registry, entry: str | Mapping[str, Any], path: str, 
     if name is None:
         problems.append(f"{path}.name: field required (an entry is a name or a mapping with `name:`)")
         return None
+    if label is not None and not (isinstance(label, str) and label):
+        problems.append(f"{path}.label: a label must be a non-empty string (got {label!r})")
+        return None
+    if not isinstance(overrides, Mapping):
+        problems.append(f"{path}.space: overrides must be a mapping of parameter to value (got {overrides!r})")
+        return None
     try:
         cls = registry.get(name)
     except UnknownName as error:

@@ -21,6 +21,7 @@ from harness.options import Options
 
 Entry = Union[str, dict[str, Any]]  # a registered name, or {name: ..., label: ..., space: ..., <options>}
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+Seed = Annotated[int, Field(ge=0, lt=2**32)]  # what numpy's SeedSequence and every storage's integers take
 
 
 class BudgetSpec(Options):
@@ -29,7 +30,7 @@ class BudgetSpec(Options):
     epochs: Annotated[int, Field(gt=0)]
     trials: Annotated[int | None, Field(gt=0)] = None
     total_epochs: Annotated[int | None, Field(gt=0)] = None  # pruned trials leave epochs for more trials
-    seconds: Annotated[float | None, Field(gt=0)] = None  # wall time per cell
+    seconds: Annotated[float | None, Field(gt=0, allow_inf_nan=False)] = None  # wall time per cell
 
     @model_validator(mode="after")
     def one_cap(self) -> BudgetSpec:
@@ -46,7 +47,7 @@ class Spec(Options):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     tasks: Annotated[list[Entry], Field(min_length=1)]
     strategies: Annotated[list[Entry], Field(min_length=1)]
-    seeds: Annotated[list[int], Field(min_length=1)]
+    seeds: Annotated[list[Seed], Field(min_length=1)]
     budget: BudgetSpec
     space: dict[str, Any] = {}  # overrides applied to every task's space
     storage: str | None = None  # SQLAlchemy URL; default: SQLite in the run directory
@@ -108,6 +109,20 @@ def parse_spec(data: Any) -> Spec:
         raise SpecError(describe(error, Spec)) from None
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping, which plain YAML resolves silently to the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = []  # a list, since a YAML key may be unhashable (the base class then says so)
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice in one mapping",
+                                                        key_node.start_mark)
+            seen.append(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_spec(path: Path) -> Spec:
     """Read and validate a YAML spec file."""
     try:
@@ -115,7 +130,7 @@ def load_spec(path: Path) -> Spec:
     except OSError as error:
         raise HarnessError(f"cannot read spec {path}: {error.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as error:
         raise SpecError([f"{path} is not valid YAML: {error}"]) from None
     return parse_spec(data)

@@ -100,6 +100,30 @@ def test_duplicate_labels_and_seeds():
     assert "seeds: every seed must be distinct (got [1, 1])" in found
 
 
+def test_seeds_and_seconds_outside_what_runs_are_refused():
+    found = problems(tiny_spec(seeds=[-1, 2**32], budget={"seconds": float("inf"), "epochs": 1}))
+    assert "seeds[0]: input should be greater than or equal to 0 (got -1)" in found
+    assert f"seeds[1]: input should be less than {2**32} (got {2**32})" in found
+    assert "budget.seconds: input should be a finite number (got inf)" in found
+
+
+def test_entry_labels_and_spaces_of_the_wrong_type_are_refused():
+    found = problems(tiny_spec(tasks=[{"name": "digits", "label": 5}, {"name": "digits", "space": 3}],
+                               strategies=[{"name": "random", "label": ""}]))
+    assert "tasks[0].label: a label must be a non-empty string (got 5)" in found
+    assert "tasks[1].space: overrides must be a mapping of parameter to value (got 3)" in found
+    assert "strategies[0].label: a label must be a non-empty string (got '')" in found
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec()) + "seeds: [3]\n")
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    assert "'seeds' is given twice in one mapping" in str(raised.value)
+    assert f"line {len(path.read_text().splitlines())}" in str(raised.value)
+
+
 def test_equal_specs_hash_equally_whatever_the_layout(write_spec):
     a = load_spec(write_spec(tiny_spec(), "a.yaml"))
     b = parse_spec(dict(reversed(list(tiny_spec().items()))))
