@@ -30,7 +30,11 @@ from filelock import FileLock
 from harness import journal, sqlite
 from harness.budget import counts_against_budget, trial_epochs
 from harness.errors import HarnessError, first_line
+from harness.options import Options
 from harness.plan import Cell, Plan
+from harness.registry import Registry
+from harness.strategy import strategies
+from harness.task import tasks
 
 PACKAGES = ("torch", "torchvision", "optuna", "numpy", "pandas", "scikit-learn", "transformers", "tokenizers")
 HEARTBEAT_SECONDS = 60
@@ -70,6 +74,19 @@ def hardware(device: torch.device) -> dict[str, Any]:
         info["cuda"] = torch.version.cuda
         info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")  # a pinned worker's GPU
     return info
+
+
+def resolved_options(plan: Plan) -> dict[str, Any]:
+    """Every task's, strategy's and the executor's options, defaults filled in: the spec names only what it
+    changes, and another checkout's defaults may differ."""
+    from harness.executor import executors  # executors run plans from a store, so they import this module
+
+    def named(registry: Registry, obj: Options) -> dict[str, Any]:
+        return {"name": registry.name_of(type(obj)), **obj.model_dump(mode="json")}
+
+    return {"tasks": {run.label: named(tasks, run.task) for run in plan.tasks},
+            "strategies": {run.label: named(strategies, run.strategy) for run in plan.strategies},
+            "executor": named(executors, plan.executor)}
 
 
 class RunStore:
@@ -148,6 +165,7 @@ class RunStore:
         def add(manifest: dict[str, Any]) -> None:
             manifest["spec"] = self.plan.spec.model_dump(mode="json")  # the latest executor's options
             manifest["spec_hash"] = self.plan.spec.hash()
+            manifest["resolved"] = resolved_options(self.plan)
             if spec_dir is not None:
                 manifest["spec_dir"] = str(spec_dir.resolve())  # where workers find the spec's plugins
             manifest["storage"] = self.url  # the latest session's, which a report reads

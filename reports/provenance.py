@@ -10,7 +10,8 @@ SPEC_FILE = "spec.yaml"  # written beside the report, so the command below runs 
 
 
 def spec_yaml(manifest: dict[str, Any]) -> str:
-    """The run's validated spec (every default spelt out), in the form `harness run` reads."""
+    """The run's validated spec (its own fields' defaults spelt out; the manifest's `resolved` has the tasks' and
+    strategies'), in the form `harness run` reads."""
     return yaml.safe_dump(manifest["spec"], sort_keys=False)
 
 

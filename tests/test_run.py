@@ -65,6 +65,11 @@ def test_manifest_records_spec_hash_versions_and_hardware(finished_run):
     session = manifest["sessions"][0]
     assert {"torch", "optuna", "pandas"} <= set(session["packages"])
     assert session["hardware"]["device"] == "cpu" and session["hardware"]["cpu_count"] >= 1
+    resolved = manifest["resolved"]  # the defaults the spec left out, spelt out
+    assert resolved["tasks"]["digits-resnet"] == {"name": "digits", "model_family": "resnet", "split_seed": 0,
+                                                  "val_fraction": 0.15, "test_fraction": 0.15}
+    assert resolved["strategies"]["grid"] == {"name": "grid", "resolution": 2}
+    assert resolved["executor"]["name"] == "local" and resolved["executor"]["heartbeat_seconds"] == 60
 
 
 def test_results_frame_and_report_files(finished_run):
