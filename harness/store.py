@@ -36,7 +36,7 @@ from harness.registry import Registry
 from harness.strategy import strategies
 from harness.task import tasks
 
-PACKAGES = ("torch", "torchvision", "optuna", "numpy", "pandas", "scikit-learn", "transformers", "tokenizers")
+PACKAGES = ("harness", "torch", "torchvision", "optuna", "numpy", "pandas", "scikit-learn", "transformers", "tokenizers")
 HEARTBEAT_SECONDS = 60
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # names this process in the manifest and on its trials
 SHARE_SQLITE_ADVICE = ("SQLite cannot be shared between worker processes (its locks fail under concurrent writers and "
@@ -65,9 +65,21 @@ def git_commit(where: Path) -> str | None:
     return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def cpu_model() -> str:
+    """The processor's model name: Linux leaves `platform.processor()` empty, and CPU numbers depend on it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                            "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads(),  # CPU float sums depend on it
                             "device": str(device)}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import torch
 from conftest import interrupt_at_epoch, tiny_spec
 from typer.testing import CliRunner
 
@@ -63,8 +64,14 @@ def test_manifest_records_spec_hash_versions_and_hardware(finished_run):
     assert manifest["spec"]["name"] == "tiny"
     assert manifest["spec_hash"] == parse_spec(tiny_spec()).hash()
     session = manifest["sessions"][0]
-    assert {"torch", "optuna", "pandas"} <= set(session["packages"])
+    assert {"harness", "torch", "optuna", "pandas"} <= set(session["packages"])
     assert session["hardware"]["device"] == "cpu" and session["hardware"]["cpu_count"] >= 1
+    assert session["hardware"]["torch_threads"] == torch.get_num_threads()
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] \
+        if cpuinfo.exists() else []
+    if models:  # the processor's model, where the system names it
+        assert models[0].endswith(session["hardware"]["cpu"]) and session["hardware"]["cpu"]
     resolved = manifest["resolved"]  # the defaults the spec left out, spelt out
     assert resolved["tasks"]["digits-resnet"] == {"name": "digits", "model_family": "resnet", "split_seed": 0,
                                                   "val_fraction": 0.15, "test_fraction": 0.15}
