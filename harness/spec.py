@@ -96,6 +96,8 @@ def _problem(e: ErrorDetails, model: type[BaseModel], prefix: str, entry_keys: S
     allowed = fields_around(model, loc) if e["type"] == "extra_forbidden" else None
     if allowed is not None:
         return f"{path}: unknown option; allowed: {', '.join([*allowed, *(entry_keys if len(loc) == 1 else ())])}"
+    if e["type"] == "value_error":  # our own validators' messages, which say what they were given
+        return f"{path}: {e['ctx']['error']}"
     got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
     return f"{path}: {e['msg'][:1].lower()}{e['msg'][1:]}{got}"
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
+from pydantic import Field, model_validator
 from sklearn.datasets import load_digits
 from torch import nn
 
@@ -31,8 +32,15 @@ class Digits(Task):
 
     model_family: Literal["resnet", "vgg"] = "resnet"
     split_seed: int = 0  # fixed, so every trial and strategy sees the same three splits
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    val_fraction: float = Field(default=0.15, gt=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.15, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def leaves_training_images(self) -> Digits:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(f"val_fraction + test_fraction must be below 1 to leave training images "
+                             f"(got {self.val_fraction} + {self.test_fraction})")
+        return self
 
     @property
     def label(self) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Union
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from harness.space import Space
@@ -72,12 +73,12 @@ class ListOps(Task):
     """Generated ListOps expressions, 10 classes; LSTM/GRU or Transformer (offline default text task)."""
 
     model_family: Family = "transformer"
-    train_size: int = 2000
-    val_size: int = 500
-    test_size: int = 500
-    max_length: int = 64
-    max_depth: int = 4
-    max_args: int = 4
+    train_size: int = Field(default=2000, gt=0)
+    val_size: int = Field(default=500, gt=0)
+    test_size: int = Field(default=500, gt=0)
+    max_length: int = Field(default=64, ge=4)  # the shortest expression, `[MAX 4 3 ]`, is 4 tokens
+    max_depth: int = Field(default=4, ge=1)  # at 0 an expression is a lone digit
+    max_args: int = Field(default=4, ge=2)  # an operator takes 2..max_args arguments
     data_seed: int = 0  # train, validation and test use three streams derived from it
 
     @property

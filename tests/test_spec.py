@@ -76,6 +76,17 @@ def test_bad_options_and_space_overrides():
     assert any(p.startswith("space.nonsense: no task has this parameter") for p in found)
 
 
+def test_embedded_task_sizes_that_cannot_make_data_are_refused():
+    found = problems(tiny_spec(tasks=[{"name": "digits", "val_fraction": 2},
+                                      {"name": "digits", "label": "d", "val_fraction": 0.5, "test_fraction": 0.5},
+                                      {"name": "listops", "train_size": -5, "max_length": 3, "max_args": 1}]))
+    assert "tasks[0].val_fraction: input should be less than 1 (got 2)" in found
+    assert "tasks[1]: val_fraction + test_fraction must be below 1 to leave training images (got 0.5 + 0.5)" in found
+    assert "tasks[2].train_size: input should be greater than 0 (got -5)" in found
+    assert "tasks[2].max_length: input should be greater than or equal to 4 (got 3)" in found
+    assert "tasks[2].max_args: input should be greater than or equal to 2 (got 1)" in found
+
+
 def test_transformer_widths_its_heads_cannot_split_are_refused():
     found = problems(tiny_spec(tasks=[{"name": "listops", "space": {"d_model": [36, 64], "heads": [4, 8]}},
                                       {"name": "listops", "label": "ok", "space": {"d_model": 48, "heads": [2, 4]}},
@@ -86,7 +97,8 @@ def test_transformer_widths_its_heads_cannot_split_are_refused():
 
 def test_an_epoch_budget_smaller_than_one_trial_is_refused():
     found = problems(tiny_spec(budget={"total_epochs": 2, "epochs": 5}))
-    assert any(p.startswith("budget: ") and "total_epochs (2) must be at least epochs (5)" in p for p in found)
+    assert any(p.startswith("budget: total_epochs (2) must be at least epochs (5)") for p in found)
+    assert not any("(got {" in p for p in found)  # the validator's message says what it was given, once
 
 
 def test_range_errors_say_what_must_hold():
