@@ -98,7 +98,9 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
 
 def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[FrozenTrial]:
     """Fail running trials whose worker died: no heartbeat within the grace period (Optuna's check), or,
-    at once, a worker process on this host that no longer exists. Their failure spends no budget.
+    at once, a worker process on this host that no longer exists, or a trial no worker marked as its own
+    (its claimer was killed between creating and marking it: under the claim lock, no live one is). Their
+    failure spends no budget.
 
     Returns the study's trials as they are after (read once more only when one was failed here)."""
     with warnings.catch_warnings():
@@ -106,7 +108,8 @@ def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> lis
         optuna.storages.fail_stale_trials(study)
     trials = study.get_trials(deepcopy=False)
     dead = [t for t in trials if t.state == TrialState.RUNNING
-            and worker_is_dead(t.system_attrs.get(WORKER_KEY, ""), t.system_attrs.get(STARTED_KEY))]
+            and (WORKER_KEY not in t.system_attrs
+                 or worker_is_dead(t.system_attrs[WORKER_KEY], t.system_attrs.get(STARTED_KEY)))]
     for trial in dead:
         try:
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)

@@ -106,6 +106,19 @@ def test_a_trial_whose_pid_now_belongs_to_a_later_process_is_failed_at_once(tmp_
     assert [t.state.name for t in after] == [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_a_trial_whose_claimer_was_killed_before_marking_it_is_failed_at_once(tmp_path, kind, request):
+    """A worker killed between creating its trial and marking it leaves a running trial with no worker and no
+    heartbeat, which no heartbeat check would ever fail: the cell waited for it forever."""
+    url = {"sqlite": f"sqlite:///{tmp_path / 'studies.db'}", "journal": f"journal://{tmp_path / 'journal.log'}",
+           "postgresql": request.getfixturevalue("postgres_url") if kind == "postgresql" else ""}[kind]
+    storage = open_storage(url)
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.ask()  # all the killed claimer did
+    after = fail_stale(study, storage)
+    assert [t.state.name for t in after] == [t.state.name for t in study.trials] == ["FAIL"]
+
+
 def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration(postgres_url):
     storage = open_storage(postgres_url, heartbeat_seconds=1, retries=1)
     study = optuna.create_study(storage=storage, study_name="s")
