@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from harness.budget import Spent
     from harness.plan import Cell
+    from harness.store import RunStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark tuning strategies on deep-learning tasks.")
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get the whole table
@@ -56,8 +57,6 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
                                                      "run and start afresh")] = False,
         ) -> None:
     """Run (or resume) every task x strategy x seed of a spec, then write its report."""
-    from harness.budget import Spent
-    from harness.executor import Hooks
     from harness.plan import build_plan
     from harness.spec import load_spec
     from harness.store import RunStore
@@ -74,12 +73,22 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         store.check_storage()
     if force_new and store.recorded_hash() not in (None, spec.hash()):
         console.print(f"moved the run of another spec aside, to {escape(str(store.move_aside()))}")
-    store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
-    cells = plan.cells
-    console.print(f"run [bold]{escape(spec.name)}[/] (spec {spec.hash()}): {len(plan.tasks)} task(s) x "
-                  f"{len(plan.strategies)} strategies x {len(spec.seeds)} seed(s) = {len(cells)} cells, "
+    with store.sole_writer():
+        store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
+        run_plan(store, device, spec_file.parent)
+    write_and_show(store.dir, store.storage, spec.hash())
+
+
+def run_plan(store: RunStore, device: torch.device, spec_dir: Path) -> None:
+    """Run every cell of the store's plan as one session, with progress bars."""
+    from harness.budget import Spent
+    from harness.executor import Hooks
+
+    plan, cells = store.plan, store.plan.cells
+    console.print(f"run [bold]{escape(plan.spec.name)}[/] (spec {plan.spec.hash()}): {len(plan.tasks)} task(s) x "
+                  f"{len(plan.strategies)} strategies x {len(plan.spec.seeds)} seed(s) = {len(cells)} cells, "
                   f"{plan.budget.describe()} per cell, on {device}")
-    with progress_bars() as progress, interrupts(progress.console), store.session(device, spec_file.parent):
+    with progress_bars() as progress, interrupts(progress.console), store.session(device, spec_dir):
         spent = [Spent.of(store.existing_trials(c)) for c in cells]
         trials = progress.add_task("trials", total=remaining_trials(cells, spent))
         epochs = progress.add_task("epochs", total=plan.budget.epochs)
@@ -87,7 +96,6 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
                       on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
                       on_epoch=lambda record: progress.update(epochs, completed=record.epoch))
         plan.executor.run(plan, store, device, hooks)
-    write_and_show(store.dir, store.storage, spec.hash())
 
 
 @app.command()

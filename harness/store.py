@@ -15,17 +15,17 @@ import socket
 import subprocess
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 import optuna
 import pandas as pd
 import sqlalchemy
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from harness import journal, sqlite
 from harness.budget import counts_against_budget, trial_epochs
@@ -122,6 +122,20 @@ class RunStore:
         """Refuse a SQLite storage when several processes would write to it."""
         if self.url.startswith("sqlite:"):
             raise HarnessError(f"storage {self.url}: {SHARE_SQLITE_ADVICE}")
+
+    def sole_writer(self) -> ContextManager:
+        """Hold a SQLite storage for this process alone while the body runs, and refuse it when another process
+        holds it: nothing serialises claims on SQLite, so two processes ran grid points twice and past the budget."""
+        if not self.url.startswith("sqlite:///"):
+            return nullcontext()
+        if self.plan.spec.storage is None:
+            self.dir.mkdir(parents=True, exist_ok=True)  # the default storage file lives there
+        database = Path(self.url.removeprefix("sqlite:///"))
+        if not database.parent.is_dir():
+            return nullcontext()  # opening the storage says so
+        return held_alone(database.with_name(f".{database.name}.lock"),
+                          f"another process is running on storage {self.url}: wait for it to end, or, to share a "
+                          f"run, note that {SHARE_SQLITE_ADVICE}")
 
     @property
     def manifest_path(self) -> Path:
@@ -247,6 +261,20 @@ class RunStore:
         if self.study_name(cell) not in optuna.get_all_study_names(self.storage):
             return []
         return optuna.load_study(study_name=self.study_name(cell), storage=self.storage).get_trials(deepcopy=False)
+
+
+@contextmanager
+def held_alone(lock_path: Path, refusal: str) -> Iterator[None]:
+    """A file lock held while the body runs; taken already, `refusal` is the error."""
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise HarnessError(refusal) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def recorded_storage(run_dir: Path, manifest: dict[str, Any]) -> str:

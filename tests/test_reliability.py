@@ -289,6 +289,24 @@ def test_a_running_worker_cuts_off_a_line_torn_by_another_before_it_writes(tmp_p
     assert [t.value for t in reopened.trials] == [0.5, 0.7]
 
 
+def test_a_second_run_on_the_same_sqlite_file_at_once_is_refused_and_the_first_spends_its_budget(tmp_path):
+    """Nothing serialises claims on SQLite: two runs at once ran grid points twice, one crashed popping a
+    queued trial the other had taken."""
+    spec = slow(0.5, strategies=[{"name": "grid", "resolution": 2}], budget={"trials": 4, "epochs": 1})
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+    first = harness("run", "spec.yaml", "--runs-dir", "runs", cwd=tmp_path)
+    run_dir = tmp_path / "runs" / "tiny"
+    deadline = time.monotonic() + 120
+    while not (run_dir / "manifest.json").exists() and time.monotonic() < deadline:  # its session has begun
+        time.sleep(0.05)
+    refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(tmp_path / "runs")],
+            f"another process is running on storage sqlite:///{run_dir / 'studies.db'}")
+    assert first.wait(timeout=120) == 0, first.communicate()
+    trials = trials_of(f"sqlite:///{run_dir / 'studies.db'}")["tiny/slow/grid/seed-0"]
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 4
+
+
 def test_a_worker_refuses_sqlite_and_a_folder_that_is_no_run(finished_run, tmp_path):
     refused(["worker", str(finished_run)], "SQLite cannot be shared between worker processes")
     refused(["worker", str(tmp_path)], "is not a run directory")
