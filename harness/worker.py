@@ -22,12 +22,15 @@ def open_run(run_dir: Path, storage: str | None = None, spec_file: Path | None =
     """The run in `run_dir`, on `storage` or the one its manifest records; checked as `harness run` checks.
 
     With `spec_file`, a run directory with no manifest yet is started from that spec, so every task of
-    a cluster array job can be the same command."""
+    a cluster array job can be the same command; a run of another spec is refused, not silently joined."""
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         spec = parse_spec(manifest["spec"])
+        if spec_file is not None and (given := load_spec(spec_file).hash()) != manifest["spec_hash"]:
+            raise HarnessError(f"{run_dir} holds a run of another spec (hash {manifest['spec_hash']}, {spec_file} "
+                               f"{given}); give the worker that run's spec, or no --spec (the run's manifest holds it)")
         storage = storage or recorded_storage(run_dir, manifest)
         spec_dir = Path(manifest["spec_dir"]) if manifest.get("spec_dir") else None
     elif spec_file is not None:

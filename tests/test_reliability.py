@@ -312,6 +312,15 @@ def test_a_worker_refuses_sqlite_and_a_folder_that_is_no_run(finished_run, tmp_p
     refused(["worker", str(tmp_path)], "is not a run directory")
 
 
+def test_a_worker_given_another_spec_than_the_runs_is_refused_not_joined_to_the_old_one(finished_run, tmp_path):
+    """An edited spec given to a worker of an existing run was silently ignored: it worked on the old one."""
+    (tmp_path / "spec.yaml").write_text(json.dumps(slow(0.0, budget={"trials": 5, "epochs": 1})))
+    before = snapshot(finished_run)
+    refused(["worker", str(finished_run), "--spec", str(tmp_path / "spec.yaml")],
+            f"{finished_run} holds a run of another spec")
+    assert snapshot(finished_run) == before
+
+
 def test_plugins_come_only_from_the_modules_a_spec_names(write_spec, tmp_path):
     (tmp_path / "unnamed_plugin.py").write_text("raise SystemExit('imported a module no spec named')\n")
     result = runner.invoke(app, ["run", str(write_spec(slow(0.0))), "--runs-dir", str(tmp_path / "runs")])
