@@ -247,12 +247,15 @@ class RunStore:
         return f"{self.plan.spec.name}/{cell.study_name}"
 
     def study(self, cell: Cell) -> optuna.Study:
-        """The cell's study, created on first use and labelled with its cell so reports need no plan."""
+        """The cell's study, created on first use and labelled with its cell so reports need no plan (the
+        labels a process killed while writing them left out are written by the next)."""
         study = optuna.create_study(storage=self.storage, study_name=self.study_name(cell), direction="maximize",
                                     load_if_exists=True)
-        if not study.user_attrs:
-            for key, value in {"task": cell.task.label, "strategy": cell.strategy.label, "seed": cell.seed,
-                               "spec_hash": self.plan.spec.hash()}.items():
+        labels = {"task": cell.task.label, "strategy": cell.strategy.label, "seed": cell.seed,
+                  "spec_hash": self.plan.spec.hash()}
+        recorded = study.user_attrs
+        for key, value in labels.items():
+            if key not in recorded:
                 study.set_user_attr(key, value)
         return study
 

@@ -252,6 +252,22 @@ def test_force_new_moves_nothing_when_the_storage_apart_from_the_run_refuses(tmp
         assert snapshot(tmp_path / "runs" / "tiny") == before and not list((tmp_path / "runs").glob("tiny.*"))
 
 
+def test_a_run_killed_while_labelling_a_cells_study_resumes_and_reports_the_cell(write_spec, tmp_path):
+    """A study left with some of its labels was never labelled further: its trials were missing from every
+    report, and the next resume was refused as a study of another spec."""
+    run_dir = tmp_path / "runs" / "tiny"
+    run_dir.mkdir(parents=True)
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{run_dir / 'studies.db'}"),
+                                study_name="tiny/slow/random/seed-0", direction="maximize")
+    study.set_user_attr("task", "slow")  # the run was killed before it wrote the cell's other labels
+    spec = write_spec(slow(0.0))
+    for _ in range(2):  # the run, and a resume of it
+        result = runner.invoke(app, ["run", str(spec), "--runs-dir", str(tmp_path / "runs")])
+        assert result.exit_code == 0, result.output
+    results = pd.read_csv(run_dir / "results.csv")
+    assert list(results["state"]) == ["COMPLETE", "COMPLETE"] and set(results["strategy"]) == {"random"}
+
+
 def test_a_corrupted_sqlite_file_is_one_clear_error_and_left_as_it_was(write_spec, tmp_path):
     spec = write_spec(slow(0.0))
     database = tmp_path / "runs" / "tiny" / "studies.db"
