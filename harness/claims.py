@@ -134,23 +134,31 @@ def worker_is_dead(worker: str, started: str | None = None) -> bool:
 
 
 def process_exists(pid: int) -> bool:
-    """Whether `pid` is a live process on this host (another user's too: signalling it is then refused)."""
+    """Whether `pid` is a live process on this host (another user's too: signalling it is then refused); a
+    zombie, dead but not yet reaped by its parent (a `processes` worker killed while its siblings run), is not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    fields = process_stat(pid)
+    return fields is None or fields[0] != "Z"  # field 3, the state
 
 
 def process_started(pid: int) -> str | None:
     """When a process started, in clock ticks since boot (Linux's /proc; None elsewhere)."""
+    fields = process_stat(pid)
+    return fields[19] if fields else None  # field 22
+
+
+def process_stat(pid: int) -> list[str] | None:
+    """The fields of Linux's /proc/PID/stat from the third on, after the command name (None elsewhere)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rpartition(")")[2].split()[19]  # field 22, counted after the command name
+    return stat.rpartition(")")[2].split()
 
 
 @contextmanager

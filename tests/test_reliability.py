@@ -119,6 +119,23 @@ def test_a_trial_whose_claimer_was_killed_before_marking_it_is_failed_at_once(tm
     assert [t.state.name for t in after] == [t.state.name for t in study.trials] == ["FAIL"]
 
 
+def test_a_trial_whose_worker_was_killed_but_not_yet_reaped_is_failed_at_once(tmp_path):
+    """A `processes` worker killed while its siblings run stays a zombie until the parent reaps it; it is dead all
+    the same, and its trial waited two heartbeats (two minutes by default) to be failed."""
+    storage = open_storage(f"journal://{tmp_path / 'journal.log'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    trial = study.ask()
+    storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, f"{WORKER.rpartition(':')[0]}:{worker.pid}")
+    storage.set_trial_system_attr(trial._trial_id, STARTED_KEY, process_started(worker.pid))
+    os.kill(worker.pid, signal.SIGKILL)  # and not reaped (no wait) until the end of the test
+    while Path(f"/proc/{worker.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        time.sleep(0.01)
+    after = fail_stale(study, storage)
+    worker.wait()
+    assert [t.state.name for t in after] == ["FAIL"]
+
+
 def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration(postgres_url):
     storage = open_storage(postgres_url, heartbeat_seconds=1, retries=1)
     study = optuna.create_study(storage=storage, study_name="s")

@@ -101,7 +101,7 @@ class Processes(Executor):
 def watch(children: list[subprocess.Popen], watcher: TrialWatcher) -> None:
     """Wait for the workers, reporting their trials, and forward each Ctrl-C to them once."""
     forwarded = 0
-    while any(child.poll() is None for child in children):
+    while None in [child.poll() for child in children]:  # each polled, so a dead one is reaped at once
         while forwarded < stopping.signals_received():
             for child in children:
                 if child.poll() is None:
