@@ -94,7 +94,8 @@ def run_plan(store: RunStore, device: torch.device, spec_dir: Path) -> None:
         epochs = progress.add_task("epochs", total=plan.budget.epochs)
         hooks = Hooks(on_cell=lambda cell: progress.update(trials, description=cell.study_name),
                       on_trial=lambda cell, trial: trial_ended(progress, cell, trial),
-                      on_epoch=lambda record: progress.update(epochs, completed=record.epoch))
+                      on_epoch=lambda record: progress.update(epochs, completed=record.epoch),
+                      on_warning=lambda message: progress.console.print(f"[yellow]{escape(message)}[/]"))
         plan.executor.run(plan, store, device, hooks)
 
 

@@ -56,6 +56,7 @@ class Hooks:
     on_cell: Callable[[Cell], None] | None = None
     on_trial: TrialHook | None = None
     on_epoch: EpochHook | None = None
+    on_warning: Callable[[str], None] | None = None  # something went wrong that did not stop the run
 
 
 def holds_a_config(trial: FrozenTrial) -> bool:

@@ -83,6 +83,25 @@ def test_a_worker_killed_mid_trial_is_resumed_with_every_complete_trial_kept(wri
     assert len(set(grid_points)) == 4 and json.dumps(killed.params, sort_keys=True) in grid_points  # run again
 
 
+def test_a_worker_process_killed_mid_trial_leaves_the_others_to_finish_and_report_the_run(tmp_path):
+    """The run used to fail, with no report and the last trial of the dead worker's log as the reason, though
+    the other workers had spent every budget."""
+    url = f"journal://{tmp_path / 'runs' / 'tiny' / 'journal.log'}"
+    spec = slow(0.2, strategies=[{"name": "grid", "resolution": 2}], budget={"trials": 4, "epochs": 2},
+                executor={"name": "processes", "workers": 2})
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+    run = harness("run", "spec.yaml", "--runs-dir", "runs", cwd=tmp_path)
+    wait_for_running_trial(url, epochs_done=1)
+    running = next(t for t in trials_of(url)["tiny/slow/grid/seed-0"] if t.state.name == "RUNNING")
+    os.kill(int(running.system_attrs[WORKER_KEY].rpartition(":")[2]), signal.SIGKILL)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "1 worker(s) failed; worker" in out and "was killed by SIGKILL" in out
+    states = [t.state.name for t in trials_of(url)["tiny/slow/grid/seed-0"]]
+    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1
+    assert list(pd.read_csv(tmp_path / "runs" / "tiny" / "results.csv")["state"]) == ["COMPLETE"] * 4
+
+
 def test_journal_trials_of_a_silent_worker_elsewhere_fail_after_the_heartbeat_grace(tmp_path):
     storage = open_storage(f"journal://{tmp_path / 'journal.log'}", heartbeat_seconds=5)
     study = optuna.create_study(storage=storage, study_name="s")

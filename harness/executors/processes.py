@@ -76,11 +76,10 @@ class Processes(Executor):
         if stopping.requested():
             raise stopping.Stopped("stopped by Ctrl-C")
         failed = [(i, child.returncode) for i, child in enumerate(children) if child.returncode != 0]
-        if failed:
-            i, code = failed[0]
-            lines = (logs / f"worker-{i}.log").read_text(errors="replace").strip().splitlines() or ["(no output)"]
-            raise HarnessError(f"{len(failed)} worker(s) failed; worker {i} exited with code {code}: {lines[-1]} "
-                               f"(its log: {logs / f'worker-{i}.log'})")
+        if len(failed) == len(children):
+            raise HarnessError(failure(logs, failed))
+        if failed and hooks.on_warning is not None:  # a worker that ended well ended when every budget was spent
+            hooks.on_warning(f"{failure(logs, failed)}; the other workers spent every cell's budget")
 
     def pinning(self, gpus: list[str]) -> list[str | None]:
         """Each worker's GPU: `workers_per_gpu` in turn on each (None: no GPU, train on the CPU)."""
@@ -96,6 +95,15 @@ class Processes(Executor):
                    "--device", "cuda" if gpu is not None else str(device)]
         with log.open("ab") as out:
             return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def failure(logs: Path, failed: list[tuple[int, int]]) -> str:
+    """What the first failed worker's exit and the last line of its log say."""
+    i, code = failed[0]
+    log = logs / f"worker-{i}.log"
+    lines = log.read_text(errors="replace").strip().splitlines() or ["(no output)"]
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}: {lines[-1]}"
+    return f"{len(failed)} worker(s) failed; worker {i} {how} (its log: {log})"
 
 
 def watch(children: list[subprocess.Popen], watcher: TrialWatcher) -> None:
