@@ -73,6 +73,7 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         store.check_storage()
     if force_new and store.recorded_hash() not in (None, spec.hash()):
         console.print(f"moved the run of another spec aside, to {escape(str(store.move_aside()))}")
+    store.check_writable()
     with store.sole_writer():
         store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
         run_plan(store, device, spec_file.parent)

@@ -26,6 +26,9 @@ def check_file(path: Path) -> None:
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
             verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.OperationalError as error:  # not opened, so not known to be damaged
+        raise HarnessError(f"cannot open {path} ({error}); SQLite writes beside a database in write-ahead-log mode "
+                           f"even to read it, so check that {path.parent} is writable") from None
     except sqlite3.DatabaseError as error:
         verdict = str(error)
     if verdict != "ok":

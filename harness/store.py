@@ -123,6 +123,14 @@ class RunStore:
         if self.url.startswith("sqlite:"):
             raise HarnessError(f"storage {self.url}: {SHARE_SQLITE_ADVICE}")
 
+    def check_writable(self) -> None:
+        """Refuse a run directory this process cannot write in (a read-only copy or mount) before anything is
+        opened: the manifest, the locks and a file storage are written there."""
+        if self.dir.is_dir() and not os.access(self.dir, os.W_OK):
+            raise HarnessError(f"run directory {self.dir} is not writable, and a run writes its manifest, locks and "
+                               "storage file there; make it writable, or copy it (cp -r) to a writable place and run "
+                               "that copy")
+
     def sole_writer(self) -> ContextManager:
         """Hold a SQLite storage for this process alone while the body runs, and refuse it when another process
         holds it: nothing serialises claims on SQLite, so two processes ran grid points twice and past the budget."""

@@ -40,6 +40,7 @@ def open_run(run_dir: Path, storage: str | None = None, spec_file: Path | None =
                            "first, or give the worker --spec")
     spec = spec.model_copy(update={"storage": storage or spec.storage})
     store = RunStore(build_plan(spec, spec_dir if spec_dir and spec_dir.is_dir() else None), run_dir.parent, run_dir)
+    store.check_writable()
     store.check_shareable()
     store.check_same_spec()
     return store

@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -311,6 +313,39 @@ def test_a_corrupted_sqlite_file_is_one_clear_error_and_left_as_it_was(write_spe
     database.write_bytes(b"this was a database until a disk failed" * 100)
     refused(["run", str(spec), "--runs-dir", str(tmp_path / "runs")], f"{database} is a corrupted SQLite file")
     assert database.read_bytes() == b"this was a database until a disk failed" * 100
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """The folder made read-only: a read-only bind mount for root (whom permissions do not stop), else its mode."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "--bind", folder, folder], capture_output=True)
+    if mounted.returncode != 0 or subprocess.run(["mount", "-o", "remount,ro,bind", folder]).returncode != 0:
+        pytest.skip("running as root, and no read-only bind mount can be made here")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "--lazy", folder], check=True)  # the run's storage may still be open
+
+
+@pytest.mark.parametrize("executor", ["local", {"name": "processes", "workers": 1}], ids=["sqlite", "journal"])
+def test_a_read_only_run_directory_is_one_clear_error_not_a_corrupted_database(write_spec, tmp_path, executor):
+    """SQLite in a read-only folder was called a corrupted file to move away; a journal there gave a traceback."""
+    spec = write_spec(slow(0.0, executor=executor))
+    runs = tmp_path / "runs"
+    first = harness("run", str(spec), "--runs-dir", "runs", cwd=tmp_path)  # its files closed at its end
+    assert first.communicate()[0] and first.returncode == 0
+    before = snapshot(runs / "tiny")
+    with read_only(runs / "tiny"):
+        refused(["run", str(spec), "--runs-dir", str(runs)], f"run directory {runs / 'tiny'} is not writable")
+        if executor == "local":
+            output = refused(["report", str(runs / "tiny"), "--out", str(tmp_path / "report")], "cannot open")
+            assert "corrupted" not in output and f"check that {runs / 'tiny'} is writable" in output
+    assert snapshot(runs / "tiny") == before
 
 
 def test_a_torn_journal_names_the_repair_command_which_makes_it_load(write_spec, tmp_path):
