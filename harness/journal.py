@@ -144,6 +144,12 @@ def repair(path: Path) -> Path | None:
         if not ends_torn(path):
             return None
         backup = path.with_name(f"{path.name}.torn-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
-        shutil.copy2(path, backup)
+        try:
+            shutil.copy2(path, backup)
+        except OSError as error:  # a full disk, most likely what tore the line
+            backup.unlink(missing_ok=True)
+            raise HarnessError(f"cannot keep a copy of {path} before cutting it ({error.strerror}); nothing changed: "
+                               "free some space there (or copy the file elsewhere yourself) and repair it again"
+                               ) from None
         cut_torn_tail(path)
         return backup

@@ -365,6 +365,22 @@ def test_a_torn_journal_names_the_repair_command_which_makes_it_load(write_spec,
     assert [t.value for t in reopened.trials] == [0.5]
 
 
+def test_repairing_a_journal_on_a_full_disk_is_one_clear_error_and_changes_nothing(tmp_path):
+    """A full disk tears the journal's last line; repairing it there failed with a traceback, leaving an empty copy."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", disk]).returncode:
+        pytest.skip("a small file system to fill needs root and tmpfs")
+    try:
+        log = disk / "journal.log"
+        log.write_bytes(b'{"op_code":0}\n' + b"x" * 7000)  # a torn last line, and no room for a copy
+        whole = log.read_bytes()
+        refused(["repair-journal", str(log)], "cannot keep a copy of")
+        assert log.read_bytes() == whole and [p.name for p in disk.iterdir()] == ["journal.log"]
+    finally:
+        subprocess.run(["umount", "--lazy", disk], check=True)
+
+
 def test_a_running_worker_cuts_off_a_line_torn_by_another_before_it_writes(tmp_path):
     log = tmp_path / "journal.log"
     study = optuna.create_study(storage=open_storage(f"journal://{log}"), study_name="kept")
