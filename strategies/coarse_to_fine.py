@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import Field
 
 from harness.budget import Budget, counts_against_budget
 from harness.seeding import derive
@@ -118,8 +119,8 @@ class CoarseToFineSampler(optuna.samplers.BaseSampler):
 class CoarseToFine(Strategy):
     """Random search on part of the budget, then TPE in the region around the best few configurations."""
 
-    coarse_fraction: float = 0.3  # of the planned trials (of 30 when the budget is in seconds) for the coarse stage
-    top_k: int = 3  # the best coarse configurations that span the fine region
+    coarse_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3  # of the planned trials (of 30 when the budget is in seconds) for the coarse stage
+    top_k: Annotated[int, Field(ge=1)] = 3  # the best coarse configurations that span the fine region
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
         planned = budget.planned_trials or 30

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Annotated, Any
 
 import optuna
+from pydantic import Field
 
 from harness.budget import Budget
 from harness.space import Choice, Fixed, Int, Param, Range, Space
@@ -76,7 +77,8 @@ class Manual(Strategy):
 class Grid(Strategy):
     """Full factorial at `resolution` points per range; a seeded random subset when it exceeds the budget."""
 
-    resolution: int = 3  # points per numeric range (log-spaced for log ranges); choices are all kept
+    resolution: Annotated[int, Field(ge=2)] = 3  # points per numeric range, its ends included (log-spaced for log
+    #   ranges); one point would be the low end of every range; choices are all kept
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
         grid = space.grid(self.resolution)

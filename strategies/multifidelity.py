@@ -8,9 +8,10 @@ Each takes `sampler:`, the name of any sampler strategy (random, qmc, tpe, gp, c
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Annotated
 
 import optuna
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from harness.budget import Budget
 from harness.space import Space
@@ -78,8 +79,8 @@ class Median(MultiFidelity):
 class Halving(MultiFidelity):
     """Successive halving's two settings, shared by ASHA and Hyperband."""
 
-    min_epochs: int = 1  # the first rung
-    reduction_factor: int = 3  # 1/reduction_factor of the trials go on at each rung
+    min_epochs: Annotated[int, Field(ge=1)] = 1  # the first rung
+    reduction_factor: Annotated[int, Field(ge=2)] = 3  # 1/reduction_factor of the trials go on at each rung
 
 
 @strategies.register("asha")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import optuna
+from pydantic import Field
 
 from harness.budget import Budget
 from harness.space import Space
@@ -62,7 +63,7 @@ class QMC(SamplerStrategy):
 class ModelBased(SamplerStrategy):
     """A sampler that fits a model of the objective after some random start-up trials."""
 
-    startup_trials: int | None = None  # random trials before the model; default: a third of the planned trials, at most 10
+    startup_trials: Annotated[int | None, Field(ge=0)] = None  # random trials before the model; default: a third of the planned trials, at most 10
     drawn_at_random: ClassVar[str] = ""  # the parameters it leaves to a random sampler, for the report
 
     def startup(self, budget: Budget) -> int:

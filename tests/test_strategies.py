@@ -182,6 +182,26 @@ def test_model_based_samplers_concentrate_where_random_does_not():
     assert math.isfinite(later_mean("qmc", 0))
 
 
+@pytest.mark.parametrize("name, options", [
+    ("grid", {"resolution": 0}), ("grid", {"resolution": 1}),
+    ("asha", {"reduction_factor": 1}), ("asha", {"min_epochs": 0}), ("hyperband", {"reduction_factor": 1}),
+    ("hyperband", {"min_epochs": 0}), ("tpe", {"startup_trials": -1}), ("gp", {"startup_trials": -1}),
+    ("coarse_to_fine", {"coarse_fraction": 0}), ("coarse_to_fine", {"coarse_fraction": 1.5}),
+    ("coarse_to_fine", {"top_k": 0}), ("lr_range_test", {"sweep_epochs": 0}), ("lr_range_test", {"widen": 0}),
+    ("lr_range_test", {"divide": 0}),
+])
+def test_options_that_would_hang_crash_or_fail_every_trial_are_refused_with_their_bounds(name, options):
+    """Such values once hung the spec check (asha's rungs never grew), or failed every trial (hyperband)."""
+    with pytest.raises(ValidationError, match=rf"{next(iter(options))}\n  Input should be (greater|less) than"):
+        strategies.get(name)(**options)
+
+
+def test_a_refused_option_is_reported_with_its_field_path_and_value():
+    with pytest.raises(SpecError, match=r"strategies\[0\]\.resolution: input should be greater than or equal to 2 "
+                                        r"\(got 0\)"):
+        build_plan(parse_spec(tiny_spec(tasks=["digits"], strategies=[{"name": "grid", "resolution": 0}])))
+
+
 def test_spec_entries_of_multi_fidelity_strategies_are_labelled_by_their_sampler():
     plan = build_plan(parse_spec(tiny_spec(strategies=[{"name": "hyperband", "sampler": "tpe"}, "hyperband"])))
     assert [s.label for s in plan.strategies] == ["tpe+hyperband", "hyperband"]
