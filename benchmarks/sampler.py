@@ -36,7 +36,7 @@ def objective(config: Mapping[str, Any]) -> float:
 def per_trial_seconds(name: str, sizes: list[int]) -> dict[int, float]:
     """Mean ask + suggest + tell seconds over the trials just before each study size in `sizes`."""
     space = Digits().space()
-    budget = Budget(epochs=1, trials=max(sizes))
+    budget = Budget(epochs=2, trials=max(sizes))  # two epochs: a pruner needs one it could stop a trial after
     search = strategies.get(name)().plan(space, budget, seed=0)
     study = optuna.create_study(direction="maximize", sampler=search.sampler, pruner=search.pruner)
     enqueue_planned(study, search, budget)

@@ -125,6 +125,10 @@ class CoarseToFine(Strategy):
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
         planned = budget.planned_trials or 30
         coarse = max(self.top_k, round(self.coarse_fraction * planned))
+        if coarse >= planned:  # it would be random search under this strategy's name
+            raise ValueError(f"coarse_to_fine needs a fine stage, but its coarse stage of {coarse} random trials "
+                             f"(coarse_fraction={self.coarse_fraction:g} of the {planned} planned, at least "
+                             f"top_k={self.top_k}) takes them all: plan more trials, or lower top_k or coarse_fraction")
         fine, fine_budget = TPE(), Budget(epochs=budget.epochs, trials=max(1, planned - coarse))
         sampler = CoarseToFineSampler(coarse, self.top_k, lambda s: fine.plan(space, fine_budget, s).sampler, seed)
         return SearchPlan(sampler=sampler, note=f"{coarse} random trials, then TPE around the best {self.top_k} "

@@ -49,9 +49,17 @@ class MultiFidelity(Strategy):
         return super().label if self.sampler == "random" else f"{self.sampler}+{super().label}"
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
+        if self.first_stop() >= budget.epochs:  # a trial's last epoch always finishes: it would be its sampler alone
+            raise ValueError(f"{strategies.name_of(type(self))} stops a trial after epoch {self.first_stop()} at the "
+                             f"earliest, so the budget's `epochs` must be above {self.first_stop()} for it to stop any, "
+                             f"but got epochs={budget.epochs}")
         proposer = strategies.get(self.sampler)().plan(space, budget, seed)
         notes = [note for note in (proposer.note, self.note(budget)) if note]
         return SearchPlan(sampler=proposer.sampler, pruner=self.pruner(budget), note="; ".join(notes))
+
+    @abstractmethod
+    def first_stop(self) -> int:
+        """The earliest epoch after which the pruner may stop a trial."""
 
     @abstractmethod
     def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
@@ -69,6 +77,9 @@ class Median(MultiFidelity):
     startup_trials: int = 5  # trials that always finish, to set the median
     warmup_epochs: int = 1  # no trial stops before this many epochs
 
+    def first_stop(self) -> int:
+        return max(1, self.warmup_epochs)
+
     def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
         return optuna.pruners.MedianPruner(n_startup_trials=self.startup_trials, n_warmup_steps=self.warmup_epochs)
 
@@ -81,6 +92,9 @@ class Halving(MultiFidelity):
 
     min_epochs: Annotated[int, Field(ge=1)] = 1  # the first rung
     reduction_factor: Annotated[int, Field(ge=2)] = 3  # 1/reduction_factor of the trials go on at each rung
+
+    def first_stop(self) -> int:
+        return self.min_epochs
 
 
 @strategies.register("asha")

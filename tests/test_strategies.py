@@ -24,7 +24,7 @@ from harness.strategy import strategies
 from strategies.coarse_to_fine import region, shrink
 from strategies.fixed import RECIPES
 
-BUDGET = Budget(trials=12, epochs=1)
+BUDGET = Budget(trials=12, epochs=2)  # two epochs, so a pruner has an epoch to stop a trial after
 FIXED_CONFIGS = ("manual", "lr_range_test")  # their configurations do not depend on the seed
 
 
@@ -154,6 +154,25 @@ def test_multi_fidelity_stops_trials_early_and_frees_epochs(name):
     assert len(trials) > budget.planned_trials  # the saved epochs paid for more trials
 
 
+@pytest.mark.parametrize("name, options", [("asha", {"min_epochs": 3}), ("hyperband", {"min_epochs": 3}),
+                                           ("median", {"warmup_epochs": 3}), ("asha", {})])
+def test_a_pruner_that_could_stop_no_trial_within_the_budget_epochs_is_refused(name, options):
+    """The last epoch always finishes, so with no earlier rung the strategy would be its sampler under another name."""
+    epochs = options.get("min_epochs", options.get("warmup_epochs", 1))
+    with pytest.raises(ValueError, match=rf"{name} stops a trial after epoch {epochs} at the earliest, so the budget's "
+                                         rf"`epochs` must be above {epochs} .* but got epochs={epochs}"):
+        strategies.get(name)(**options).plan(SPACE, Budget(total_epochs=30, epochs=epochs), 0)
+    assert strategies.get(name)(**options).plan(SPACE, Budget(total_epochs=30, epochs=epochs + 1), 0).pruner
+
+
+def test_coarse_to_fine_whose_coarse_stage_takes_every_planned_trial_is_refused():
+    with pytest.raises(SpecError, match=r"strategies\[0\] on task .*: coarse_to_fine needs a fine stage, but its "
+                                        r"coarse stage of 3 random trials .* takes them all"):
+        build_plan(parse_spec(tiny_spec(tasks=["digits"], strategies=["coarse_to_fine"])))  # 2 trials, top_k 3
+    assert strategies.get("coarse_to_fine")().plan(SPACE, Budget(trials=4, epochs=1), 0).note.startswith(
+        "3 random trials, then TPE")
+
+
 def test_multi_fidelity_label_names_its_sampler_and_unknown_samplers_are_refused():
     assert strategies.get("hyperband")(sampler="tpe").label == "tpe+hyperband"
     assert strategies.get("asha")().label == "asha"
@@ -203,7 +222,8 @@ def test_a_refused_option_is_reported_with_its_field_path_and_value():
 
 
 def test_spec_entries_of_multi_fidelity_strategies_are_labelled_by_their_sampler():
-    plan = build_plan(parse_spec(tiny_spec(strategies=[{"name": "hyperband", "sampler": "tpe"}, "hyperband"])))
+    plan = build_plan(parse_spec(tiny_spec(strategies=[{"name": "hyperband", "sampler": "tpe"}, "hyperband"],
+                                           budget={"trials": 2, "epochs": 2})))
     assert [s.label for s in plan.strategies] == ["tpe+hyperband", "hyperband"]
     with pytest.raises(SpecError, match=r"strategies\[0\]\.sampler: .*must name a sampler strategy"):
         build_plan(parse_spec(tiny_spec(strategies=[{"name": "asha", "sampler": "grid"}])))
