@@ -8,7 +8,7 @@ one default configuration (the practitioner's setting, used by manual search).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Union
 
@@ -183,16 +183,9 @@ class Space(Mapping[str, Param]):
         """The entries a strategy chooses (fixed parameters are filled in by `suggest`, never enqueued)."""
         return {k: v for k, v in config.items() if not isinstance(self._params[k], Fixed)}
 
-    def grid(self, resolution: int) -> list[dict[str, Any]]:
+    def grid(self, resolution: int) -> Grid:
         """Every combination at `resolution` points per numeric range; inactive parameters are absent."""
-        configs: list[dict[str, Any]] = [{}]
-        for name, param in self._params.items():
-            expanded = []
-            for config in configs:
-                values = param.grid(resolution) if param.active(config) else [None]
-                expanded += [config if v is None else {**config, name: v} for v in values]
-            configs = expanded
-        return configs
+        return Grid(self._params, resolution)
 
     def override(self, overrides: Mapping[str, Any]) -> Space:
         """Narrow, widen, fix or re-choose parameters; see `override_param` for the forms."""
@@ -209,6 +202,66 @@ class Space(Mapping[str, Param]):
 
     def __repr__(self) -> str:
         return f"Space({self._params!r})"
+
+
+class Grid(Sequence[dict[str, Any]]):
+    """A space's grid points in a fixed order (the first parameter varies slowest), none of them built until
+    asked for: a text task's full factorial holds millions of points, of which a grid search under a budget
+    in trials runs a seeded handful."""
+
+    def __init__(self, params: Mapping[str, Param], resolution: int) -> None:
+        self._params = list(params.items())
+        self._values = [param.grid(resolution) for param in params.values()]
+        # what the points after parameter i depend on: the parents named by the conditions from i on
+        self._parents = [sorted({parent for _, p in self._params[i:] for parent, _ in p.when})
+                         for i in range(len(self._params) + 1)]
+        self._counts: dict[tuple, int] = {}
+        self._size = self._completions({}, 0)
+
+    def _completions(self, config: Mapping[str, Any], start: int) -> int:
+        """How many points extend `config`, which sets parameters before `start`."""
+        if start == len(self._params):
+            return 1
+        key = (start, *(config.get(parent) for parent in self._parents[start]))
+        if key not in self._counts:
+            name, param = self._params[start]
+            values = self._values[start] if param.active(config) else [None]
+            self._counts[key] = sum(self._completions(config if v is None else {**config, name: v}, start + 1)
+                                    for v in values)
+        return self._counts[key]
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index):  # type: ignore[override]  # an int gives a point, a slice a list of them
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if not -self._size <= index < self._size:
+            raise IndexError(f"grid index {index} is outside a grid of {self._size} points")
+        index %= self._size
+        config: dict[str, Any] = {}
+        for start, (name, param) in enumerate(self._params):
+            if not param.active(config):
+                continue
+            for value in self._values[start]:
+                count = self._completions({**config, name: value}, start + 1)
+                if index < count:
+                    config[name] = value
+                    break
+                index -= count
+        return config
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._extend({}, 0)
+
+    def _extend(self, config: dict[str, Any], start: int) -> Iterator[dict[str, Any]]:
+        if start == len(self._params):
+            yield config
+            return
+        name, param = self._params[start]
+        values = self._values[start] if param.active(config) else [None]
+        for value in values:
+            yield from self._extend(config if value is None else {**config, name: value}, start + 1)
 
 
 def override_param(param: Param, value: Any) -> Param:
@@ -240,4 +293,4 @@ def config_key(config: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, round(v, 12) if isinstance(v, float) and math.isfinite(v) else v) for k, v in config.items()))
 
 
-__all__ = ["Param", "Range", "Float", "Int", "Choice", "Fixed", "Space", "when", "override_param", "config_key"]
+__all__ = ["Param", "Range", "Float", "Int", "Choice", "Fixed", "Space", "Grid", "when", "override_param", "config_key"]

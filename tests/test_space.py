@@ -26,6 +26,23 @@ def test_grid_has_no_meaningless_points():
     assert len({tuple(sorted(c.items())) for c in grid}) == len(grid)
 
 
+def test_a_grid_point_is_found_by_its_index_in_the_order_the_grid_runs():
+    grid = space().grid(resolution=3)
+    assert [grid[i] for i in range(len(grid))] == list(grid) == grid[:]
+    assert grid[-1] == {"optimizer": "adam", "lr": pytest.approx(0.1), "depth": 3} and grid[1:3] == list(grid)[1:3]
+    with pytest.raises(IndexError, match="outside a grid of 36 points"):
+        grid[36]
+
+
+def test_a_grid_of_a_trillion_points_is_counted_and_sampled_without_being_built():
+    """A text task's full factorial has millions of points; each plan of a grid search once built them all
+    (4 GB and a minute and a half for ListOps at resolution 3), at the spec check and at every trial."""
+    huge = Space({f"x{i}": Float(default=0.5, low=0.0, high=1.0) for i in range(40)})
+    grid = huge.grid(resolution=2)
+    assert len(grid) == 2 ** 40 and grid[2 ** 40 - 1] == {f"x{i}": 1.0 for i in range(40)}
+    assert grid[1] == {**{f"x{i}": 0.0 for i in range(39)}, "x39": 1.0}
+
+
 def test_grid_spacing_is_log_for_log_ranges():
     lrs = sorted({c["lr"] for c in space().grid(3)})
     assert lrs == pytest.approx([1e-3, 1e-2, 1e-1])
