@@ -18,13 +18,13 @@ from harness.errors import SpecError
 from harness.executor import enqueue_planned
 from harness.plan import build_plan
 from harness.spec import parse_spec
-from harness.optim import training_space
+from harness.optim import optimizers, schedules, training_space
 from harness.plugins import load_builtins
 from harness.space import Space
 from harness.strategy import strategies
 from harness.task import tasks
 from strategies.coarse_to_fine import region, shrink
-from strategies.fixed import RECIPES
+from strategies.fixed import RECIPES, recipe
 
 BUDGET = Budget(trials=12, epochs=2)  # two epochs, so a pruner has an epoch to stop a trial after
 FIXED_CONFIGS = ("manual", "lr_range_test")  # their configurations do not depend on the seed
@@ -98,6 +98,14 @@ def test_manual_gives_one_recipe_per_optimizer_family_moved_into_the_space():
     assert adam["lr"] == RECIPES["adam"]["lr"] and adam["weight_decay"] == 1e-6  # L2 off: the lowest allowed
     assert adamw["schedule"] == space["schedule"].default  # warmup_cosine is not offered by this task
     assert all("momentum" not in c for c in (adam, adamw))
+
+
+def test_every_recipe_setting_is_a_parameter_of_a_space_offering_every_optimizer():
+    """A setting the space lacks never reaches the trainer (RMSprop's alpha 0.9 once trained at 0.99)."""
+    space = Space(training_space(optimizer_choices=tuple(optimizers.names()),
+                                 schedule_choices=tuple(schedules.names())))
+    for optimizer, settings in RECIPES.items():
+        assert set(settings) <= set(space.complete(recipe(space, optimizer))), optimizer
 
 
 def test_manual_repeats_the_spec_configurations_to_fill_the_budget():
