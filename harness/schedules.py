@@ -77,7 +77,8 @@ def one_cycle(step: int, total: int, per_epoch: int, peak_at: float = 0.3, start
               end_div: float = 1e4) -> float:
     """Smith & Topin's one-cycle policy (2019): cosine rise from lr/25 to lr at `peak_at`, then down to lr/25e4.
 
-    The same shape and defaults as PyTorch's OneCycleLR (pct_start=0.3, div_factor=25, final_div_factor=1e4).
+    PyTorch's OneCycleLR defaults (pct_start=0.3, div_factor=25, final_div_factor=1e4); its steps are counted as
+    `cosine` counts them, so it peaks and ends one step later than OneCycleLR, whose last step is its minimum.
     """
     peak = max(1, round(peak_at * total))
     if step < peak:
