@@ -158,9 +158,13 @@ def remaining_trials(cells: list[Cell], spent: list[Spent]) -> int | None:
 
 
 def trial_ended(progress: Progress, cell: Any, trial: Any) -> None:
-    """Advance the bars; a failed trial gets one line saying why."""
+    """Advance the bars; a failed trial gets one line saying why. A trial an interruption failed (a worker
+    killed) spends no budget and runs again, so it does not advance the count of trials still to run."""
+    from harness.budget import counts_against_budget
+
     trials, epochs = progress.task_ids
-    progress.advance(trials)
+    if counts_against_budget(trial):
+        progress.advance(trials)
     progress.reset(epochs)
     if trial.state.name == "FAIL":
         progress.console.print(f"[yellow]{escape(cell.study_name)} trial {trial.number} failed:[/] "

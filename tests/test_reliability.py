@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pandas as pd
@@ -102,6 +103,21 @@ def test_a_worker_process_killed_mid_trial_leaves_the_others_to_finish_and_repor
     states = [t.state.name for t in trials_of(url)["tiny/slow/grid/seed-0"]]
     assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1
     assert list(pd.read_csv(tmp_path / "runs" / "tiny" / "results.csv")["state"]) == ["COMPLETE"] * 4
+
+
+def test_a_trial_failed_by_an_interruption_is_not_counted_as_done_on_the_progress_bar():
+    """It spends no budget and runs again, so the bar once read 5/4 after a worker was killed."""
+    from harness.cli import progress_bars, trial_ended
+
+    cell = SimpleNamespace(study_name="tiny/slow/grid/seed-0")
+    with progress_bars() as progress:
+        bar = progress.add_task("trials", total=4)
+        progress.add_task("epochs", total=2)
+        for state, attrs in [("COMPLETE", {}), ("FAIL", {}), ("FAIL", {"fail_reason": "diverged"}), ("PRUNED", {})]:
+            trial = optuna.trial.create_trial(state=optuna.trial.TrialState[state], user_attrs=attrs,
+                                              value=0.5 if state == "COMPLETE" else None)
+            trial_ended(progress, cell, trial)
+        assert progress.tasks[bar].completed == 3
 
 
 def test_journal_trials_of_a_silent_worker_elsewhere_fail_after_the_heartbeat_grace(tmp_path):
