@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line, storage_failed
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +43,13 @@ def user_errors(command: Callable) -> Callable:
         except KeyboardInterrupt:
             errors.print("interrupted: finished trials are stored; run the same command again to resume")
             raise typer.Exit(130) from None
+        except Exception as error:
+            if not storage_failed(error):
+                raise
+            errors.print(f"[bold red]error:[/] the storage failed ({escape(first_line(error))}); every finished trial "
+                         "is kept: free space on its disk (or bring its database back), then run the same command "
+                         "again to resume", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
     return wrapper
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 class HarnessError(Exception):
     """A problem with the user's input or environment, stated so it can be fixed."""
@@ -13,6 +16,14 @@ class SpecError(HarnessError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("invalid spec:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def storage_failed(error: BaseException) -> bool:
+    """The disk filled or the database failed: no trial's fault, and nothing more can be recorded, so the run
+    stops and what it was doing runs again on resume."""
+    from optuna.exceptions import StorageInternalError
+
+    return isinstance(error, StorageInternalError) or (isinstance(error, OSError) and error.errno in DISK_FULL)
 
 
 def first_line(text: object) -> str:

@@ -30,7 +30,7 @@ from harness import stopping
 from harness.attrs import set_user_attrs
 from harness.budget import Budget, Spent, counts_against_budget
 from harness.claims import Slot, claim, heartbeat
-from harness.errors import HarnessError, first_line
+from harness.errors import HarnessError, first_line, storage_failed
 from harness.options import Options
 from harness.plan import Cell, Plan
 from harness.registry import Registry
@@ -264,7 +264,12 @@ def fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> Froz
     """A bad trial fails with its reason and the study goes on; an interruption or a user's mistake
     (a HarnessError) fails it without a reason (it spends no budget and runs again) and propagates."""
     if stops_the_run(error):
-        study.tell(trial, state=TrialState.FAIL)
+        try:
+            study.tell(trial, state=TrialState.FAIL)
+        except Exception:
+            if not storage_failed(error):
+                raise
+            # else it stays RUNNING until the next claim finds its worker gone and fails it, without a reason
         raise error
     if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
         torch.cuda.empty_cache()  # so the next trial gets the memory back
@@ -273,8 +278,9 @@ def fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> Froz
 
 
 def stops_the_run(error: BaseException) -> bool:
-    """An interruption or a user's mistake: no trial's fault, so the run stops and the trial runs again."""
-    return not isinstance(error, Exception) or isinstance(error, HarnessError)
+    """An interruption, a user's mistake or a failed storage: no trial's fault, so the run stops and the
+    trial runs again."""
+    return not isinstance(error, Exception) or isinstance(error, HarnessError) or storage_failed(error)
 
 
 def epoch_reporter(trial: optuna.Trial, on_epoch: EpochHook | None, epochs: int) -> EpochHook:

@@ -98,7 +98,7 @@ def open_journal(path: Path, heartbeat_interval: int, stale_callback: StaleCallb
     with locked(path):
         torn = ends_torn(path)
     if torn:
-        raise HarnessError(f"journal {path} ends in a torn line (a worker was killed while writing it); "
+        raise HarnessError(f"journal {path} ends in a torn line (a worker was killed, or the disk filled, while writing it); "
                            f"run `harness repair-journal {path}` to cut it off (a backup is kept)")
     try:
         return HeartbeatJournalStorage(path, heartbeat_interval, stale_callback)

@@ -219,7 +219,11 @@ class RunStore:
             status = "interrupted"
             raise
         finally:
-            self.end_session(status)
+            try:
+                self.end_session(status)
+            except OSError:
+                if status == "complete":
+                    raise  # else the error that ended the session (a full disk, most likely this one too) is told
 
     def end_session(self, status: str) -> None:
         """Mark this process's latest session as ended ("complete", "interrupted" or "failed")."""
@@ -238,7 +242,11 @@ class RunStore:
             manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else {}
             change(manifest)
             partial = self.manifest_path.with_name(f".manifest.{os.getpid()}.json")
-            partial.write_text(json.dumps(manifest, indent=2))
+            try:
+                partial.write_text(json.dumps(manifest, indent=2))
+            except OSError:
+                partial.unlink(missing_ok=True)  # a full disk: the manifest stays as it was
+                raise
             os.replace(partial, self.manifest_path)
 
     @property

@@ -3,6 +3,7 @@ both storages, bad trials, bad input, safe loading, and Ctrl-C once or twice."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -395,6 +396,44 @@ def test_repairing_a_journal_on_a_full_disk_is_one_clear_error_and_changes_nothi
         assert log.read_bytes() == whole and [p.name for p in disk.iterdir()] == ["journal.log"]
     finally:
         subprocess.run(["umount", "--lazy", disk], check=True)
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted on `folder` (root only), to be filled."""
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", folder]).returncode:
+        pytest.skip("a small file system to fill needs root and tmpfs")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", folder], check=True)
+
+
+def test_a_disk_filling_mid_trial_stops_the_run_with_one_message_and_resuming_spends_the_budget_exactly(tmp_path):
+    """The trial used to be failed with "No space left" as its reason, so it spent budget; the run ended in a
+    traceback and left a half-written manifest copy behind."""
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        url = f"journal://{disk / 'journal.log'}"
+        spec = slow(0.5, storage=url, budget={"trials": 3, "epochs": 3})
+        (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+        run = harness("run", "spec.yaml", "--runs-dir", str(disk / "runs"), cwd=tmp_path)
+        wait_for_running_trial(url, epochs_done=1)
+        with contextlib.suppress(OSError), open(disk / "filler", "wb") as filler:
+            while filler.write(b"\0" * 4096):
+                filler.flush()
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 2 and "Traceback" not in err, err
+        assert "No space left on device" in err and "run the same command again to resume" in err
+        assert not list((disk / "runs" / "tiny").glob(".manifest.*.json"))  # the manifest's own copy, not left
+        (disk / "filler").unlink()
+        harness("repair-journal", str(disk / "journal.log"), cwd=tmp_path).communicate(timeout=60)  # if torn
+        resumed = harness("run", "spec.yaml", "--runs-dir", str(disk / "runs"), cwd=tmp_path)
+        out, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err
+        trials = trials_of(url)["tiny/slow/random/seed-0"]
+        assert [t.state.name for t in trials].count("COMPLETE") == 3
+        assert not any("fail_reason" in t.user_attrs for t in trials)  # the stopped trial spent nothing
 
 
 def test_a_running_worker_cuts_off_a_line_torn_by_another_before_it_writes(tmp_path):
