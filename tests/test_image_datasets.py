@@ -189,6 +189,8 @@ def test_harness_run_studies_cifar10_end_to_end(root, write_spec, tmp_path):
     assert result.exit_code == 0, result.output
     results = pd.read_csv(tmp_path / "runs" / "tiny_cifar" / "results.csv")
     assert len(results) == 2 and set(results["task"]) == {"cifar10-resnet"}
+    assert (results["state"] == "COMPLETE").all(), results["fail_reason"].tolist()  # trained on the 3-channel images
+    assert results[["val_accuracy", "test_accuracy"]].stack().between(0, 1).all() and (results["epochs"] == 1).all()
 
 
 def test_the_cli_prints_the_missing_files_message_and_exits_2(tmp_path):
