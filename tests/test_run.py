@@ -112,10 +112,16 @@ def test_training_seeds_are_paired_across_strategies(finished_run):
 
 def test_report_command_rewrites_the_report_from_the_storage(finished_run):
     run_dir, _ = finished_run
-    (run_dir / "report.md").unlink()
+    written = {name: (run_dir / name).read_text() for name in ("report.md", "results.csv")}
+    for name in written:
+        (run_dir / name).unlink()
     result = runner.invoke(app, ["report", str(run_dir)])
     assert result.exit_code == 0, result.output
-    assert (run_dir / "report.md").exists()
+    assert {name: (run_dir / name).read_text() for name in written} == written  # as the run wrote them
+    key = ["task", "strategy", "seed", "trial", "state", "val_accuracy", "test_accuracy"]
+    stored = results_of(run_dir)[key].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "results.csv")[key], stored)
+    assert len(stored) == 8  # every trial of the run
 
 
 def test_rerunning_a_finished_run_adds_no_trial(finished_run, tmp_path):
