@@ -252,14 +252,14 @@ BAD_SPECS = {
     "unknown name": (json.dumps(tiny_spec(strategies=["bayes-magic"])), "unknown strategy 'bayes-magic'"),
     "out of range": (json.dumps(tiny_spec(budget={"trials": 0, "epochs": 1})),
                      "budget.trials: input should be greater than 0"),
-    "unsafe YAML": ("!!python/object/apply:os.system ['touch pwned']\n", "is not valid YAML"),
+    "unsafe YAML": ("!!python/object/apply:os.system ['touch PWNED']\n", "is not valid YAML"),  # PWNED: a path
 }
 
 
 @pytest.mark.parametrize("problem", BAD_SPECS)
 def test_a_bad_spec_is_one_clear_error_and_the_run_is_untouched(finished_run, tmp_path, problem):
     text, expected = BAD_SPECS[problem]
-    (tmp_path / "spec.yaml").write_text(text)
+    (tmp_path / "spec.yaml").write_text(text.replace("PWNED", str(tmp_path / "pwned")))  # not the working directory
     before = snapshot(finished_run)
     refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(finished_run.parent)], expected)
     assert snapshot(finished_run) == before and not (tmp_path / "pwned").exists()
