@@ -10,13 +10,15 @@ from harness.optim import FUSED_ON_CUDA, fused_on_gpu, optimizers
 
 @pytest.mark.parametrize("name", optimizers.names())
 def test_every_optimizer_steps_towards_a_minimum(name):
+    """At the top of its own learning-rate range, each rule covers a real part of the way from 3 to 0 in 200 steps
+    (the slowest, Adadelta, reaches 2.17; a rule whose step did nothing would stay at 3)."""
     weight = torch.nn.Parameter(torch.tensor([3.0]))
-    optimizer = optimizers.get(name)([weight], lr=0.1)
-    for _ in range(20):
+    optimizer = optimizers.get(name)([weight], lr=optimizers.entry(name).meta["lr"][1])
+    for _ in range(200):
         optimizer.zero_grad()
         (weight ** 2).sum().backward()
         optimizer.step()
-    assert abs(weight.item()) < 3.0
+    assert abs(weight.item()) < 2.5
 
 
 @pytest.mark.parametrize("name", optimizers.names())

@@ -77,7 +77,8 @@ def test_report_rejects_an_unknown_format(run_dir) -> None:
 
 
 def test_report_needs_a_run_directory(tmp_path) -> None:
-    assert "is not a run directory" in runner.invoke(app, ["report", str(tmp_path)]).output
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "is not a run directory" in result.output
     result = runner.invoke(app, ["report"])
     assert result.exit_code == 2 and "give a run directory, or --compare A B" in result.output
 
