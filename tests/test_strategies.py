@@ -217,7 +217,15 @@ def test_model_based_samplers_concentrate_where_random_does_not():
 
     for name in ("tpe", "cmaes", "coarse_to_fine"):
         assert sum(later_mean(name, s) for s in range(3)) > sum(later_mean("random", s) for s in range(3)), name
-    assert math.isfinite(later_mean("qmc", 0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_qmc_covers_each_sixteenth_of_the_lr_range_once_in_sixteen_trials(seed):
+    """After the first trial (drawn at random: it tells Optuna the space), scrambled Sobol points are a net: 16
+    trials put one learning rate in each sixteenth of its log range, which random search almost never does."""
+    trials = run_strategy("qmc", seed, Budget(trials=17, epochs=1))[1:]
+    sixteenths = sorted(int((math.log10(t.params["lr"]) + 4) / 4 * 16) for t in trials)  # lr: 1e-4..1, log
+    assert sixteenths == list(range(16))
 
 
 @pytest.mark.parametrize("name, options", [
