@@ -48,6 +48,13 @@ def changes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
             if flat_a.get(key) != flat_b.get(key)]
 
 
+def _settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The spec as written, and every option with the defaults it left out: a default another checkout
+    changed shows under `resolved.` though the two specs are the same."""
+    spec = {k: v for k, v in manifest["spec"].items() if k != "storage"}
+    return {**spec, "resolved": manifest.get("resolved", {})}
+
+
 def _environment(manifest: dict[str, Any]) -> dict[str, Any]:
     last = (manifest.get("sessions") or [{}])[-1]
     return {key: last.get(key) for key in ("packages", "git_commit", "hardware")}
@@ -69,9 +76,7 @@ def compare_runs(a: pd.DataFrame, b: pd.DataFrame, manifest_a: dict[str, Any], m
         differs = both[~_equal(both[f"{column}_a"], both[f"{column}_b"])]
         rows += [{**{k: row[k] for k in KEY}, "column": column, "a": row[f"{column}_a"], "b": row[f"{column}_b"]}
                  for _, row in differs.iterrows()]
-    spec_a = {k: v for k, v in manifest_a["spec"].items() if k != "storage"}
-    spec_b = {k: v for k, v in manifest_b["spec"].items() if k != "storage"}
-    return RunDiff(spec_changes=changes(spec_a, spec_b),
+    return RunDiff(spec_changes=changes(_settings(manifest_a), _settings(manifest_b)),
                    environment_changes=changes(_environment(manifest_a), _environment(manifest_b)),
                    matched=len(both), differing=pd.DataFrame(rows, columns=[*KEY, "column", "a", "b"]),
                    only_a=int((merged["_merge"] == "left_only").sum()),

@@ -97,6 +97,7 @@ def test_compare_says_where_two_runs_differ(run_dir, tmp_path) -> None:
     other = make_run(tmp_path / "two", changed)
     manifest = json.loads((other / "manifest.json").read_text())
     manifest["sessions"][0]["git_commit"] = "def5678"
+    manifest["resolved"] = {"tasks": {"task": {"name": "task", "val_fraction": 0.2}}}  # a default that changed
     (other / "manifest.json").write_text(json.dumps(manifest))
     result = runner.invoke(app, ["report", "--compare", str(run_dir), str(other)])
     assert result.exit_code == 1
@@ -105,6 +106,7 @@ def test_compare_says_where_two_runs_differ(run_dir, tmp_path) -> None:
     assert "| task | b | 1 | 1 | val_accuracy | 0.6 | 0.65 |" in result.output
     assert "| task | b | 1 | 1 | test_accuracy |" in result.output
     assert "git_commit: 'abc1234' → 'def5678'" in result.output
+    assert "resolved.tasks.task.val_fraction: None → 0.2" in result.output
 
 
 def test_a_value_missing_on_one_side_shows_as_a_dash(run_dir) -> None:
