@@ -67,9 +67,13 @@ class ModelBased(SamplerStrategy):
     drawn_at_random: ClassVar[str] = ""  # the parameters it leaves to a random sampler, for the report
 
     def startup(self, budget: Budget) -> int:
-        if self.startup_trials is not None:
-            return self.startup_trials
-        return min(10, max(1, (budget.planned_trials or 30) // 3))
+        if self.startup_trials is None:
+            return min(10, max(1, (budget.planned_trials or 30) // 3))
+        planned = budget.planned_trials
+        if planned is not None and self.startup_trials >= planned:  # it would be random search under this name
+            raise ValueError(f"{strategies.name_of(type(self))} would draw all its {planned} planned trials at random: "
+                             f"startup_trials must be below them, but got startup_trials={self.startup_trials}")
+        return self.startup_trials
 
     def note(self, budget: Budget) -> str:
         return "; ".join(filter(None, [f"{self.startup(budget)} random start-up trials", self.drawn_at_random]))

@@ -167,7 +167,7 @@ def test_the_readme_spec_example_is_valid():
     example = yaml.safe_load(re.search(r"## The spec\n\n```yaml\n(.*?)```", readme, re.S).group(1))
     example["plugins"] = []  # the example's plugin module lives in the README, not on the path
     plan = build_plan(parse_spec(example))
-    assert [s.label for s in plan.strategies] == ["manual", "grid", "random", "tpe-5"]
+    assert [s.label for s in plan.strategies] == ["manual", "grid", "random", "tpe-2"]
     assert plan.tasks[0].space["width"].default == 16
     assert plan.tasks[1].space["optimizer"].choices == ("sgd", "adamw")
 

@@ -192,6 +192,14 @@ def test_coarse_to_fine_whose_coarse_stage_takes_every_planned_trial_is_refused(
         "3 random trials, then TPE")
 
 
+@pytest.mark.parametrize("name", ["tpe", "gp", "cmaes"])
+def test_a_model_based_strategy_whose_start_up_takes_every_planned_trial_is_refused(name):
+    with pytest.raises(ValueError, match=rf"{name} would draw all its 12 planned trials at random: startup_trials "
+                                         r"must be below them, but got startup_trials=12"):
+        strategies.get(name)(startup_trials=12).plan(SPACE, BUDGET, 0)
+    assert strategies.get(name)(startup_trials=11).plan(SPACE, BUDGET, 0).note.startswith("11 random start-up")
+
+
 def test_multi_fidelity_label_names_its_sampler_and_unknown_samplers_are_refused():
     assert strategies.get("hyperband")(sampler="tpe").label == "tpe+hyperband"
     assert strategies.get("asha")().label == "asha"
