@@ -24,9 +24,11 @@ from harness.trainer import Diverged
 
 load_builtins()
 
-# GP's acquisition optimisation costs about a second a trial on a loaded CPU: here it gets all but
-# two of a 12-trial budget as random start-up trials (still two model-based proposals to check).
-QUICK_OPTIONS = {"gp": {"startup_trials": 10}}
+def quick_options(name: str, budget: Budget) -> dict[str, Any]:
+    """GP's acquisition optimisation costs about a second a trial on a loaded CPU: here it gets all but two of
+    the planned trials (10 where the budget plans none) as random start-up trials, leaving two model-based
+    proposals to check."""
+    return {"startup_trials": max(0, (budget.planned_trials or 12) - 2)} if name == "gp" else {}
 
 SPACE = Space({
     "optimizer": Choice(default="adam", choices=("sgd", "adam")),
@@ -53,7 +55,7 @@ def learning_curve(config: Mapping[str, Any], epoch: int) -> float:
 def run_strategy(name: str, seed: int, budget: Budget, seconds_per_epoch: float = 0.0,
                  space: Space = SPACE, **options: Any) -> list[optuna.trial.FrozenTrial]:
     """Spend `budget` with the strategy on the synthetic objective; the study is named, as a cell's is."""
-    plan = strategies.get(name)(**{**QUICK_OPTIONS.get(name, {}), **options}).plan(space, budget, seed)
+    plan = strategies.get(name)(**{**quick_options(name, budget), **options}).plan(space, budget, seed)
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage, study_name="synthetic/cell", direction="maximize",
                                 sampler=plan.sampler, pruner=plan.pruner)
