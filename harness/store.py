@@ -67,13 +67,10 @@ def git_commit(where: Path) -> str | None:
 
 def cpu_model() -> str:
     """The processor's model name: Linux leaves `platform.processor()` empty, and CPU numbers depend on it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return models[0] if models else platform.processor() or platform.machine()
 
 
 def hardware(device: torch.device) -> dict[str, Any]:
