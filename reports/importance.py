@@ -46,10 +46,11 @@ def _frozen_trials(trials: pd.DataFrame, distributions: dict[str, BaseDistributi
 
 
 def task_importances(trials: pd.DataFrame, max_depth: int = FANOVA_DEPTH) -> dict[str, float]:
-    """fANOVA importances (summing to 1) of the task's varied parameters; empty when fewer than two vary."""
+    """fANOVA importances (summing to 1) of the task's varied parameters; empty when fewer than two vary, or when
+    every trial reached the same accuracy (nothing to explain: fANOVA's variance is zero)."""
     distributions = {c.removeprefix("param_"): infer_distribution(trials[c]) for c in param_columns(trials)}
     distributions = {k: d for k, d in distributions.items() if d is not None}
-    if not distributions or len(trials) < 2:
+    if not distributions or trials["val_accuracy"].nunique() < 2:
         return {}
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line for a throwaway study

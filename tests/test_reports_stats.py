@@ -225,6 +225,12 @@ def test_fanova_importance_from_the_frame() -> None:
     assert importance["lr"] > 0.8 and importance.sum() == pytest.approx(1.0)
 
 
+def test_no_importance_when_every_trial_reached_the_same_accuracy() -> None:
+    rows = [{"task": "t", "strategy": "random", "seed": 0, "trial": i, "state": "COMPLETE", "val_accuracy": 0.25,
+             "param_lr": 10.0 ** -i} for i in range(1, 4)]  # chance level whatever the learning rate
+    assert importance_frame(pd.DataFrame(rows)).empty
+
+
 def test_distributions_inferred_from_values() -> None:
     assert infer_distribution(pd.Series([1e-4, 1e-2, 1e-1])).log
     assert not infer_distribution(pd.Series([0.1, 0.5, 0.9])).log
