@@ -34,10 +34,11 @@ from harness import stopping
 from harness.attrs import set_user_attrs
 from harness.claims import Slot, heartbeat
 from harness.cost import metered
-from harness.executor import (CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, fail, lost_epochs,
-                              result_attrs, stops_the_run)
+from harness.executor import (CellRunner, EpochHook, Local, TrialHook, epoch_reporter, executors, fail, interruption,
+                              lost_epochs, result_attrs, stops_the_run)
 from harness.interleaved import fit_interleaved
 from harness.plan import Cell, Plan
+from harness.positions import INTERRUPTED_KEY, position
 from harness.seeding import training_seed
 from harness.stacked import Outcome, architecture, fit_batched
 from harness.store import RunStore
@@ -74,8 +75,8 @@ class BatchedRunner(CellRunner):
                         self.run_batch(cell, study, [built[i] for i in group], [models[i] for i in group],
                                        on_trial, on_epoch)
                     del models
-            except BaseException:  # a Ctrl-C or a user's mistake: the trials it cut short run again
-                fail_unfinished(study, trials)
+            except BaseException as error:  # a Ctrl-C or a user's mistake: the trials it cut short run again
+                fail_unfinished(study, trials, error)
                 raise
             release_memory(self.device, before)
 
@@ -100,7 +101,7 @@ class BatchedRunner(CellRunner):
     def model(self, cell: Cell, trial: optuna.Trial) -> nn.Module:
         """The trial's configuration and seed recorded, and its model built as the local executor builds it."""
         config = cell.task.space.suggest(trial)
-        seed = training_seed(cell.seed, trial.number)
+        seed = training_seed(cell.seed, position(trial))
         set_user_attrs(trial, {"config": config, "train_seed": seed})
         torch.manual_seed(seed)
         return cell.task.task.model(config, self.data(cell, config)).to(self.device)
@@ -146,12 +147,13 @@ class BatchedRunner(CellRunner):
         return same_keys(keys)
 
 
-def fail_unfinished(study: optuna.Study, trials: list[optuna.Trial]) -> None:
-    """Fail those of `trials` still running, without a reason: they spend no budget and run again."""
-    numbers = {trial.number for trial in trials}
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if frozen.number in numbers:
-            study.tell(frozen.number, state=TrialState.FAIL)
+def fail_unfinished(study: optuna.Study, trials: list[optuna.Trial], error: BaseException) -> None:
+    """Fail those of `trials` still running as interrupted by `error`: they spend no budget and run again."""
+    running = {frozen.number for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    for trial in trials:
+        if trial.number in running:
+            trial.set_user_attr(INTERRUPTED_KEY, interruption(error))
+            study.tell(trial, state=TrialState.FAIL)
 
 
 def same_keys(keys: list[Hashable]) -> list[list[int]]:

@@ -18,7 +18,7 @@ import time
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, ClassVar
 
 import optuna
@@ -30,16 +30,17 @@ from harness import stopping
 from harness.attrs import set_user_attrs
 from harness.budget import Budget, Spent, counts_against_budget
 from harness.claims import Slot, claim, heartbeat
+from harness.cost import Cost, metered
 from harness.errors import HarnessError, first_line, storage_failed
 from harness.options import Options
 from harness.plan import Cell, Plan
+from harness.positions import INTERRUPTED_KEY, POSITION_KEY, ByPosition, next_position, position, requeue_interrupted
 from harness.registry import Registry
 from harness.seeding import sampler_seed, training_seed
 from harness.space import config_key
 from harness.store import HEARTBEAT_SECONDS, RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
-from harness.cost import Cost, metered
 from harness.trainer import Diverged, EpochRecord, FitResult, RangeTest, device_bytes, fit, lr_range_test, release_memory
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
@@ -90,13 +91,42 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
     if not search.configs:
         return
     trials = study.get_trials(deepcopy=False)
+    first = next_position(trials)
     if budget.trials is not None:
         count, at_most = budget.trials, None
     else:  # enough cycles that one configuration is missing, whatever the other workers are running
         count, at_most = len(search.configs) * (1 + sum(map(holds_a_config, trials)) // len(search.configs)), 1
     planned = [search.configs[i % len(search.configs)] for i in range(count)]
-    for config in missing_configs(planned, trials)[:at_most]:
-        study.enqueue_trial(dict(config), skip_if_exists=False)
+    for i, config in enumerate(missing_configs(planned, trials)[:at_most]):
+        study.enqueue_trial(dict(config), user_attrs={POSITION_KEY: first + i}, skip_if_exists=False)
+
+
+def trial_claims(study: optuna.Study, storage: optuna.storages.BaseStorage, search: SearchPlan, budget: Budget,
+                 reseeded: Callable[[int], optuna.samplers.BaseSampler]) -> Callable[[], optuna.Trial | Slot]:
+    """Claims of the study's trials (harness.claims), each with its position: under the claim lock, the
+    configurations of interrupted trials and the strategy's fixed ones are queued, and a sampler drawing by
+    position learns the next one. A sampler that does not (a plugin's) is replaced by `reseeded(trials so far)`
+    when other workers, or an earlier session, added trials, so no two draw the same sequence."""
+    expected: list[int | None] = [None]
+    fresh = [0]  # the position of a trial not taken from the queue
+
+    def prepare(trials: list[FrozenTrial]) -> None:
+        requeue_interrupted(study, trials)
+        enqueue_planned(study, search, budget)
+        fresh[0] = next_position(trials)
+        if isinstance(study.sampler, ByPosition):
+            study.sampler.next_position = fresh[0]
+        elif len(trials) != expected[0]:
+            study.sampler = reseeded(len(trials))
+        expected[0] = len(trials) + 1
+
+    def next_trial() -> optuna.Trial | Slot:
+        trial = claim(study, storage, budget, prepare)
+        if isinstance(trial, optuna.Trial) and POSITION_KEY not in trial.user_attrs:
+            trial.set_user_attr(POSITION_KEY, fresh[0])
+        return trial
+
+    return next_trial
 
 
 class CellRunner:
@@ -133,7 +163,7 @@ class CellRunner:
         trials = study.get_trials(deepcopy=False)
         if cell.strategy.budget.exhausted(Spent.of(trials)):
             return None
-        search = self.search_plan(cell, len(trials))
+        search = self.search_plan(cell)
         study.sampler, study.pruner = search.sampler, search.pruner
         study.set_user_attr("strategy_note", search.note)
         self.data(cell, cell.task.space.defaults())  # load before the first trial starts its clock
@@ -141,18 +171,8 @@ class CellRunner:
 
     def claims(self, cell: Cell, study: optuna.Study, search: SearchPlan) -> Callable[[], optuna.Trial | Slot]:
         """Claim the cell's next trial, or learn why there is none (harness.claims)."""
-        budget, storage = cell.strategy.budget, self.store.storage
-        expected: list[int | None] = [None]  # the first claim reseeds: trials may have come since open_cell
-
-        def prepare(trials: list[FrozenTrial]) -> None:
-            """Under the claim lock: queue the fixed configurations, and reseed the sampler if other workers
-            added trials meanwhile, so no two workers draw the same sequence (alone, the seed is the same)."""
-            if len(trials) != expected[0]:
-                study.sampler = self.search_plan(cell, len(trials)).sampler
-            expected[0] = len(trials) + 1
-            enqueue_planned(study, search, budget)
-
-        return lambda: claim(study, storage, budget, prepare)
+        return trial_claims(study, self.store.storage, search, cell.strategy.budget,
+                            lambda trials_so_far: self.search_plan(cell, trials_so_far).sampler)
 
     def run_trials(self, cell: Cell, study: optuna.Study, search: SearchPlan, on_trial: TrialHook | None,
                    on_epoch: EpochHook | None) -> bool:
@@ -187,14 +207,10 @@ class CellRunner:
             return fail(study, trial, error)
         return study.tell(trial, value)
 
-    def search_plan(self, cell: Cell, trials_so_far: int) -> SearchPlan:
-        """The strategy's plan; its fixed configurations never change on resume, but its sampler
-        is seeded afresh so a resumed study does not replay the draws it already made."""
-        strategy, space, budget = cell.strategy.strategy, cell.task.space, cell.strategy.budget
-        search = strategy.plan(space, budget, sampler_seed(cell.seed, 0))
-        if trials_so_far:
-            search = replace(search, sampler=strategy.plan(space, budget, sampler_seed(cell.seed, trials_so_far)).sampler)
-        return search
+    def search_plan(self, cell: Cell, trials_so_far: int = 0) -> SearchPlan:
+        """The strategy's plan, seeded by the cell's seed (and, for a sampler that does not draw by position, the
+        trials so far, so that it does not replay its draws on resume); its fixed configurations never change."""
+        return cell.strategy.strategy.plan(cell.task.space, cell.strategy.budget, sampler_seed(cell.seed, trials_so_far))
 
     def run_trial(self, cell: Cell, trial: optuna.Trial, on_epoch: EpochHook | None = None,
                   range_test: RangeTest | None = None) -> float:
@@ -204,7 +220,7 @@ class CellRunner:
         and the sweep's epochs are recorded so they count against the budget.
         """
         config = cell.task.space.suggest(trial)
-        seed = training_seed(cell.seed, trial.number)
+        seed = training_seed(cell.seed, position(trial))
         curve_reporter = epoch_reporter(trial, on_epoch, cell.strategy.budget.epochs)
         unwritten = {"train_seed": seed}  # written with the configuration, or at the end by a trial that fails first
         ended: dict[str, Any] = {}  # written with the cost, in the trial's last write
@@ -240,8 +256,7 @@ class CellRunner:
 
 def failure_reason(error: Exception) -> str:
     """One line for the report: the trainer's own words for divergence, else the error's type and first line."""
-    text = first_line(error)
-    return text if isinstance(error, Diverged) else f"{type(error).__name__}: {text}".rstrip(": ")
+    return first_line(error) if isinstance(error, Diverged) else interruption(error)
 
 
 def run_cells(runner: CellRunner, cells: list[Cell], hooks: Hooks, poll_seconds: float = 1.0) -> None:
@@ -265,6 +280,7 @@ def fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> Froz
     (a HarnessError) fails it without a reason (it spends no budget and runs again) and propagates."""
     if stops_the_run(error):
         try:
+            trial.set_user_attr(INTERRUPTED_KEY, interruption(error))
             study.tell(trial, state=TrialState.FAIL)
         except Exception:
             if not storage_failed(error):
@@ -275,6 +291,11 @@ def fail(study: optuna.Study, trial: optuna.Trial, error: BaseException) -> Froz
         torch.cuda.empty_cache()  # so the next trial gets the memory back
     trial.set_user_attr("fail_reason", failure_reason(error))
     return study.tell(trial, state=TrialState.FAIL)
+
+
+def interruption(error: BaseException) -> str:
+    """What an interrupted trial records: the error's type and first line."""
+    return f"{type(error).__name__}: {first_line(error)}".rstrip(": ")
 
 
 def stops_the_run(error: BaseException) -> bool:

@@ -32,6 +32,7 @@ from harness.budget import counts_against_budget, trial_epochs
 from harness.errors import HarnessError, first_line
 from harness.options import Options
 from harness.plan import Cell, Plan
+from harness.positions import position
 from harness.registry import Registry
 from harness.strategy import strategies
 from harness.task import tasks
@@ -88,7 +89,9 @@ def hardware(device: torch.device) -> dict[str, Any]:
 def resolved_options(plan: Plan) -> dict[str, Any]:
     """Every task's, strategy's and the executor's options, defaults filled in: the spec names only what it
     changes, and another checkout's defaults may differ."""
-    from harness.executor import executors  # executors run plans from a store, so they import this module
+    from harness.executor import (
+        executors,  # executors run plans from a store, so they import this module
+    )
 
     def named(registry: Registry, obj: Options) -> dict[str, Any]:
         return {"name": registry.name_of(type(obj)), **obj.model_dump(mode="json")}
@@ -355,7 +358,7 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
         cell = {k: study.user_attrs[k] for k in ("task", "strategy", "seed")}
         note = study.user_attrs.get("strategy_note", "")
         for trial in filter(counts_against_budget, study.get_trials(deepcopy=False)):
-            key = {**cell, "trial": trial.number}
+            key = {**cell, "trial": position(trial)}
             attrs = trial.user_attrs
             curve = attrs.get("curve", [])
             rows.append({**key, "state": trial.state.name,

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pydantic import Field
 
 from harness.budget import Budget, counts_against_budget
+from harness.positions import ByPosition, position
 from harness.seeding import derive
 from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
@@ -74,7 +75,7 @@ def suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> A
 
 
 class CoarseToFineSampler(optuna.samplers.BaseSampler):
-    """Random for the first `coarse` trials to end, then TPE in their best `top_k`'s region."""
+    """Random for the cell's first `coarse` trials, then TPE in their best `top_k`'s region: one trial's sampler."""
 
     def __init__(self, coarse: int, top_k: int, fine_sampler: Callable[[int], optuna.samplers.BaseSampler],
                  seed: int) -> None:
@@ -90,12 +91,12 @@ class CoarseToFineSampler(optuna.samplers.BaseSampler):
         return {}
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        ended = [t for t in study.get_trials(deepcopy=False) if counts_against_budget(t)]
+        ended = sorted(filter(counts_against_budget, study.get_trials(deepcopy=False)), key=position)
         if len(ended) < self.coarse:
             return
         space = region(ended[:self.coarse], self.top_k, study.direction)
         fine_study = optuna.create_study(direction=study.direction,
-                                         sampler=self.fine_sampler(derive(self.seed, trial.number)))
+                                         sampler=self.fine_sampler(self.seed))
         for done in ended[self.coarse:]:
             if done.state == TrialState.COMPLETE and inside(done, space):
                 fine_study.add_trial(optuna.trial.create_trial(
@@ -130,6 +131,7 @@ class CoarseToFine(Strategy):
                              f"(coarse_fraction={self.coarse_fraction:g} of the {planned} planned, at least "
                              f"top_k={self.top_k}) takes them all: plan more trials, or lower top_k or coarse_fraction")
         fine, fine_budget = TPE(), Budget(epochs=budget.epochs, trials=max(1, planned - coarse))
-        sampler = CoarseToFineSampler(coarse, self.top_k, lambda s: fine.plan(space, fine_budget, s).sampler, seed)
+        sampler = ByPosition(lambda place: CoarseToFineSampler(
+            coarse, self.top_k, lambda s: fine.plan(space, fine_budget, s).sampler, derive(seed, place)))
         return SearchPlan(sampler=sampler, note=f"{coarse} random trials, then TPE around the best {self.top_k} "
                                                 f"({fine.startup(fine_budget)} random start-up trials in that region)")

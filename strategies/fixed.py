@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from typing import Annotated, Any
 
-import optuna
 from pydantic import Field
 
 from harness.budget import Budget
+from harness.positions import random_by_position
 from harness.space import Choice, Fixed, Int, Param, Range, Space
 from harness.strategy import SearchPlan, Strategy, strategies
 
@@ -68,7 +68,7 @@ class Manual(Strategy):
             families = optimizer_families(space)
             chosen = [recipe(space, f) for f in families] or [space.defaults()]
             what = f"practitioner settings ({', '.join(map(str, families)) or 'task defaults'})"
-        return SearchPlan(sampler=optuna.samplers.RandomSampler(seed=seed),
+        return SearchPlan(sampler=random_by_position(seed),
                           configs=tuple(space.searched_part(c) for c in chosen),
                           note=f"{len(chosen)} configuration(s), {what}, repeated with new training seeds to fill "
                                f"the budget")
@@ -95,5 +95,5 @@ class Grid(Strategy):
                 note += (f" is smaller than the budget of {planned} trials: each point runs {planned // len(grid)}"
                          f"{'' if planned % len(grid) == 0 else ' or ' + str(planned // len(grid) + 1)} times, "
                          f"with new training seeds")
-        return SearchPlan(sampler=optuna.samplers.RandomSampler(seed=seed),
+        return SearchPlan(sampler=random_by_position(seed),
                           configs=tuple(space.searched_part(c) for c in chosen), note=note)

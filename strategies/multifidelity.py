@@ -7,13 +7,16 @@ Each takes `sampler:`, the name of any sampler strategy (random, qmc, tpe, gp, c
 
 from __future__ import annotations
 
+import copy
 from abc import abstractmethod
 from typing import Annotated
 
 import optuna
+from optuna.trial import FrozenTrial
 from pydantic import Field, field_validator
 
 from harness.budget import Budget
+from harness.positions import position
 from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
 from strategies.samplers import SamplerStrategy
@@ -114,8 +117,18 @@ class Hyperband(Halving):
     """Hyperband (Li et al., 2018): successive halving in brackets that trade more trials for fewer epochs."""
 
     def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
-        return optuna.pruners.HyperbandPruner(min_resource=self.min_epochs, max_resource=max(self.min_epochs, budget.epochs),
+        return PlacedHyperband(min_resource=self.min_epochs, max_resource=max(self.min_epochs, budget.epochs),
                                               reduction_factor=self.reduction_factor)
 
     def note(self, budget: Budget) -> str:
         return f"hyperband from {self.min_epochs} to {budget.epochs} epochs, reduction factor {self.reduction_factor}"
+
+
+class PlacedHyperband(optuna.pruners.HyperbandPruner):
+    """Optuna's Hyperband with each trial's bracket drawn from its position rather than its number, so a trial run
+    again after an interruption stays in its bracket."""
+
+    def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        placed = copy.copy(trial)
+        placed.number = position(trial)
+        return super()._get_bracket_id(study, placed)

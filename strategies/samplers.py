@@ -15,6 +15,8 @@ import optuna
 from pydantic import Field
 
 from harness.budget import Budget
+from harness.positions import ByPosition
+from harness.seeding import derive
 from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
 
@@ -28,13 +30,19 @@ class SamplerStrategy(Strategy):
     """A strategy that is one Optuna sampler; multi-fidelity strategies combine any of them with a pruner."""
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
+        return SearchPlan(sampler=ByPosition(lambda place: self.quietly(budget, seed, derive(seed, place))),
+                          note=self.note(budget))
+
+    def quietly(self, budget: Budget, seed: int, draws: int) -> optuna.samplers.BaseSampler:
+        """`sampler`, without Optuna's warning that its arguments are experimental."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return SearchPlan(sampler=self.sampler(budget, seed), note=self.note(budget))
+            return self.sampler(budget, seed, draws)
 
     @abstractmethod
-    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
-        """The sampler, seeded by `seed` alone."""
+    def sampler(self, budget: Budget, seed: int, draws: int) -> optuna.samplers.BaseSampler:
+        """The sampler of one position's trial: `draws` seeds its draws, and `seed`, the same at every position,
+        what must not change between them (QMC's scrambling)."""
 
     def note(self, budget: Budget) -> str:
         return ""
@@ -44,17 +52,17 @@ class SamplerStrategy(Strategy):
 class Random(SamplerStrategy):
     """Uniform random search (Bergstra & Bengio, 2012), log-uniform on log ranges."""
 
-    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.RandomSampler(seed=seed)
+    def sampler(self, budget: Budget, seed: int, draws: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler(seed=draws)
 
 
 @strategies.register("qmc")
 class QMC(SamplerStrategy):
     """Quasi-random search on a scrambled Sobol sequence: the tuning playbook's choice for exploration."""
 
-    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
+    def sampler(self, budget: Budget, seed: int, draws: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed, warn_asynchronous_seeding=False,
-                                          **random_fallback(seed))
+                                          **random_fallback(draws))
 
     def note(self, budget: Budget) -> str:
         return "Sobol points over the parameters of the first trial; conditional ones drawn at random"
@@ -83,8 +91,8 @@ class ModelBased(SamplerStrategy):
 class TPE(ModelBased):
     """Bayesian optimisation with Optuna's multivariate TPE, conditional parameters grouped."""
 
-    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.startup(budget), multivariate=True,
+    def sampler(self, budget: Budget, seed: int, draws: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=draws, n_startup_trials=self.startup(budget), multivariate=True,
                                           group=True)
 
 
@@ -94,8 +102,8 @@ class GP(ModelBased):
 
     drawn_at_random: ClassVar[str] = "parameters not in every trial drawn at random"
 
-    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.startup(budget), **random_fallback(seed))
+    def sampler(self, budget: Budget, seed: int, draws: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GPSampler(seed=draws, n_startup_trials=self.startup(budget), **random_fallback(draws))
 
 
 @strategies.register("cmaes")
@@ -104,5 +112,6 @@ class CMAES(ModelBased):
 
     drawn_at_random: ClassVar[str] = "categorical and conditional parameters drawn at random"
 
-    def sampler(self, budget: Budget, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=self.startup(budget), **random_fallback(seed))
+    def sampler(self, budget: Budget, seed: int, draws: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.CmaEsSampler(seed=draws, n_startup_trials=self.startup(budget),
+                                            **random_fallback(draws))

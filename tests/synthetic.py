@@ -15,9 +15,10 @@ from typing import Any
 import optuna
 
 from harness.budget import Budget
-from harness.claims import Slot, claim
-from harness.executor import CellRunner, enqueue_planned
+from harness.claims import Slot
+from harness.executor import CellRunner, trial_claims
 from harness.plugins import load_builtins
+from harness.seeding import derive
 from harness.space import Choice, Float, Int, Space, when
 from harness.strategy import strategies
 from harness.trainer import Diverged
@@ -55,7 +56,8 @@ def learning_curve(config: Mapping[str, Any], epoch: int) -> float:
 def run_strategy(name: str, seed: int, budget: Budget, seconds_per_epoch: float = 0.0,
                  space: Space = SPACE, **options: Any) -> list[optuna.trial.FrozenTrial]:
     """Spend `budget` with the strategy on the synthetic objective; the study is named, as a cell's is."""
-    plan = strategies.get(name)(**{**quick_options(name, budget), **options}).plan(space, budget, seed)
+    strategy = strategies.get(name)(**{**quick_options(name, budget), **options})
+    plan = strategy.plan(space, budget, seed)
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage, study_name="synthetic/cell", direction="maximize",
                                 sampler=plan.sampler, pruner=plan.pruner)
@@ -76,6 +78,7 @@ def run_strategy(name: str, seed: int, budget: Budget, seconds_per_epoch: float 
                 raise optuna.TrialPruned()
         return curve[-1]["val_accuracy"]
 
-    while not isinstance(trial := claim(study, storage, budget, lambda _: enqueue_planned(study, plan, budget)), Slot):
+    next_trial = trial_claims(study, storage, plan, budget, lambda n: strategy.plan(space, budget, derive(seed, n)).sampler)
+    while not isinstance(trial := next_trial(), Slot):
         CellRunner.finish(study, trial, lambda: objective(trial))
     return study.get_trials(deepcopy=False)
