@@ -210,7 +210,8 @@ class CellRunner:
     def search_plan(self, cell: Cell, trials_so_far: int = 0) -> SearchPlan:
         """The strategy's plan, seeded by the cell's seed (and, for a sampler that does not draw by position, the
         trials so far, so that it does not replay its draws on resume); its fixed configurations never change."""
-        return cell.strategy.strategy.plan(cell.task.space, cell.strategy.budget, sampler_seed(cell.seed, trials_so_far))
+        seed = sampler_seed(cell.seed, trials_so_far)
+        return cell.strategy.strategy.plan(cell.task.space, cell.strategy.budget, seed)
 
     def run_trial(self, cell: Cell, trial: optuna.Trial, on_epoch: EpochHook | None = None,
                   range_test: RangeTest | None = None) -> float:

@@ -12,6 +12,7 @@ Runs made before positions were recorded read a trial's number as its position.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,13 @@ INTERRUPTED_KEY = "interrupted"  # trial user attribute: what stopped it, on a t
 
 def position(trial: FrozenTrial | optuna.Trial) -> int:
     return trial.user_attrs.get(POSITION_KEY, trial.number)
+
+
+def placed(trial: FrozenTrial) -> FrozenTrial:
+    """A copy of `trial` numbered by its position, for Optuna code that keys by the number."""
+    copied = copy.copy(trial)
+    copied.number = position(trial)
+    return copied
 
 
 def next_position(trials: list[FrozenTrial]) -> int:
@@ -68,30 +76,31 @@ class ByPosition(optuna.samplers.BaseSampler):
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         fresh = trial.number if self.next_position is None else self.next_position
-        sampler = self.drawing[trial.number] = self.sampler_at(trial.user_attrs.get(POSITION_KEY, fresh))
-        sampler.before_trial(study, trial)
+        self.drawing[trial.number] = self.sampler_at(trial.user_attrs.get(POSITION_KEY, fresh))
+        self.call("before_trial", study, trial)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self.of(trial).infer_relative_search_space(study, trial)
+        return self.call("infer_relative_search_space", study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return self.of(trial).sample_relative(study, trial, search_space)
+        return self.call("sample_relative", study, trial, search_space)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return self.of(trial).sample_independent(study, trial, param_name, param_distribution)
+        return self.call("sample_independent", study, trial, param_name, param_distribution)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
-        self.of(trial).after_trial(study, trial, state, values)
+        self.call("after_trial", study, trial, state, values)
         self.drawing.pop(trial.number, None)
 
-    def of(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
-        """The sampler drawing `trial` (made anew for a trial asked elsewhere, whose position it then carries)."""
+    def call(self, method: str, study: optuna.Study, trial: FrozenTrial, *args: Any) -> Any:
+        """`method` of the sampler drawing `trial` (made anew for a trial asked elsewhere, whose position it then
+        carries)."""
         if trial.number not in self.drawing:
             self.drawing[trial.number] = self.sampler_at(position(trial))
-        return self.drawing[trial.number]
+        return getattr(self.drawing[trial.number], method)(study, trial, *args)
 
 
 def random_by_position(seed: int) -> ByPosition:

@@ -7,7 +7,6 @@ Each takes `sampler:`, the name of any sampler strategy (random, qmc, tpe, gp, c
 
 from __future__ import annotations
 
-import copy
 from abc import abstractmethod
 from typing import Annotated
 
@@ -16,7 +15,7 @@ from optuna.trial import FrozenTrial
 from pydantic import Field, field_validator
 
 from harness.budget import Budget
-from harness.positions import position
+from harness.positions import placed
 from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
 from strategies.samplers import SamplerStrategy
@@ -129,6 +128,4 @@ class PlacedHyperband(optuna.pruners.HyperbandPruner):
     again after an interruption stays in its bracket."""
 
     def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
-        placed = copy.copy(trial)
-        placed.number = position(trial)
-        return super()._get_bracket_id(study, placed)
+        return super()._get_bracket_id(study, placed(trial))

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import interrupt_at_epoch, tiny_spec
 from optuna.trial import TrialState
+from synthetic import SPACE
 
 from harness.budget import Budget
 from harness.executor import trial_claims
@@ -20,7 +21,6 @@ from harness.spec import parse_spec
 from harness.store import RunStore, frames
 from harness.strategy import strategies
 from harness.trainer import resolve_device
-from synthetic import SPACE
 
 REPEATED = ["trial", "state", "val_accuracy", "test_accuracy", "train_seed"]
 
@@ -35,8 +35,8 @@ def cell_frame(strategy: Any, interrupt_at: int | None, executor: str = "local")
     store.record_session(resolve_device("cpu"))
     if interrupt_at is not None:
         with pytest.raises(KeyboardInterrupt):
-            plan.executor.runner(plan, store, resolve_device("cpu")).run_cell(plan.cells[0],
-                                                                               on_epoch=interrupt_at_epoch(interrupt_at))
+            runner = plan.executor.runner(plan, store, resolve_device("cpu"))
+            runner.run_cell(plan.cells[0], on_epoch=interrupt_at_epoch(interrupt_at))
     plan.executor.runner(plan, store, resolve_device("cpu")).run_cell(plan.cells[0])
     frame = frames(store.storage, plan.spec.hash())[0]
     params = sorted(c for c in frame.columns if c.startswith("param_"))
@@ -47,7 +47,8 @@ def cell_frame(strategy: Any, interrupt_at: int | None, executor: str = "local")
                                       {"name": "gp", "startup_trials": 3}, {"name": "grid", "resolution": 2},
                                       "manual", "lr_range_test", {"name": "coarse_to_fine", "top_k": 1},
                                       {"name": "median", "startup_trials": 1},
-                                      {"name": "asha", "reduction_factor": 2}, {"name": "hyperband", "reduction_factor": 2}],
+                                      {"name": "asha", "reduction_factor": 2},
+                                      {"name": "hyperband", "reduction_factor": 2}],
                          ids=lambda s: s if isinstance(s, str) else s["name"])
 def test_a_cell_resumed_after_a_ctrl_c_runs_the_trials_an_uninterrupted_one_does(strategy):
     straight = cell_frame(strategy, None)
