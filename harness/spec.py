@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Annotated, Any, Union
@@ -98,8 +99,16 @@ def _problem(e: ErrorDetails, model: type[BaseModel], prefix: str, entry_keys: S
         return f"{path}: unknown option; allowed: {', '.join([*allowed, *(entry_keys if len(loc) == 1 else ())])}"
     if e["type"] == "value_error":  # our own validators' messages, which say what they were given
         return f"{path}: {e['ctx']['error']}"
-    got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
+    got = "" if e["type"] == "missing" else f" (got {e['input']!r}{_yaml_number_hint(e)})"
     return f"{path}: {e['msg'][:1].lower()}{e['msg'][1:]}{got}"
+
+
+def _yaml_number_hint(e: ErrorDetails) -> str:
+    """PyYAML follows YAML 1.1, which reads `1e3` (no dot) as a string: say so where a number was asked."""
+    exponential = re.fullmatch(r"([-+]?\d+)[eE]([-+]?\d+)", e["input"]) if isinstance(e["input"], str) else None
+    if e["type"] != "float_type" or exponential is None:
+        return ""
+    return f"; YAML reads {e['input']} as a string: write {exponential[1]}.0e{exponential[2]}"
 
 
 def parse_spec(data: Any) -> Spec:

@@ -95,6 +95,39 @@ def test_transformer_widths_its_heads_cannot_split_are_refused():
                      "among its heads"]
 
 
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"budget": {"trials": 2, "epochs": True}}, "budget.epochs: input should be a valid integer (got True)"),
+    ({"budget": {"trials": 2.0, "epochs": 1}}, "budget.trials: input should be a valid integer (got 2.0)"),
+    ({"budget": {"trials": "3", "epochs": 1}}, "budget.trials: input should be a valid integer (got '3')"),
+    ({"budget": {"seconds": True, "epochs": 1}}, "budget.seconds: input should be a valid number (got True)"),
+    ({"seeds": [True]}, "seeds[0]: input should be a valid integer (got True)"),
+    ({"noise_floor": 3.0}, "noise_floor: input should be a valid integer (got 3.0)"),
+    ({"strategies": [{"name": "grid", "resolution": 2.0}]},
+     "strategies[0].resolution: input should be a valid integer (got 2.0)"),
+    ({"tasks": [{"name": "digits", "split_seed": False}]}, "tasks[0].split_seed: input should be a valid integer (got False)"),
+    ({"executor": {"name": "local", "compile": 1}}, "executor.compile: input should be a valid boolean (got 1)"),
+    ({"executor": {"name": "local", "compile": "yes"}}, "executor.compile: input should be a valid boolean (got 'yes')"),
+])
+def test_numbers_and_booleans_of_another_type_are_refused(changes, expected):
+    """A spec is a record: `true` is not 1, `2.0` trials is not 2 and `"yes"` is not a boolean."""
+    found = problems(tiny_spec(**changes))
+    assert found == [expected]
+
+
+def test_an_integer_is_a_number_where_a_float_is_asked():
+    spec = parse_spec(tiny_spec(budget={"seconds": 60, "epochs": 1}))
+    assert spec.budget.seconds == 60.0 and build_plan(spec).cells
+
+
+def test_a_number_yaml_reads_as_a_string_says_how_to_write_it(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec(budget={"seconds": 0, "epochs": 1})).replace("seconds: 0", "seconds: 1e3"))
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    assert raised.value.problems == ["budget.seconds: input should be a valid number (got '1e3'; YAML reads 1e3 "
+                                     "as a string: write 1.0e3)"]
+
+
 def test_an_epoch_budget_smaller_than_one_trial_is_refused():
     found = problems(tiny_spec(budget={"total_epochs": 2, "epochs": 5}))
     assert any(p.startswith("budget: total_epochs (2) must be at least epochs (5)") for p in found)
@@ -151,6 +184,14 @@ def test_cli_prints_one_message_and_exits_non_zero(write_spec, tmp_path):
     assert "tasks[0].name: unknown task 'cifar11'" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_cli_refuses_a_value_of_the_wrong_type_in_one_message(write_spec, tmp_path):
+    path = write_spec(tiny_spec(budget={"trials": 2, "epochs": True}))
+    result = CliRunner().invoke(app, ["run", str(path), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2
+    assert "budget.epochs: input should be a valid integer (got True)" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "runs").exists()
 
 
 def test_cli_reports_unreadable_and_malformed_files(tmp_path):
