@@ -65,11 +65,15 @@ def cosine(step: int, total: int, per_epoch: int) -> float:
 
 @schedules.register("warmup_cosine", tunable={"warmup": Tunable(0.01, 0.2, log=True)})
 def warmup_cosine(step: int, total: int, per_epoch: int, warmup: float = 0.05) -> float:
-    """Linear warm-up over the first `warmup` of the steps, then cosine: the Transformer recipe."""
+    """Linear warm-up over the first `warmup` of the steps, then cosine: the Transformer recipe.
+
+    Hugging Face's `get_cosine_schedule_with_warmup` (over total + 1 steps) one step on: its first factor, 0,
+    would spend a step at lr 0, so the rate peaks for one step at the end of the warm-up and ends near 0.
+    """
     warmup_steps = max(1, round(warmup * total))
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    return cosine(step - warmup_steps, total - warmup_steps, per_epoch)
+    return cosine(step + 1 - warmup_steps, total + 1 - warmup_steps, per_epoch)  # one step into its decay
 
 
 @schedules.register("one_cycle", tunable={"peak_at": Tunable(0.1, 0.5)})

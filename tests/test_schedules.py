@@ -48,12 +48,23 @@ def test_cosine_starts_at_one_halves_midway_and_ends_near_zero():
     assert cosine(99, TOTAL, PER_EPOCH) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.99)))
 
 
-def test_warmup_cosine_rises_linearly_then_anneals():
+def test_warmup_cosine_rises_linearly_peaks_for_one_step_then_anneals_towards_zero():
     warmup_cosine = schedules.get("warmup_cosine")
     factors = [warmup_cosine(s, TOTAL, PER_EPOCH, warmup=0.1) for s in range(TOTAL)]
     assert factors[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
-    assert factors[10] == 1.0
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
+    assert factors[9] == 1.0 and factors.count(1.0) == 1
+    assert all(a > b for a, b in zip(factors[9:], factors[10:]))
+    assert factors[-1] < 1e-3
+
+
+def test_warmup_cosine_is_hugging_face_s_one_step_on():
+    """Hugging Face's first factor is 0, a step spent at lr 0; ours skips it and ends one step short of its 0."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    theirs = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=10, num_training_steps=TOTAL + 1)
+    factors = [schedules.get("warmup_cosine")(s, TOTAL, PER_EPOCH, warmup=0.1) for s in range(TOTAL)]
+    assert factors == pytest.approx([theirs.lr_lambdas[0](s + 1) for s in range(TOTAL)])
 
 
 def test_one_cycle_rises_from_a_25th_to_the_peak_then_anneals_far_below_the_start():
