@@ -32,6 +32,7 @@ from harness.budget import counts_against_budget, trial_epochs
 from harness.errors import HarnessError, first_line
 from harness.options import Options
 from harness.plan import Cell, Plan
+from harness.plugins import plugin_sources
 from harness.positions import position
 from harness.registry import Registry
 from harness.strategy import strategies
@@ -194,7 +195,7 @@ class RunStore:
         """Write the manifest on the first session; later sessions (resumes, workers) are appended to it."""
         session = {"worker": WORKER, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "packages": package_versions(), "git_commit": git_commit(Path(__file__).parent),
-                   "hardware": hardware(device)}
+                   "hardware": hardware(device), "plugins": plugin_sources(self.plan.spec.plugins)}
 
         def add(manifest: dict[str, Any]) -> None:
             manifest["spec"] = self.plan.spec.model_dump(mode="json")  # the latest executor's options

@@ -2,7 +2,8 @@
 
 Trials are matched on (task, strategy, seed, trial) and compared on everything that should repeat
 (state, accuracies, epochs, training seed, configuration); wall time never repeats and is left out.
-Differences in the spec or in the environment (packages, commit, hardware) are listed as likely causes.
+Differences in the spec or in the environment (packages, commit, hardware, plugin sources) are listed as likely
+causes.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _settings(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def _environment(manifest: dict[str, Any]) -> dict[str, Any]:
     last = (manifest.get("sessions") or [{}])[-1]
-    return {key: last.get(key) for key in ("packages", "git_commit", "hardware")}
+    return {key: last.get(key) for key in ("packages", "git_commit", "hardware", "plugins")}
 
 
 def _equal(a: pd.Series, b: pd.Series) -> pd.Series:
