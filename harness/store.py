@@ -90,9 +90,7 @@ def hardware(device: torch.device) -> dict[str, Any]:
 def resolved_options(plan: Plan) -> dict[str, Any]:
     """Every task's, strategy's and the executor's options, defaults filled in: the spec names only what it
     changes, and another checkout's defaults may differ."""
-    from harness.executor import (
-        executors,  # executors run plans from a store, so they import this module
-    )
+    from harness.executor import executors  # executors run plans from a store, so they import this module
 
     def named(registry: Registry, obj: Options) -> dict[str, Any]:
         return {"name": registry.name_of(type(obj)), **obj.model_dump(mode="json")}

@@ -117,7 +117,7 @@ class Hyperband(Halving):
 
     def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
         return PlacedHyperband(min_resource=self.min_epochs, max_resource=max(self.min_epochs, budget.epochs),
-                                              reduction_factor=self.reduction_factor)
+                               reduction_factor=self.reduction_factor)
 
     def note(self, budget: Budget) -> str:
         return f"hyperband from {self.min_epochs} to {budget.epochs} epochs, reduction factor {self.reduction_factor}"
