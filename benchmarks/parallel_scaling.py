@@ -67,7 +67,7 @@ def storage_ms_per_trial(url: str, trials: int = 40, epochs: int = 2) -> float:
         return 0.5
 
     started = time.perf_counter()
-    while isinstance(trial := claim(study, storage, budget, lambda _: None), optuna.Trial):
+    while isinstance(trial := claim(study, storage, budget, lambda _: {}), optuna.Trial):
         with heartbeat(storage, trial):
             CellRunner.finish(study, trial, lambda: bookkeeping(trial))
     return 1000 * (time.perf_counter() - started) / trials

@@ -12,6 +12,7 @@ once written, as before.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import optuna
@@ -20,25 +21,28 @@ from optuna.storages._rdb.storage import _create_scoped_session
 
 from harness.journal import HeartbeatJournalStorage
 
+NONE: Mapping[str, Any] = MappingProxyType({})
 
-def write_trial_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: Mapping[str, Any],
-                      system: bool = False) -> None:
-    """Set several user (or system) attributes of a running trial together (see above)."""
+
+def write_trial_attrs(storage: optuna.storages.BaseStorage, trial_id: int, user: Mapping[str, Any] = NONE,
+                      system: Mapping[str, Any] = NONE) -> None:
+    """Set several user and system attributes of a running trial together (see above)."""
     backend = storage._backend if isinstance(storage, optuna.storages._CachedStorage) else storage  # a study's cache
     if isinstance(backend, HeartbeatJournalStorage):
-        backend.set_trial_attrs(trial_id, attrs, system)
+        backend.set_trial_attrs(trial_id, user, system)
     elif isinstance(backend, optuna.storages.RDBStorage):
-        table = models.TrialSystemAttributeModel if system else models.TrialUserAttributeModel
         with _create_scoped_session(backend.scoped_session, True) as session:
-            for key, value in attrs.items():
-                backend._set_trial_attr_without_commit(session, table, trial_id, key, value)
+            for table, attrs in ((models.TrialUserAttributeModel, user), (models.TrialSystemAttributeModel, system)):
+                for key, value in attrs.items():
+                    backend._set_trial_attr_without_commit(session, table, trial_id, key, value)
     else:
-        write = storage.set_trial_system_attr if system else storage.set_trial_user_attr
-        for key, value in attrs.items():
-            write(trial_id, key, value)
+        for key, value in user.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        for key, value in system.items():
+            storage.set_trial_system_attr(trial_id, key, value)
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
     """`trial.set_user_attr` for several attributes at once; `trial.user_attrs` shows them as it would."""
-    write_trial_attrs(trial.storage, trial._trial_id, attrs)
+    write_trial_attrs(trial.storage, trial._trial_id, user=attrs)
     trial._cached_frozen_trial.user_attrs.update(attrs)

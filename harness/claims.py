@@ -17,11 +17,11 @@ import os
 import socket
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import ContextManager
+from typing import Any, ContextManager
 
 import optuna
 import sqlalchemy
@@ -74,9 +74,10 @@ def advisory_lock(engine: sqlalchemy.engine.Engine, name: str) -> Iterator[None]
 
 
 def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Budget,
-          prepare: Callable[[list[FrozenTrial]], None]) -> optuna.Trial | Slot:
-    """A new trial of this worker's if the budget has room for it, else why not; `prepare` sees the
-    study's trials under the lock, just before the trial is created (to queue configurations)."""
+          prepare: Callable[[list[FrozenTrial]], Mapping[str, Any]]) -> optuna.Trial | Slot:
+    """A new trial of this worker's if the budget has room for it, else why not. `prepare` sees the
+    study's trials under the lock, just before the trial is created (to queue configurations), and returns
+    the user attributes a trial not taken from the queue gets, written under the lock with its worker's."""
     with cell_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Heartbeat of storage")  # meant for `optimize`, says Optuna; we beat here
         trials = fail_stale(study, storage)
@@ -87,10 +88,12 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
         if budget.exhausted(replace(spent, trials=spent.trials + running,
                                     epochs=spent.epochs + running * budget.epochs)):
             return Slot.BUSY
-        prepare(trials)
+        fresh = prepare(trials)
         trial = study.ask()
-        write_trial_attrs(storage, trial._trial_id, {WORKER_KEY: WORKER, STARTED_KEY: process_started(os.getpid())},
-                          system=True)
+        user = {key: value for key, value in fresh.items() if key not in trial.user_attrs}  # a queued trial has its own
+        write_trial_attrs(storage, trial._trial_id, user=user,
+                          system={WORKER_KEY: WORKER, STARTED_KEY: process_started(os.getpid())})
+        trial._cached_frozen_trial.user_attrs.update(user)
         if isinstance(storage, BaseHeartbeat):
             storage.record_heartbeat(trial._trial_id)
         return trial

@@ -104,29 +104,24 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
 def trial_claims(study: optuna.Study, storage: optuna.storages.BaseStorage, search: SearchPlan, budget: Budget,
                  reseeded: Callable[[int], optuna.samplers.BaseSampler]) -> Callable[[], optuna.Trial | Slot]:
     """Claims of the study's trials (harness.claims), each with its position: under the claim lock, the
-    configurations of interrupted trials and the strategy's fixed ones are queued, and a sampler drawing by
-    position learns the next one. A sampler that does not (a plugin's) is replaced by `reseeded(trials so far)`
-    when other workers, or an earlier session, added trials, so no two draw the same sequence."""
+    configurations of interrupted trials and the strategy's fixed ones are queued, a sampler drawing by
+    position learns the next one, and a trial not taken from the queue is given it. A sampler that does not
+    draw by position (a plugin's) is replaced by `reseeded(trials so far)` when other workers, or an earlier
+    session, added trials, so no two draw the same sequence."""
     expected: list[int | None] = [None]
-    fresh = [0]  # the position of a trial not taken from the queue
 
-    def prepare(trials: list[FrozenTrial]) -> None:
+    def prepare(trials: list[FrozenTrial]) -> dict[str, int]:
         requeue_interrupted(study, trials)
         enqueue_planned(study, search, budget)
-        fresh[0] = next_position(trials)
+        fresh = next_position(trials)
         if isinstance(study.sampler, ByPosition):
-            study.sampler.next_position = fresh[0]
+            study.sampler.next_position = fresh
         elif len(trials) != expected[0]:
             study.sampler = reseeded(len(trials))
         expected[0] = len(trials) + 1
+        return {POSITION_KEY: fresh}
 
-    def next_trial() -> optuna.Trial | Slot:
-        trial = claim(study, storage, budget, prepare)
-        if isinstance(trial, optuna.Trial) and POSITION_KEY not in trial.user_attrs:
-            trial.set_user_attr(POSITION_KEY, fresh[0])
-        return trial
-
-    return next_trial
+    return lambda: claim(study, storage, budget, prepare)
 
 
 class CellRunner:

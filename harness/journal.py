@@ -54,12 +54,13 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         self.grace_period = 2 * heartbeat_interval  # Optuna's default for RDB storages
         self.stale_callback = stale_callback
 
-    def set_trial_attrs(self, trial_id: int, attrs: Mapping[str, Any], system: bool = False) -> None:
-        """Several user (or system) attributes in one append to the log (one lock, one sync to disk), each
+    def set_trial_attrs(self, trial_id: int, user: Mapping[str, Any], system: Mapping[str, Any]) -> None:
+        """Several user and system attributes in one append to the log (one lock, one sync to disk), each
         logged as the operation Optuna's `set_trial_user_attr` (or `set_trial_system_attr`) logs."""
-        op, field = ((JournalOperation.SET_TRIAL_SYSTEM_ATTR, "system_attr") if system
-                     else (JournalOperation.SET_TRIAL_USER_ATTR, "user_attr"))
-        logs = [{"op_code": op, "worker_id": self._replay_result.worker_id, "trial_id": trial_id, field: {key: value}}
+        worker = self._replay_result.worker_id
+        logs = [{"op_code": op, "worker_id": worker, "trial_id": trial_id, field: {key: value}}
+                for op, field, attrs in ((JournalOperation.SET_TRIAL_USER_ATTR, "user_attr", user),
+                                         (JournalOperation.SET_TRIAL_SYSTEM_ATTR, "system_attr", system))
                 for key, value in attrs.items()]
         with self._thread_lock:
             self._backend.append_logs(logs)

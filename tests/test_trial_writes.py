@@ -1,5 +1,6 @@
 """A trial's writes: several attributes in one transaction (or one journal append) that land as Optuna's
-own would, and SQLite storages in write-ahead-log mode that keep every commit when the process is killed."""
+own would, a claimed trial's position written with its worker's mark, and SQLite storages in write-ahead-log
+mode that keep every commit when the process is killed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 import sqlalchemy
 
 from harness.attrs import set_user_attrs, write_trial_attrs
+from harness.budget import Budget
+from harness.claims import claim
 from harness.store import open_storage
 
 ATTRS = {"train_seed": 7, "config": {"lr": 0.1, "optimizer": "sgd"}, "curve": [{"epoch": 1, "val_accuracy": 0.5}]}
@@ -33,7 +36,7 @@ def test_several_attributes_land_as_set_user_attr_would_leave_them(kind, tmp_pat
     study = optuna.create_study(storage=open_storage(url_of(kind, tmp_path)), study_name="writes")
     trial = study.ask()
     set_user_attrs(trial, ATTRS)
-    write_trial_attrs(study._storage, trial._trial_id, {"worker": "host:1", "worker_started": "42"}, system=True)
+    write_trial_attrs(study._storage, trial._trial_id, system={"worker": "host:1", "worker_started": "42"})
     assert trial.user_attrs == ATTRS  # as `trial.set_user_attr` shows them before the trial ends
     study.tell(trial, 0.5)
 
@@ -64,6 +67,25 @@ def test_several_attributes_are_one_append_to_a_journal(tmp_path):
     set_user_attrs(trial, ATTRS)
     assert appends == [len(ATTRS)]  # one lock and one sync for all three operations
     assert log.read_text().count('"user_attr"') == len(ATTRS)
+
+
+def test_a_claimed_trial_gets_its_position_with_its_workers_mark_in_one_append_under_the_lock(tmp_path):
+    storage = open_storage(url_of("journal", tmp_path))
+    study = optuna.create_study(storage=storage, study_name="claims")
+    study.enqueue_trial({"lr": 0.1}, user_attrs={"position": 3})
+    appends = []
+    backend = storage._backend
+    original = backend.append_logs
+    backend.append_logs = lambda logs: (appends.append(logs), original(logs))
+    queued, fresh = (claim(study, storage, Budget(epochs=1, trials=4), lambda trials: {"position": 9})
+                     for _ in range(2))
+
+    marks = [logs for logs in appends if any(log.get("system_attr", {}).keys() & {"worker"} for log in logs)]
+    assert [[next(iter(log.get("user_attr", log.get("system_attr")))) for log in logs] for logs in marks] == [
+        ["worker", "worker_started"], ["position", "worker", "worker_started"]]  # a queued trial keeps its own
+    assert (queued.user_attrs, fresh.user_attrs) == ({"position": 3}, {"position": 9})
+    reread = optuna.load_study(study_name="claims", storage=open_storage(url_of("journal", tmp_path))).trials
+    assert [t.user_attrs["position"] for t in reread] == [3, 9]
 
 
 def test_a_new_sqlite_storage_logs_ahead_and_still_syncs_every_commit_an_old_one_keeps_its_mode(tmp_path):
