@@ -26,7 +26,8 @@ def commands(manifest: dict[str, Any]) -> list[str]:
 
 
 def provenance_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    """(what, value) pairs: spec hash, storage, and per session its start, commit, hardware and versions."""
+    """(what, value) pairs: spec hash, storage, and per session its start, commit, hardware, versions and the
+    SHA-256 of each plugin module's source, where it had any."""
     rows = [("spec hash", manifest["spec_hash"]), ("storage", manifest.get("storage", ""))]
     for i, session in enumerate(manifest.get("sessions", []), start=1):
         hardware = session.get("hardware", {})
@@ -34,5 +35,8 @@ def provenance_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
                  (f"session {i} git commit", str(session.get("git_commit"))),
                  (f"session {i} hardware", ", ".join(f"{k}={v}" for k, v in hardware.items())),
                  (f"session {i} packages", ", ".join(f"{k} {v}" for k, v in session.get("packages", {}).items()))]
+        if session.get("plugins"):
+            rows.append((f"session {i} plugins", ", ".join(f"{name} sha256 {source['sha256']}"
+                                                          for name, source in session["plugins"].items())))
     return rows
 

@@ -47,7 +47,7 @@ def test_a_plugin_that_cannot_be_imported_is_named(tmp_path):
     assert "plugins[0]: cannot import 'no_such_plugin_module'" in result.output
 
 
-def test_the_manifest_records_each_plugin_s_source_and_compare_lists_a_change(tmp_path):
+def test_the_manifest_and_report_record_each_plugin_s_source_and_compare_lists_a_change(tmp_path):
     plugin = tmp_path / "recorded_plugin.py"
     plugin.write_text('"""A plugin that registers nothing: only its source matters here."""\n')
     spec = tiny_spec(tasks=["digits"], strategies=["random"], plugins=["recorded_plugin"],
@@ -62,6 +62,8 @@ def test_the_manifest_records_each_plugin_s_source_and_compare_lists_a_change(tm
     manifest = json.loads((tmp_path / "a" / "tiny" / "manifest.json").read_text())
     assert manifest["sessions"][-1]["plugins"]["recorded_plugin"] == {
         "path": str(plugin.resolve()), "sha256": hashlib.sha256(plugin.read_bytes()).hexdigest()}
+    digest = hashlib.sha256(plugin.read_bytes()).hexdigest()
+    assert f"| session 1 plugins | recorded_plugin sha256 {digest} |" in (tmp_path / "a" / "tiny" / "report.md").read_text()
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     plugin.write_text(plugin.read_text() + "LR = 0.1\n")
     run("b")  # the copy resumes with every trial done: only a session is added
