@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import errno
+import re
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# What PyYAML (YAML 1.1) leaves a string although it reads as a number: a float needs a dot and a signed exponent
+YAML_STRING_NUMBER = re.compile(r"([-+]?\d+)(\.\d*)?([eE])([-+]?)(\d+)")
 
 class HarnessError(Exception):
     """A problem with the user's input or environment, stated so it can be fixed."""
@@ -30,3 +33,12 @@ def first_line(text: object) -> str:
     """The first line of what an error (or a docstring) says, "" when it says nothing: messages go on one line."""
     lines = ("" if text is None else str(text)).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def yaml_number_hint(value: object) -> str:
+    """Where a number was asked and YAML read `1e-3` or `1.0e3` as a string, how to write it so that it reads as one."""
+    found = YAML_STRING_NUMBER.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return ""
+    mantissa, fraction, e, sign, exponent = found.groups()
+    return f"; YAML reads {value} as a string: write {mantissa}{fraction or '.0'}{e}{sign or '+'}{exponent}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Annotated, Any, Union
@@ -17,7 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from harness.errors import HarnessError, SpecError
+from harness.errors import HarnessError, SpecError, yaml_number_hint
 from harness.options import Options
 
 Entry = Union[str, dict[str, Any]]  # a registered name, or {name: ..., label: ..., space: ..., <options>}
@@ -104,11 +103,8 @@ def _problem(e: ErrorDetails, model: type[BaseModel], prefix: str, entry_keys: S
 
 
 def _yaml_number_hint(e: ErrorDetails) -> str:
-    """PyYAML follows YAML 1.1, which reads `1e3` (no dot) as a string: say so where a number was asked."""
-    exponential = re.fullmatch(r"([-+]?\d+)[eE]([-+]?\d+)", e["input"]) if isinstance(e["input"], str) else None
-    if e["type"] != "float_type" or exponential is None:
-        return ""
-    return f"; YAML reads {e['input']} as a string: write {exponential[1]}.0e{exponential[2]}"
+    """PyYAML follows YAML 1.1, which reads `1e3` (no dot, no sign) as a string: say so where a number was asked."""
+    return yaml_number_hint(e["input"]) if e["type"] == "float_type" else ""
 
 
 def parse_spec(data: Any) -> Spec:

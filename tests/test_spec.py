@@ -125,7 +125,20 @@ def test_a_number_yaml_reads_as_a_string_says_how_to_write_it(tmp_path):
     with pytest.raises(SpecError) as raised:
         load_spec(path)
     assert raised.value.problems == ["budget.seconds: input should be a valid number (got '1e3'; YAML reads 1e3 "
-                                     "as a string: write 1.0e3)"]
+                                     "as a string: write 1.0e+3)"]
+
+
+@pytest.mark.parametrize("written", ["1e3", "1.0e3", "1e-3", "2E-4", "-5e+2"])
+def test_the_spelling_the_hint_gives_reads_as_a_number(tmp_path, written):
+    """YAML 1.1 reads a float only with a dot and a signed exponent: `1.0e3` is a string as much as `1e3` is."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec(budget={"seconds": 0, "epochs": 1})).replace("seconds: 0",
+                                                                                         f"seconds: {written}"))
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    hinted = re.search(r"write (\S+)\)$", raised.value.problems[0])
+    assert hinted is not None, raised.value.problems
+    assert yaml.safe_load(hinted[1]) == float(written)
 
 
 def test_an_epoch_budget_smaller_than_one_trial_is_refused():
