@@ -137,12 +137,14 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
     budget = Budget(**spec.budget.model_dump())
 
     task_runs = []
+    offered: set[str] = set()  # every named task's parameters, also of a task whose overrides were refused
     for i, entry in enumerate(spec.tasks):
         found = _instantiate(tasks, entry, f"tasks[{i}]", problems, TASK_KEYS)
         if found is None:
             continue
         task, label, overrides = found
         space = task.space()
+        offered |= set(space)
         shared = {k: v for k, v in spec.space.items() if k in space}  # top-level overrides touch tasks that have them
         space = _override(space, shared, "space", problems)
         if space is not None:
@@ -168,9 +170,8 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
                 problems.append(f"strategies[{j}] on task {run.label!r}: {error}")
 
     for name in spec.space:
-        if task_runs and not any(name in run.space for run in task_runs):
-            problems.append(f"space.{name}: no task has this parameter; they have: "
-                            f"{', '.join(sorted({p for run in task_runs for p in run.space}))}")
+        if offered and name not in offered:
+            problems.append(f"space.{name}: no task has this parameter; they have: {', '.join(sorted(offered))}")
     _check_unique([t.label for t in task_runs], "tasks", problems)
     noise_floor = noise_floor_run(spec, budget)
     _check_unique([s.label for s in strategy_runs] + ([NOISE_FLOOR_LABEL] if noise_floor else []), "strategies",
@@ -184,5 +185,5 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
     if len(set(spec.seeds)) != len(spec.seeds):
         problems.append(f"seeds: every seed must be distinct (got {spec.seeds})")
     if problems:
-        raise SpecError(problems)
+        raise SpecError(list(dict.fromkeys(problems)))  # a top-level override refused by several tasks, said once
     return Plan(spec, tuple(task_runs), tuple(strategy_runs), budget, executor[0], noise_floor)

@@ -15,6 +15,8 @@ from typing import Any, Union
 import numpy as np
 import optuna
 
+from harness.errors import yaml_number_hint
+
 Value = Union[float, int, str, bool]
 
 
@@ -265,17 +267,40 @@ class Grid(Sequence[dict[str, Any]]):
 
 
 def override_param(param: Param, value: Any) -> Param:
-    """A scalar fixes the parameter, a list becomes its choices, a mapping updates its fields."""
+    """A scalar fixes the parameter, a list becomes its choices, a mapping updates its fields; every value given
+    must have the parameter's type, so that a mistake stops the spec rather than failing every trial."""
     if isinstance(value, Mapping):
         allowed = {f for f in ("low", "high", "log", "default", "choices") if hasattr(param, f)}
         bad = set(value) - allowed
         if bad:
             raise KeyError(f"cannot set {sorted(bad)} on a {type(param).__name__}; allowed: {sorted(allowed)}")
-        updates = {k: tuple(v) if k == "choices" else v for k, v in value.items()}
+        if not isinstance(value.get("log", False), bool):
+            raise TypeError(f"log must be true or false, but got {value['log']!r}")
+        for key in ("low", "high", "default"):
+            if key in value:
+                _check_type(param, value[key], key)
+        updates = {k: tuple(_check_type(param, c, "each choice") for c in v) if k == "choices" else v
+                   for k, v in value.items()}
         return _with_valid_default(replace(param, **updates))
     if isinstance(value, (list, tuple)):
-        return _with_valid_default(Choice(default=param.default, when=param.when, choices=tuple(value)))
-    return Fixed(default=value, when=param.when)
+        choices = tuple(_check_type(param, c, "each choice") for c in value)
+        return _with_valid_default(Choice(default=param.default, when=param.when, choices=choices))
+    return Fixed(default=_check_type(param, value, "a fixed value"), when=param.when)
+
+
+def _check_type(param: Param, value: Any, what: str) -> Any:
+    """`value` if it has the type `param` takes: a number for a range (an integer for an integer range), the type of
+    one of its choices for a choice (an integer where they are floats); a bool is never a number."""
+    if isinstance(param, Range):
+        kinds, wanted = ((int,), "an integer") if isinstance(param, Int) else ((int, float), "a number")
+    elif isinstance(param, Choice):
+        kinds = tuple({type(c) for c in param.choices} | ({int} if any(type(c) is float for c in param.choices) else set()))
+        wanted = f"of the type of its choices ({param.allowed()})"
+    else:
+        return value  # a fixed parameter has no type to keep
+    if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
+        return value
+    raise TypeError(f"{what} must be {wanted}, but got {value!r}{yaml_number_hint(value)}")
 
 
 def _with_valid_default(param: Param) -> Param:

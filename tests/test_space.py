@@ -83,6 +83,28 @@ def test_override_errors_name_the_parameter():
         space().override({"lr": {"choices": [1]}})
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ({"lr": "1e-3"}, "lr: a fixed value must be a number, but got '1e-3'; YAML reads 1e-3 as a string: write 1.0e-3"),
+    ({"lr": True}, "lr: a fixed value must be a number, but got True"),
+    ({"lr": {"low": "0.01"}}, "lr: low must be a number, but got '0.01'"),
+    ({"lr": {"log": "yes"}}, "lr: log must be true or false, but got 'yes'"),
+    ({"depth": 1.5}, "depth: a fixed value must be an integer, but got 1.5"),
+    ({"depth": [1, 2.0]}, "depth: each choice must be an integer, but got 2.0"),
+    ({"optimizer": 1}, "optimizer: a fixed value must be of the type of its choices ('sgd', 'adam'), but got 1"),
+])
+def test_override_values_of_another_type_are_refused(override, message):
+    """A value the trainer cannot use would fail every trial; the spec is refused instead."""
+    with pytest.raises(ValueError) as raised:
+        space().override(override)
+    assert str(raised.value) == message
+
+
+def test_an_integer_overrides_a_float_and_any_value_a_fixed_parameter():
+    overridden = space().override({"lr": {"low": 0, "high": 1, "log": False}, "momentum": 1})
+    assert overridden["lr"].low == 0 and overridden["momentum"].default == 1
+    assert overridden.override({"momentum": "anything"})["momentum"].default == "anything"
+
+
 def test_suggest_asks_only_active_and_unfixed_parameters():
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     fixed = space().override({"depth": 3, "optimizer": ["adam"]})

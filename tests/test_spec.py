@@ -141,6 +141,21 @@ def test_the_spelling_the_hint_gives_reads_as_a_number(tmp_path, written):
     assert yaml.safe_load(hinted[1]) == float(written)
 
 
+def test_a_space_value_yaml_reads_as_a_string_is_refused_before_anything_runs(tmp_path):
+    """`lr: 1e-3` is the string '1e-3' to YAML: fixed as such, every trial failed comparing it with a number."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec(space={"lr": 0.5})).replace("lr: 0.5", "lr: 1e-3"))
+    with pytest.raises(SpecError) as raised:
+        build_plan(load_spec(path))
+    assert raised.value.problems == [("space.lr: a fixed value must be a number, but got '1e-3'; YAML reads 1e-3 as "
+                                      "a string: write 1.0e-3")]  # once, though both tasks have an lr
+
+
+def test_a_refused_override_does_not_hide_its_task_s_parameters():
+    found = problems(tiny_spec(space={"width": {"low": 8}}))  # only digits has a width; its override is refused
+    assert found == ["space.width: cannot set ['low'] on a Choice; allowed: ['choices', 'default']"]
+
+
 def test_an_epoch_budget_smaller_than_one_trial_is_refused():
     found = problems(tiny_spec(budget={"total_epochs": 2, "epochs": 5}))
     assert any(p.startswith("budget: total_epochs (2) must be at least epochs (5)") for p in found)
