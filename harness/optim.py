@@ -10,9 +10,9 @@ from collections.abc import Iterable
 
 import torch
 
-from harness.registry import Registry
+from harness.registry import Registry, UnknownName
 from harness.schedules import schedule_space, schedules
-from harness.space import Choice, Float, Param, when
+from harness.space import Choice, Fixed, Float, Param, Space, when
 
 optimizers: Registry = Registry("optimizer")
 
@@ -126,4 +126,18 @@ def training_space(lr: tuple[float, float, float] | None = None,
     }
 
 
-__all__ = ["fused_on_gpu", "optimizers", "schedules", "training_space"]
+def unregistered_names(space: Space) -> list[str]:
+    """The optimizers and schedules a (possibly overridden) space offers that are not registered: the trainer looks
+    each up by name, so one would stop the run at the first trial that draws it, long after the spec was checked."""
+    problems = []
+    for name, registry in (("optimizer", optimizers), ("schedule", schedules)):
+        param = space.get(name)
+        for value in param.grid(0) if isinstance(param, (Choice, Fixed)) else ():
+            try:
+                registry.entry(value)
+            except UnknownName as error:
+                problems.append(f"{name}: {error}")
+    return problems
+
+
+__all__ = ["fused_on_gpu", "optimizers", "schedules", "training_space", "unregistered_names"]

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from harness.budget import Budget
 from harness.errors import SpecError
+from harness.optim import unregistered_names
 from harness.options import Options
 from harness.plugins import load_builtins, load_plugins
 from harness.registry import Registry, UnknownName
@@ -150,7 +151,8 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
         if space is not None:
             space = _override(space, overrides, f"tasks[{i}].space", problems)
         if space is not None:
-            problems += [f"tasks[{i}].space: {problem}" for problem in task.space_problems(space)]
+            problems += [f"tasks[{i}].space: {problem}"
+                         for problem in [*unregistered_names(space), *task.space_problems(space)]]
             task_runs.append(TaskRun(label or task.label, task, space))
 
     strategy_runs = []

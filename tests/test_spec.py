@@ -151,6 +151,13 @@ def test_a_space_value_yaml_reads_as_a_string_is_refused_before_anything_runs(tm
                                       "a string: write 1.0e-3")]  # once, though both tasks have an lr
 
 
+def test_optimizers_and_schedules_a_space_offers_must_be_registered():
+    found = problems(tiny_spec(tasks=[{"name": "digits", "space": {"optimizer": ["sgd", "sgdd"]}},
+                                      {"name": "listops", "space": {"schedule": "cosinus"}}], space={}))
+    assert [p.split("; registered:")[0] for p in found] == [
+        "tasks[0].space: optimizer: unknown optimizer 'sgdd'", "tasks[1].space: schedule: unknown schedule 'cosinus'"]
+
+
 def test_a_refused_override_does_not_hide_its_task_s_parameters():
     found = problems(tiny_spec(space={"width": {"low": 8}}))  # only digits has a width; its override is refused
     assert found == ["space.width: cannot set ['low'] on a Choice; allowed: ['choices', 'default']"]
