@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.errors import HarnessError, first_line, storage_failed
+from harness.errors import YAML_STRING_NUMBER, HarnessError, first_line, storage_failed
 
 if TYPE_CHECKING:
     import torch
@@ -302,13 +302,15 @@ def options_of(obj: Any) -> str:
 
 
 def parse_assignments(pairs: list[str], what: str) -> dict[str, Any]:
-    """`key=value` pairs, values read as YAML scalars (so 0.1 is a float and true a bool)."""
+    """`key=value` pairs, values read as YAML scalars (so 0.1 is a float and true a bool), and `1e-3` as the number
+    it is on a command line, not the string YAML 1.1 reads."""
     parsed = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
+        key, sep, text = pair.partition("=")
         if not sep:
             raise HarnessError(f"{what} must look like key=value, but got {pair!r}")
-        parsed[key] = yaml.safe_load(value)
+        value = yaml.safe_load(text)
+        parsed[key] = float(value) if isinstance(value, str) and YAML_STRING_NUMBER.fullmatch(value) else value
     return parsed
 
 

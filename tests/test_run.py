@@ -188,10 +188,11 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(write_spec, t
 
 
 def test_train_command_trains_one_configuration():
-    result = runner.invoke(app, ["train", "digits", "--set", "width=8", "--set", "optimizer=sgd", "--epochs", "1",
-                                 "--device", "cpu"])
+    result = runner.invoke(app, ["train", "digits", "--set", "width=8", "--set", "optimizer=sgd", "--set", "lr=5e-2",
+                                 "--epochs", "1", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "'momentum': 0.9" in result.output and "test accuracy" in result.output
+    assert "'lr': 0.05" in result.output  # 5e-2 is a number on a command line, though YAML 1.1 reads a string
     bad = runner.invoke(app, ["train", "digits", "--set", "lr=7"])
     assert bad.exit_code == 2 and "lr=7 is outside the space" in bad.output
 
