@@ -278,7 +278,7 @@ def compare_and_show(run_a: Path, run_b: Path, out: Path | None) -> None:
 @app.command("ls")
 @user_errors
 def list_registered() -> None:
-    """List every registered task, strategy, optimizer and schedule with one line of help."""
+    """List every registered task, strategy, optimizer, schedule and executor with one line of help."""
     from harness.optim import optimizers, schedules
     from harness.plugins import load_builtins
     from harness.executor import executors

@@ -143,7 +143,7 @@ class Sst2(HubTextTask):
 
 @tasks.register("local")
 class LocalText(TextTask):
-    """Your own CSV, JSON Lines or Parquet files with a text and a label column; LSTM/GRU or Transformer."""
+    """Your own CSV, JSON Lines, JSON or Parquet files with a text and a label column; LSTM/GRU or Transformer."""
 
     train: str  # path of the training file
     test: str | None = None  # path of the test file; none: a seeded `test_fraction` of train is held out
