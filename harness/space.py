@@ -294,7 +294,8 @@ def _check_type(param: Param, value: Any, what: str) -> Any:
     if isinstance(param, Range):
         kinds, wanted = ((int,), "an integer") if isinstance(param, Int) else ((int, float), "a number")
     elif isinstance(param, Choice):
-        kinds = tuple({type(c) for c in param.choices} | ({int} if any(type(c) is float for c in param.choices) else set()))
+        types = {type(choice) for choice in param.choices}
+        kinds = tuple(types | {int} if float in types else types)
         wanted = f"of the type of its choices ({param.allowed()})"
     else:
         return value  # a fixed parameter has no type to keep
