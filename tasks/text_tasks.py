@@ -63,7 +63,7 @@ class TextTask(Task):
     vocab_size: int = Field(default=16_000, ge=100)
     max_length: int = Field(default=128, ge=2)  # tokens kept per text, [CLS] included
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
-    train_limit: int | None = Field(default=None, ge=10)  # use only this many training examples (quick runs)
+    train_limit: int | None = Field(default=None, ge=10)  # keep this many of the training split, validation included
     split_seed: int = 0  # fixed, so every trial and strategy sees the same splits
 
     @property
