@@ -130,10 +130,11 @@ def worker(run_dir: Annotated[Path, typer.Argument(help="the run directory of a 
 def worker_hooks() -> Any:
     """A worker logs one line per trial, for its log file."""
     from harness.executor import Hooks
+    from harness.positions import position
 
     def ended(cell: Any, trial: Any) -> None:
         reason = f" ({trial.user_attrs['fail_reason']})" if "fail_reason" in trial.user_attrs else ""
-        console.print(f"{cell.study_name} trial {trial.number}: {trial.state.name} {trial.value}{reason}",
+        console.print(f"{cell.study_name} trial {position(trial)}: {trial.state.name} {trial.value}{reason}",
                       markup=False, highlight=False)
 
     return Hooks(on_trial=ended)
@@ -165,16 +166,18 @@ def remaining_trials(cells: list[Cell], spent: list[Spent]) -> int | None:
 
 
 def trial_ended(progress: Progress, cell: Any, trial: Any) -> None:
-    """Advance the bars; a failed trial gets one line saying why. A trial an interruption failed (a worker
-    killed) spends no budget and runs again, so it does not advance the count of trials still to run."""
+    """Advance the bars; a failed trial gets one line saying why, numbered by its position (`trial` in results.csv).
+    A trial an interruption failed (a worker killed) spends no budget and runs again, so it does not advance the
+    count of trials still to run."""
     from harness.budget import counts_against_budget
+    from harness.positions import position
 
     trials, epochs = progress.task_ids
     if counts_against_budget(trial):
         progress.advance(trials)
     progress.reset(epochs)
     if trial.state.name == "FAIL":
-        progress.console.print(f"[yellow]{escape(cell.study_name)} trial {trial.number} failed:[/] "
+        progress.console.print(f"[yellow]{escape(cell.study_name)} trial {position(trial)} failed:[/] "
                                f"{escape(trial.user_attrs.get('fail_reason', 'interrupted'))}", highlight=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pandas as pd
@@ -12,7 +13,7 @@ import torch
 from conftest import interrupt_at_epoch, tiny_spec
 from typer.testing import CliRunner
 
-from harness.cli import app
+from harness.cli import app, progress_bars, trial_ended
 from harness.executor import CellRunner
 from harness.plan import build_plan
 from harness.spec import parse_spec
@@ -185,6 +186,18 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(write_spec, t
     results = results_of(tmp_path / "runs" / "tiny")
     assert list(results["state"]) == ["FAIL", "FAIL"]
     assert results["fail_reason"].str.contains("non-finite").all()
+
+
+def test_a_failed_trial_is_named_by_its_position_as_results_csv_numbers_it():
+    """After a resume a trial's number and position differ: the line said the number, results.csv the position."""
+    rerun = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"position": 1, "fail_reason": "x"})
+    rerun.number = 4  # the interrupted trial 1, queued again after trials 2 and 3
+    with progress_bars() as progress:
+        progress.add_task("trials", total=4)
+        progress.add_task("epochs", total=2)
+        with progress.console.capture() as captured:
+            trial_ended(progress, SimpleNamespace(study_name="tiny/digits/random/seed-0"), rerun)
+    assert captured.get().strip() == "tiny/digits/random/seed-0 trial 1 failed: x"
 
 
 def test_train_command_trains_one_configuration():
