@@ -21,9 +21,8 @@ from pydantic import Field
 
 from harness import stopping
 from harness.cost import SHARED_GPU
-from harness.errors import HarnessError
 from harness.executor import Executor, Hooks, executors
-from harness.executors.watching import TrialWatcher
+from harness.executors.watching import TrialWatcher, settle_failed_workers
 from harness.plan import Plan
 from harness.store import RunStore
 
@@ -75,11 +74,8 @@ class Processes(Executor):
             raise
         if stopping.requested():
             raise stopping.Stopped("stopped by Ctrl-C")
-        failed = [(i, child.returncode) for i, child in enumerate(children) if child.returncode != 0]
-        if len(failed) == len(children):
-            raise HarnessError(failure(logs, failed))
-        if failed and hooks.on_warning is not None:  # a worker that ended well ended when every budget was spent
-            hooks.on_warning(f"{failure(logs, failed)}; the other workers spent every cell's budget")
+        failures = [failure(logs, i, child.returncode) for i, child in enumerate(children) if child.returncode != 0]
+        settle_failed_workers(failures, len(children), hooks)
 
     def pinning(self, gpus: list[str]) -> list[str | None]:
         """Each worker's GPU: `workers_per_gpu` in turn on each (None: no GPU, train on the CPU)."""
@@ -97,13 +93,12 @@ class Processes(Executor):
             return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def failure(logs: Path, failed: list[tuple[int, int]]) -> str:
-    """What the first failed worker's exit and the last line of its log say."""
-    i, code = failed[0]
+def failure(logs: Path, i: int, code: int) -> str:
+    """What worker i's exit and the last line of its log say."""
     log = logs / f"worker-{i}.log"
     lines = log.read_text(errors="replace").strip().splitlines() or ["(no output)"]
     how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}: {lines[-1]}"
-    return f"{len(failed)} worker(s) failed; worker {i} {how} (its log: {log})"
+    return f"worker {i} {how} (its log: {log})"
 
 
 def watch(children: list[subprocess.Popen], watcher: TrialWatcher) -> None:

@@ -1,10 +1,12 @@
-"""What a process that only waits for its workers tells its progress bars: trials ending in the storage."""
+"""What a process that only waits for its workers tells its progress bars (trials ending in the storage), and
+what it makes of workers that failed."""
 
 from __future__ import annotations
 
 import optuna
 from optuna.trial import FrozenTrial
 
+from harness.errors import HarnessError
 from harness.executor import Hooks
 from harness.plan import Cell, Plan
 from harness.store import RunStore
@@ -37,3 +39,15 @@ class TrialWatcher:
                 if trial.number not in self.seen[cell.study_name]:
                     self.seen[cell.study_name].add(trial.number)
                     self.hooks.on_trial(cell, trial)
+
+
+def settle_failed_workers(failures: list[str], workers: int, hooks: Hooks) -> None:
+    """Raise when every worker failed, naming the first failure; when only some did, warn and let the run end
+    with its report, since a worker that ended well ended only when every cell's budget was spent."""
+    if not failures:
+        return
+    summary = f"{len(failures)} worker(s) failed; {failures[0]}"
+    if len(failures) == workers:
+        raise HarnessError(summary)
+    if hooks.on_warning is not None:
+        hooks.on_warning(f"{summary}; the other workers spent every cell's budget")
