@@ -19,7 +19,7 @@ from harness import stopping
 from harness.cost import SHARED_GPU
 from harness.errors import HarnessError
 from harness.executor import Executor, Hooks, executors
-from harness.executors.watching import TrialWatcher
+from harness.executors.watching import TrialWatcher, settle_failed_workers
 from harness.plan import Plan
 from harness.store import RunStore
 
@@ -61,27 +61,52 @@ class RayTasks(Executor):
         ray = import_ray()
         if not ray.is_initialized():
             ray.init(address=self.ray_address, log_to_driver=False)
+        tasks = self.start(ray, store)
+        failures = watch(ray, tasks, TrialWatcher(plan, store, hooks))
+        if stopping.requested():
+            raise stopping.Stopped("stopped by Ctrl-C")
+        settle_failed_workers(failures, len(tasks), hooks)
+
+    def start(self, ray: Any, store: RunStore) -> list[Any]:
+        """One Ray task per worker, each joining the run; their object refs."""
         shared = {"env_vars": {SHARED_GPU: "1"}} if self.shares_gpus else None  # then it records no energy
         task = ray.remote(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker,
                           runtime_env=shared)(join_and_work)
         device_name = "cuda" if self.gpus_per_worker > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES per task
-        pending = [task.remote(str(store.dir.resolve()), store.url, device_name) for _ in range(self.workers)]
-        watcher, cancelled = TrialWatcher(plan, store, hooks), False
-        try:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
-                watcher.poll()
-                if stopping.requested() and not cancelled:
-                    for ref in pending:
-                        ray.cancel(ref)  # a KeyboardInterrupt inside the task: its trial is marked, not counted
-                    cancelled = True
-                if not cancelled:
-                    ray.get(done)  # a worker's error is raised here
-        except KeyboardInterrupt:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
-        except ray.exceptions.RayTaskError as error:
-            raise HarnessError(f"a Ray worker failed: {str(error).strip().splitlines()[-1]}") from None
-        if stopping.requested():
-            raise stopping.Stopped("stopped by Ctrl-C")
+        return [task.remote(str(store.dir.resolve()), store.url, device_name) for _ in range(self.workers)]
+
+
+def watch(ray: Any, tasks: list[Any], watcher: TrialWatcher) -> list[str]:
+    """Wait for every task, reporting their trials; what each failed one raised, in the order they ended.
+
+    A failed task does not stop the others: they may still spend every budget. Tasks a Ctrl-C cancelled
+    are not failures."""
+    numbers = {ref: i for i, ref in enumerate(tasks)}
+    pending, failures, cancelled = list(tasks), [], False
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
+            watcher.poll()
+            if stopping.requested() and not cancelled:
+                for ref in pending:
+                    ray.cancel(ref)  # a KeyboardInterrupt inside the task: its trial is marked, not counted
+                cancelled = True
+            if not cancelled:
+                failures += [f"worker {numbers[ref]} failed: {error}" for ref in done if (error := raised(ray, ref))]
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    return failures
+
+
+def raised(ray: Any, ref: Any) -> str | None:
+    """The last line of the error an ended task raised (where Ray's text names the exception), None if none.
+
+    Any RayError: the worker's own exception comes as a RayTaskError, but a worker process that died more often
+    than Ray starts it again comes as a WorkerCrashedError."""
+    try:
+        ray.get(ref)
+    except ray.exceptions.RayError as error:
+        return (str(error).strip().splitlines() or [type(error).__name__])[-1].strip()
+    return None
