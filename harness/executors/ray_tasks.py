@@ -47,7 +47,7 @@ class RayTasks(Executor):
     """Workers as Ray tasks on a Ray cluster (ray_address), each with gpus_per_worker GPUs."""
 
     shares_storage: ClassVar[bool] = True
-    ray_address: str | None = None  # None: the Ray instance this process runs, else a new local one; "auto": the cluster's
+    ray_address: str | None = None  # None: this process's Ray instance, else a new local one; "auto": the cluster's
     workers: Annotated[int, Field(gt=0)] = 2
     gpus_per_worker: Annotated[float, Field(ge=0)] = 0  # 0: workers train on CPU
     cpus_per_worker: Annotated[float, Field(gt=0)] = 1
