@@ -11,12 +11,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 
 import optuna
-import psutil
 import pytest
 import torch
 from conftest import interrupt_at_epoch, tiny_spec
@@ -35,8 +33,6 @@ from harness.trainer import resolve_device
 runner = CliRunner()
 PLUGIN = "harness.testing.tasks"  # the slow and fragile tasks
 PLANNED = 6
-RAY_TASK = "ray::join_and_work"  # Ray names a worker process after the task it runs
-RAY_ATTEMPTS = 1 + 3  # a Ray task whose worker process dies runs again, max_retries (by default 3) times
 
 
 def spec_in(**changes) -> dict:
@@ -58,15 +54,15 @@ def trials_by_study(url: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
             for name in optuna.get_all_study_names(storage)}
 
 
-def assert_exactly_the_plan(url: str, planned: int = PLANNED) -> None:
+def assert_exactly_the_plan(url: str) -> None:
     """Every cell: exactly the planned COMPLETE trials, nothing left running, no configuration twice."""
     studies = trials_by_study(url)
     assert len(studies) == 2
     for name, trials in studies.items():
         states = Counter(t.state.name for t in trials)
-        assert states["COMPLETE"] == planned and states["RUNNING"] == 0, (name, states)
+        assert states["COMPLETE"] == PLANNED and states["RUNNING"] == 0, (name, states)
         points = {json.dumps(t.params, sort_keys=True) for t in trials if t.state.name == "COMPLETE"}
-        assert len(points) == planned, name  # no grid point twice, no two workers drawing the same random ones
+        assert len(points) == PLANNED, name  # no grid point twice, no two workers drawing the same random ones
 
 
 def test_four_worker_processes_on_a_journal_file_spend_exactly_the_budget(write_spec, tmp_path):
@@ -135,81 +131,60 @@ def test_ray_tasks_on_a_local_ray_instance_spend_exactly_the_budget(write_spec, 
     assert str(os.getpid()) not in {h.rpartition(":")[2] for h in hosts}  # trained in Ray's worker processes
 
 
-def ray_task_processes() -> set[int]:
-    """The Ray worker processes running a worker task now: the local Ray instance's are this process's descendants."""
-    pids = set()
-    for process in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):  # ended meanwhile
-            if process.cmdline()[:1] == [RAY_TASK]:
-                pids.add(process.pid)
-    return pids
-
-
-class RayWorkerKiller(threading.Thread):
-    """SIGKILLs every Ray worker process as it starts a worker task, until `done` is set.
-
-    With `spare_one`, the first one seen is spared, but held (SIGSTOP) until the others were killed RAY_ATTEMPTS
-    times or a minute passed: else it could spend every budget first, and the other task's last attempt would
-    find nothing left to do and end well."""
-
-    def __init__(self, spare_one: bool) -> None:
-        super().__init__()
-        self.spare_one, self.spared, self.held = spare_one, 0, False
-        self.killed: list[int] = []
-        self.done = threading.Event()
-        self.release_by = time.monotonic() + 60
-
-    def run(self) -> None:
-        while not self.done.wait(0.05):
-            running = ray_task_processes() - set(self.killed) - {self.spared}
-            if self.spare_one and not self.spared and running:
-                self.spared, self.held = min(running), True
-                os.kill(self.spared, signal.SIGSTOP)
-            for pid in running - {self.spared}:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                self.killed.append(pid)
-            if len(self.killed) >= RAY_ATTEMPTS or time.monotonic() > self.release_by:
-                self.release()
-        self.release()
-
-    def release(self) -> None:
-        if self.held:
-            os.kill(self.spared, signal.SIGCONT)
-            self.held = False
+def running_workers(url: str) -> set[int]:
+    """The pids of the processes running the run's trials now (its storage's "worker" marks, host:pid)."""
+    if not os.path.exists(url.removeprefix("journal://")):
+        return set()
+    return {int(t.system_attrs["worker"].rpartition(":")[2]) for trials in trials_by_study(url).values()
+            for t in trials if t.state.name == "RUNNING" and "worker" in t.system_attrs}
 
 
 @contextlib.contextmanager
-def killing_ray_workers(spare_one: bool) -> Iterator[RayWorkerKiller]:
-    killer = RayWorkerKiller(spare_one)
-    killer.start()
+def killing_workers(url: str, count: int) -> Iterator[list[int]]:
+    """SIGKILL, from a thread, the first `count` processes seen running a trial of the run; the pids killed."""
+    killed: list[int] = []
+    done = threading.Event()
+
+    def kill() -> None:
+        while len(killed) < count and not done.wait(0.05):
+            for pid in sorted(running_workers(url) - set(killed) - {os.getpid()})[:count - len(killed)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    thread = threading.Thread(target=kill)
+    thread.start()
     try:
-        yield killer
+        yield killed
     finally:
-        killer.done.set()
-        killer.join()
+        done.set()
+        thread.join()
 
 
-def test_a_ray_worker_dead_past_its_retries_leaves_the_other_to_spend_the_budget_and_report_the_run(
-        write_spec, tmp_path, local_ray):
-    """The first Ray task that failed stopped the run and abandoned the other workers, and a worker process
-    that died past Ray's retries (a WorkerCrashedError, no RayTaskError) stopped it with a traceback."""
-    spec = write_spec(spec_in(executor={"name": "ray", "workers": 2}, budget={"trials": 2, "epochs": 1}))
-    with killing_ray_workers(spare_one=True) as killer:
-        output = " ".join(run_ok(str(spec), "--runs-dir", str(tmp_path / "runs")).split())  # as if never wrapped
-    assert len(killer.killed) >= RAY_ATTEMPTS  # a kill before Ray counted the task as started costs no retry
+def ray_spec(write_spec, **changes):
+    """Two Ray workers that Ray does not start again once their process dies."""
+    return write_spec(spec_in(executor={"name": "ray", "workers": 2, "worker_restarts": 0}, **changes))
+
+
+def test_a_dead_ray_worker_leaves_the_other_to_spend_the_budget_and_report_the_run(write_spec, tmp_path, local_ray):
+    """The first Ray task that failed stopped the run and abandoned the other worker, and a worker whose process
+    died (a WorkerCrashedError, not a RayTaskError) stopped it with a traceback."""
+    url = f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}"
+    with killing_workers(url, count=1) as killed:
+        output = " ".join(run_ok(str(ray_spec(write_spec)), "--runs-dir", str(tmp_path / "runs")).split())
+    assert len(killed) == 1
     assert "1 worker(s) failed; worker" in output and "The worker died unexpectedly" in output
     assert "the other workers spent every cell's budget" in output and "report:" in output
-    assert_exactly_the_plan(f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}", planned=2)
+    assert_exactly_the_plan(url)
 
 
-def test_ray_workers_all_dead_past_their_retries_stop_the_run_with_one_message(write_spec, tmp_path, local_ray):
-    spec = write_spec(spec_in(executor={"name": "ray", "workers": 2}))
-    with killing_ray_workers(spare_one=False) as killer:
-        result = runner.invoke(app, ["run", str(spec), "--runs-dir", str(tmp_path / "runs")])
-    output = " ".join(result.output.split())
+def test_ray_workers_all_dead_stop_the_run_with_one_message(write_spec, tmp_path, local_ray):
+    url = f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}"
+    with killing_workers(url, count=2) as killed:
+        result = runner.invoke(app, ["run", str(ray_spec(write_spec)), "--runs-dir", str(tmp_path / "runs")])
+    output = " ".join(result.output.split())  # as if never wrapped
     assert result.exit_code == 2, result.output
-    assert len(killer.killed) >= 2 * RAY_ATTEMPTS
+    assert len(killed) == 2
     assert "error: 2 worker(s) failed; worker" in output and "The worker died unexpectedly" in output
     assert "Traceback" not in output and not (tmp_path / "runs" / "tiny" / "index.html").exists()
 

@@ -51,6 +51,7 @@ class RayTasks(Executor):
     workers: Annotated[int, Field(gt=0)] = 2
     gpus_per_worker: Annotated[float, Field(ge=0)] = 0  # 0: workers train on CPU
     cpus_per_worker: Annotated[float, Field(gt=0)] = 1
+    worker_restarts: Annotated[int, Field(ge=-1)] = 3  # Ray's max_retries: a dead worker's restarts; -1 no limit
 
     @property
     def shares_gpus(self) -> bool:
@@ -70,8 +71,8 @@ class RayTasks(Executor):
     def start(self, ray: Any, store: RunStore) -> list[Any]:
         """One Ray task per worker, each joining the run; their object refs."""
         shared = {"env_vars": {SHARED_GPU: "1"}} if self.shares_gpus else None  # then it records no energy
-        task = ray.remote(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker,
-                          runtime_env=shared)(join_and_work)
+        task = ray.remote(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, runtime_env=shared,
+                          max_retries=self.worker_restarts)(join_and_work)
         device_name = "cuda" if self.gpus_per_worker > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES per task
         return [task.remote(str(store.dir.resolve()), store.url, device_name) for _ in range(self.workers)]
 
