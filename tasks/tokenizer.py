@@ -41,11 +41,13 @@ class TokenizerSettings:
 
 
 def fingerprint(texts: Iterable[str], settings: TokenizerSettings) -> str:
-    """A hash of the settings and every text in order: the tokenizer's identity."""
+    """A hash of the settings and every text in order: the tokenizer's identity. Each text is hashed after its
+    length, so no two lists of texts hash alike (with a separator, a text holding it would split in two)."""
     digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
     for text in texts:
-        digest.update(text.encode())
-        digest.update(b"\0")
+        encoded = text.encode()
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
     return digest.hexdigest()[:20]
 
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from tasks.text_split import PAD
-from tasks.tokenizer import SPECIALS, TokenizerSettings, encode, trained_tokenizer
+from tasks.tokenizer import SPECIALS, TokenizerSettings, encode, fingerprint, trained_tokenizer
 from text_helpers import topic_rows
 
 TEXTS = [row["text"] for row in topic_rows(200)]
@@ -34,6 +34,12 @@ def test_new_settings_or_new_texts_train_a_new_tokenizer(tmp_path):
                                   cache=tmp_path)
     assert len(list((tmp_path / "tokenizers").iterdir())) == 4
     assert wordpiece.token_to_id("[PAD]") == PAD and any(p.startswith("##") for p in wordpiece.get_vocab())
+
+
+def test_texts_that_differ_only_in_where_they_split_are_other_data():
+    settings = TokenizerSettings()
+    assert fingerprint(["goal\0match", "team"], settings) != fingerprint(["goal", "match\0team"], settings)
+    assert fingerprint(["goal match", ""], settings) != fingerprint(["goal match"], settings)
 
 
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
