@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from tokenizers import Tokenizer
 
+from tasks.text_data import TextTable
 from tasks.text_split import PAD
-from tasks.tokenizer import SPECIALS, TokenizerSettings, encode, fingerprint, trained_tokenizer
-from text_helpers import topic_rows
+from tasks.text_tasks import LocalText, seeded_cut
+from tasks.tokenizer import CACHE_ENV, SPECIALS, TokenizerSettings, encode, fingerprint, trained_tokenizer
+from text_helpers import topic_rows, write_local
 
 TEXTS = [row["text"] for row in topic_rows(200)]
 
@@ -72,3 +75,26 @@ def test_encoding_starts_with_cls_and_truncates(tmp_path):
     ids = encode(tokenizer, ["goal", long_text], max_length=16)
     assert ids[0][0] == ids[1][0] == tokenizer.token_to_id("[CLS]")
     assert len(ids[1]) == 16 and PAD not in ids[0] + ids[1]
+
+
+def test_a_task_trains_its_tokenizer_on_its_training_split_once_per_vocabulary_size(tmp_path, monkeypatch):
+    """Words only in the validation rows or the test file never reach the vocabulary; the same data and settings
+    read the tokenizer back instead of training it again, and another size trains its own."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    rows, test_rows = topic_rows(100), topic_rows(20, seed=1)
+    _, val = seeded_cut(TextTable([str(i) for i in range(len(rows))], [0] * len(rows)), 0.2, seed=0)
+    for i in map(int, val.texts):  # the validation cut depends on the number of rows and the seed, not on them
+        rows[i]["text"] += " zebra"
+    for row in test_rows:
+        row["text"] += " walrus"
+    task = LocalText(train=str(write_local(tmp_path / "train.csv", rows)),
+                     test=str(write_local(tmp_path / "test.csv", test_rows)), val_fraction=0.2, vocab_size=500)
+    task.data_for({"vocab_size": 500})
+    (path,) = (tmp_path / "cache" / "tokenizers").iterdir()
+    vocabulary = Tokenizer.from_file(str(path)).get_vocab()
+    assert "goal" in vocabulary and "zebra" not in vocabulary and "walrus" not in vocabulary
+    written = path.stat().st_mtime_ns
+    task.data_for({"vocab_size": 500})
+    assert [p.stat().st_mtime_ns for p in (tmp_path / "cache" / "tokenizers").iterdir()] == [written]
+    task.data_for({"vocab_size": 250})
+    assert len(list((tmp_path / "cache" / "tokenizers").iterdir())) == 2
