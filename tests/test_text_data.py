@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
+import datasets
 import pytest
+from datasets.packaged_modules.parquet.parquet import Parquet
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -48,6 +52,23 @@ def test_a_data_set_not_cached_offline_is_one_clear_error():
     message = str(error.value)
     assert message.startswith("cannot load data set 'fancyzhx/ag_news' (offline mode is on)")
     assert "\n" not in message and "Hugging Face cache" in message
+
+
+def test_a_hub_data_set_in_the_cache_loads_offline(tmp_path, monkeypatch):
+    """Offline (as conftest sets), a hub id reads from the `datasets` cache, laid out here as a download leaves it:
+    <namespace>___<name>/<config>/<version>/<hash> with the splits as Arrow files, written by `datasets` itself."""
+    rows = [{"text": r["text"], "label": ["sport", "money", "film"].index(r["label"])} for r in topic_rows(120)]
+    download = write_hub_dir(tmp_path / "download", {"train": rows[:100], "test": rows[100:]})
+    builder = Parquet(cache_dir=str(tmp_path / "built"), dataset_name="ag_news", config_name="default", hash="0",
+                      data_files={split: str(download / "data" / f"{split}-00000-of-00001.parquet")
+                                  for split in ("train", "test")})
+    builder.download_and_prepare()
+    cache = tmp_path / "cache"
+    shutil.copytree(builder.cache_dir, cache / "fancyzhx___ag_news" / "default" / "0.0.0" / "0")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(cache))  # this test's cache, not the session's
+    assert datasets.config.HF_HUB_OFFLINE
+    data = AgNews(val_fraction=0.2, **SMALL).data()
+    assert (len(data.train), len(data.val), len(data.test)) == (80, 20, 20) and data.num_classes == 3
 
 
 def test_cli_train_reports_a_missing_data_set_and_exits_2():
