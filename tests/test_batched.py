@@ -12,7 +12,8 @@ from torch.func import stack_module_state
 
 from harness.errors import SpecError
 from harness.executor import Hooks
-from harness.plan import build_plan
+from harness.plan import Plan, build_plan
+from harness.positions import position
 from harness.spec import parse_spec
 from harness.stacked import Vmapped, architecture, fit_batched, stack_forward
 from harness.store import RunStore, frames
@@ -25,7 +26,8 @@ from tasks.listops import ListOps
 EPOCHS = 2
 TASK = Digits()  # the resnet family: batch norm, whose running statistics each member keeps for itself
 SPACE = TASK.space()
-CONFIGS = [SPACE.complete({"width": 8, "optimizer": "sgd", "lr": 0.05, "batch_size": 64, "schedule": "cosine"}),
+CONFIGS = [{**SPACE.complete({"width": 8, "optimizer": "sgd", "lr": 0.05, "batch_size": 64, "schedule": "cosine"}),
+            "grad_clip": 0.5},  # small enough to clip: each member clips its own gradients
            SPACE.complete({"width": 8, "optimizer": "adam", "lr": 3e-3, "batch_size": 64, "schedule": "constant",
                            "dropout": 0.0}),
            {**SPACE.complete({"width": 8, "optimizer": "adamw", "lr": 1e-2, "batch_size": 64, "weight_decay": 1e-4}),
@@ -239,11 +241,16 @@ def test_interleaved_trials_share_the_wall_time_in_proportion_to_their_own():
     assert isinstance(outcomes[1].error, optuna.TrialPruned)
 
 
-def results(spec: dict, tmp_path, name: str):
+def run_plan(spec: dict, tmp_path, name: str) -> tuple[Plan, RunStore]:
     plan = build_plan(parse_spec(spec))
     store = RunStore(plan, tmp_path / name)
     store.record_session(resolve_device("cpu"))
     plan.executor.run(plan, store, resolve_device("cpu"), Hooks())
+    return plan, store
+
+
+def results(spec: dict, tmp_path, name: str):
+    plan, store = run_plan(spec, tmp_path, name)
     return frames(store.storage, plan.spec.hash())
 
 
@@ -254,15 +261,28 @@ BATCHED_SPEC = tiny_spec(tasks=["digits"], strategies=[{"name": "grid", "resolut
 
 @pytest.fixture(scope="module")
 def batched_run(tmp_path_factory):
-    return results(BATCHED_SPEC, tmp_path_factory.mktemp("batched"), "runs")
+    """The results and curves frames, and each strategy's trials as stored."""
+    plan, store = run_plan(BATCHED_SPEC, tmp_path_factory.mktemp("batched"), "runs")
+    return (*frames(store.storage, plan.spec.hash()),
+            {cell.strategy.label: store.study(cell).get_trials() for cell in plan.cells})
 
 
 def test_the_batched_executor_spends_the_budget_of_every_strategy(batched_run):
-    table, curves = batched_run
+    table, curves, _ = batched_run
     assert table.groupby("strategy").size().to_dict() == {name: 3 for name in ["gp", "grid", "manual", "qmc", "random", "tpe"]}
     assert (table["state"] == "COMPLETE").all() and (table["epochs"] == 1).all()
     assert table["test_accuracy"].between(0, 1).all() and table["train_seed"].notna().all()
     assert (table["device_seconds"] > 0).all() and len(curves) == 18
+
+
+def test_every_strategy_is_asked_k_trials_before_it_is_told_one(batched_run):
+    """K=2 of 3 trials: the second trial is asked before the first has ended, with a configuration of its own (the
+    model-based samplers propose it beside a running trial), and the third once both have ended."""
+    for strategy, trials in batched_run[2].items():
+        first, second, third = sorted(trials, key=position)
+        assert second.datetime_start < first.datetime_complete, strategy
+        assert third.datetime_start > max(first.datetime_complete, second.datetime_complete), strategy
+        assert first.user_attrs["config"] != second.user_attrs["config"], strategy
 
 
 def test_the_batched_executor_stores_what_the_local_executor_stores(batched_run, tmp_path):
