@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import psutil
+import pytest
 from conftest import TINY_LISTOPS, tiny_spec
 from text_helpers import one_thread  # noqa: F401  (a fixture)
 
-from harness.executor import CellRunner
 from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.store import RunStore
@@ -15,12 +15,14 @@ from harness.trainer import resolve_device
 TRIALS = 100  # the requirement: no growth over 100 trials
 
 
-def test_resident_memory_stays_bounded_over_many_trials(tmp_path, one_thread):
+@pytest.mark.parametrize("executor", ["local", {"name": "batched", "batch_trials": 4}], ids=["local", "batched"])
+def test_resident_memory_stays_bounded_over_many_trials(tmp_path, one_thread, executor):
     spec = tiny_spec(tasks=[{**TINY_LISTOPS, "train_size": 40, "val_size": 20, "test_size": 20}],
                      strategies=["random"], budget={"trials": TRIALS, "epochs": 1},
-                     space={"d_model": 64, "layers": 2})  # a leaked model with its optimizer state: ~1 MiB a trial
+                     space={"d_model": 64, "layers": 2},  # a leaked model with its optimizer state: ~1 MiB a trial
+                     executor=executor)
     plan = build_plan(parse_spec(spec))
-    runner = CellRunner(plan, RunStore(plan, tmp_path), resolve_device("cpu"))
+    runner = plan.executor.runner(plan, RunStore(plan, tmp_path), resolve_device("cpu"))
     process = psutil.Process()
     rss = []
     runner.run_cell(plan.cells[0], on_trial=lambda cell, trial: rss.append(process.memory_info().rss))
