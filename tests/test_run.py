@@ -88,8 +88,13 @@ def test_results_frame_and_report_files(finished_run):
             "train_seed", "param_lr", "param_width"} <= set(results.columns)
     assert (results["param_width"].dropna() == 8).all()  # the spec's override fixed it
     assert len(pd.read_csv(run_dir / "curves.csv")) == len(results)
+    assert (results["device_seconds"] > 0).all()  # each trial's training time, on this CPU
+    hours = results.groupby(["task", "strategy"])["device_seconds"].sum() / 3600
+    summary = pd.read_csv(run_dir / "summary.csv").set_index(["task", "strategy"])
+    assert summary["device_hours"].to_dict() == pytest.approx(hours.to_dict())  # summed per strategy and task
     report = (run_dir / "report.md").read_text()
     assert "digits-resnet" in report and "listops-transformer" in report and "best_so_far.png" in report
+    assert "| Device-hours |" in report
     assert (run_dir / "best_so_far.png").stat().st_size > 1000
     assert "report:" in output and "digits-resnet" in output
 
@@ -102,6 +107,18 @@ def test_results_frame_has_compile_seconds_where_a_trial_compiled(tmp_path):
         study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"curve": [{"epoch": 1}], **compiled}))
     results = frames(store.storage, plan.spec.hash())[0]
     assert results["compile_seconds"].iloc[0] == 80.0 and pd.isna(results["compile_seconds"].iloc[1])
+
+
+@pytest.mark.filterwarnings("ignore:Dynamo does not know how to trace")  # the plugin's model sleeps (for 0 s here)
+def test_a_compiled_trial_records_its_compile_time_apart(tmp_path):
+    spec = tiny_spec(tasks=["slow"], plugins=["harness.testing.tasks"], strategies=["random"], space={},
+                     budget={"trials": 1, "epochs": 2}, executor={"name": "local", "compile": True})
+    plan = build_plan(parse_spec(spec))
+    store = RunStore(plan, tmp_path)
+    plan.executor.runner(plan, store, resolve_device("cpu")).run_cell(plan.cells[0])
+    results, curves = frames(store.storage, plan.spec.hash())
+    compile_seconds, first_epoch = results["compile_seconds"].iloc[0], curves["seconds"].iloc[0]
+    assert 0 < compile_seconds <= first_epoch  # the first training step compiles, within the first epoch
 
 
 def test_training_seeds_are_paired_across_strategies(finished_run):
