@@ -7,7 +7,7 @@ import torch
 
 from harness.plugins import load_builtins
 from harness.task import tasks
-from harness.trainer import Diverged, TrainConfig, fit
+from harness.trainer import Diverged, TrainConfig, fit, tune_backends
 
 load_builtins()
 
@@ -51,3 +51,21 @@ def test_non_finite_loss_raises_diverged_with_the_reason(digits):
 def test_train_config_takes_only_its_own_fields():
     config = TrainConfig.from_config({"lr": 0.5, "optimizer": "sgd", "width": 32, "momentum": 0.9})
     assert config.lr == 0.5 and config.optimizer == "sgd" and config.batch_size == 128
+
+
+def test_cudnn_autotunes_on_cuda_unless_deterministic_algorithms_were_asked_for():
+    """Only the flag is set, so no GPU is needed; the CPU leaves it alone."""
+    before = torch.backends.cudnn.benchmark, torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.use_deterministic_algorithms(False)
+        tune_backends(torch.device("cuda"))
+        assert torch.backends.cudnn.benchmark
+        torch.use_deterministic_algorithms(True)
+        tune_backends(torch.device("cuda"))
+        assert not torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        tune_backends(torch.device("cpu"))
+        assert torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark = before[0]
+        torch.use_deterministic_algorithms(before[1])
