@@ -38,7 +38,12 @@ class TextData(Data):
 
 
 def class_ids(train: list[Any], *others: list[Any]) -> dict[Any, int]:
-    """Labels (ints or strings) to 0..K-1 in sorted order; every label elsewhere must occur in train."""
+    """Labels (numbers or strings) to 0..K-1 in sorted order; every label elsewhere must occur in train."""
+    strings = [label for labels in (train, *others) for label in labels if isinstance(label, str)]
+    numbers = [label for labels in (train, *others) for label in labels if not isinstance(label, str)]
+    if strings and numbers:  # a JSON file can mix them: 1 and "1" would be two classes, 1 and "x" cannot be sorted
+        raise HarnessError(f"labels must be all numbers or all strings, but got both, e.g. {numbers[0]!r} and "
+                           f"{strings[0]!r}; write every label the same way")
     ids = {label: i for i, label in enumerate(sorted(set(train)))}
     for labels in others:
         unseen = sorted(set(labels) - set(ids), key=str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import datasets
@@ -150,6 +151,14 @@ def test_test_labels_never_seen_in_training_are_refused(tmp_path):
     test = write_local(tmp_path / "test.csv", topic_rows(10))
     with pytest.raises(HarnessError, match=r"labels \['film'\] occur outside the training split"):
         LocalText(train=str(train), test=str(test), **SMALL).data()
+
+
+def test_labels_mixing_numbers_and_strings_are_refused(tmp_path):
+    rows = [{"text": r["text"], "label": 1 if r["label"] == "film" else r["label"]} for r in topic_rows(40)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))  # pandas would write 1 as "1"
+    with pytest.raises(HarnessError, match=r"labels must be all numbers or all strings, but got both, e\.g\. 1 and '"):
+        LocalText(train=str(path), **SMALL).data()
 
 
 def test_missing_or_unknown_local_files_stop_the_spec(tmp_path):
