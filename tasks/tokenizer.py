@@ -1,7 +1,8 @@
 """Subword tokenizers trained on a training split with Hugging Face `tokenizers`, cached on disk.
 
-The cache key is a hash of the training texts and the settings, so every trial, cell and later run
-of the same task reuses one trained tokenizer, and a change to either trains a new one. Trained on
+The cache key is a hash of the training texts, the settings and the recipe (the `tokenizers` version
+and this module), so every trial, cell and later run of the same task reuses one trained tokenizer, and
+a change to any of them trains a new one. Trained on
 one thread, with ids renumbered in a fixed order, a tokenizer is the same in every process and on
 every machine. The tokenizer only ever sees the training split: validation and test words it never met become pieces
 or [UNK], as in a real deployment.
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import tokenizers
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 from tasks.text_split import PAD
@@ -40,10 +42,17 @@ class TokenizerSettings:
     min_frequency: int = 2  # a piece seen once is noise, not vocabulary
 
 
-def fingerprint(texts: Iterable[str], settings: TokenizerSettings) -> str:
-    """A hash of the settings and every text in order: the tokenizer's identity. Each text is hashed after its
-    length, so no two lists of texts hash alike (with a separator, a text holding it would split in two)."""
-    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+def recipe() -> str:
+    """What trains a tokenizer besides its texts and settings: the `tokenizers` version and this module's source.
+    Either may change the pieces trained, so a cached tokenizer is reused only where it would be trained alike."""
+    return f"tokenizers {tokenizers.__version__}, {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}"
+
+
+def fingerprint(texts: Iterable[str], settings: TokenizerSettings, trained_by: str | None = None) -> str:
+    """A hash of the recipe, the settings and every text in order: the tokenizer's identity. Each text is hashed
+    after its length, so no two lists of texts hash alike (with a separator, a text holding it would split in two)."""
+    identity = {**asdict(settings), "recipe": trained_by or recipe()}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
     for text in texts:
         encoded = text.encode()
         digest.update(len(encoded).to_bytes(8, "little"))

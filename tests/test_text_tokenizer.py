@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import tokenizers
 from tokenizers import Tokenizer
 
 from tasks.text_data import TextTable
 from tasks.text_split import PAD
 from tasks.text_tasks import LocalText, seeded_cut
-from tasks.tokenizer import CACHE_ENV, SPECIALS, TokenizerSettings, encode, fingerprint, trained_tokenizer
+from tasks.tokenizer import CACHE_ENV, SPECIALS, TokenizerSettings, encode, fingerprint, recipe, trained_tokenizer
 from text_helpers import topic_rows, write_local
 
 TEXTS = [row["text"] for row in topic_rows(200)]
@@ -43,6 +44,13 @@ def test_texts_that_differ_only_in_where_they_split_are_other_data():
     settings = TokenizerSettings()
     assert fingerprint(["goal\0match", "team"], settings) != fingerprint(["goal", "match\0team"], settings)
     assert fingerprint(["goal match", ""], settings) != fingerprint(["goal match"], settings)
+
+
+def test_another_tokenizers_version_or_recipe_is_another_tokenizer():
+    settings = TokenizerSettings()
+    assert f"tokenizers {tokenizers.__version__}, " in recipe()
+    assert fingerprint(["goal"], settings) == fingerprint(["goal"], settings, trained_by=recipe())
+    assert fingerprint(["goal"], settings, trained_by="tokenizers 0.1, ab") != fingerprint(["goal"], settings)
 
 
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
