@@ -29,6 +29,7 @@ from harness.claims import STARTED_KEY, WORKER_KEY, fail_stale, process_started
 from harness.errors import HarnessError
 from harness.executor import CellRunner
 from harness.journal import HEARTBEAT_KEY, repair
+from harness.positions import INTERRUPTED_KEY
 from harness.store import WORKER, open_storage
 
 runner = CliRunner()
@@ -517,6 +518,22 @@ def test_a_first_ctrl_c_finishes_the_epoch_of_trials_trained_together_and_marks_
     assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
     assert not any("fail_reason" in t.user_attrs for t in trials)  # they spend no budget
     assert [len(t.user_attrs["curve"]) for t in trials] == [1, 1]  # the epoch under way was finished and recorded
+
+
+@pytest.mark.parametrize("executor", [{"name": "processes", "workers": 2}, {"name": "ray", "workers": 2}],
+                         ids=["processes", "ray"])
+def test_a_first_ctrl_c_stops_every_worker_and_marks_their_trials(tmp_path, executor):
+    """Workers in other processes (forwarded the signal) and Ray tasks (cancelled) stop too; their trials spend no
+    budget and are marked, so a resume runs them again at their positions."""
+    if executor["name"] == "ray":
+        pytest.importorskip("ray")
+    process, url = slow_run(tmp_path, executor)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "run the same command again to resume" in stderr
+    trials = trials_of(url)["tiny/slow/random/seed-0"]
+    assert trials and [t.state.name for t in trials] == ["FAIL"] * len(trials)  # nothing left running
+    assert all("fail_reason" not in t.user_attrs and INTERRUPTED_KEY in t.user_attrs for t in trials)
 
 
 def test_a_second_ctrl_c_stops_at_once(tmp_path):
