@@ -6,6 +6,8 @@ spend very different compute per trial; an equal-budget comparison lines them up
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -30,10 +32,12 @@ def trial_steps(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _grid(spent: pd.Series, by: str) -> np.ndarray:
-    """Every integer epoch up to the task's maximum; for seconds, evenly spaced points up to it."""
+    """Every whole epoch up to the task's maximum and the maximum itself, which a learning-rate range test's
+    part-epoch sweep can leave fractional (else the last trials' results would fall off the end); for
+    seconds, evenly spaced points up to it."""
     top = spent.max()
     if by == "epochs":
-        return np.arange(1, int(top) + 1)
+        return np.union1d(np.arange(1, math.floor(top) + 1), [top])
     return np.linspace(top / SECONDS_GRID_POINTS, top, SECONDS_GRID_POINTS)
 
 

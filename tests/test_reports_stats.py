@@ -138,6 +138,14 @@ def test_anytime_is_by_budget_spent_not_trial_index() -> None:
     assert by_seconds["seconds_spent"].min() == pytest.approx(1.53)  # the first grid point at or after 1.5 s
 
 
+def test_best_so_far_by_epochs_ends_at_a_fractional_last_epoch() -> None:
+    """A range test's half-epoch sweep before each one-epoch trial: 1.5, 3 and 4.5 epochs spent. The .9 found
+    last ends the curve, as it ends the accuracy table; whole epochs alone would stop at 4 and .6."""
+    results = frame(trials("t", "lr_range", 0, [(i, "COMPLETE", v, 0.5, 1.5) for i, v in enumerate([0.5, 0.6, 0.9])]))
+    curve = anytime_frame(results).set_index("epochs_spent")["best_val_accuracy"]
+    assert curve.to_dict() == pytest.approx({2: 0.5, 3: 0.6, 4: 0.6, 4.5: 0.9})
+
+
 def test_best_so_far_mean_starts_once_every_seed_has_a_value_and_never_falls() -> None:
     """Seed 0 finds .95 after 2 epochs; seed 1 fails an epoch, then finds .85 (3 epochs spent) and .90 (5).
 
