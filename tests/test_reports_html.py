@@ -21,7 +21,7 @@ from reports_frames import (
 
 from reports import Analysis, write_report
 from reports.figures import draw_figures, plot_anytime
-from reports.figures.canvas import panels, percent
+from reports.figures.canvas import integer_ticks, panels, percent
 
 MANIFEST = {"spec": {"name": "demo", "tasks": ["digits"], "strategies": ["before", "after", "later"],
                      "seeds": list(range(7)), "budget": {"trials": 1, "epochs": 1}},
@@ -113,6 +113,18 @@ def test_percent_ticks_print_the_value_they_mark(ylim) -> None:
     ticks = [tick for tick in ax.get_yticks() if ylim[0] <= tick <= ylim[1]]
     labels = ax.yaxis.get_major_formatter().format_ticks(ticks)
     assert [float(label.rstrip("%")) for label in labels] == pytest.approx([100 * tick for tick in ticks])
+
+
+@pytest.mark.parametrize("epochs", [[1], [1, 2, 3], [1, 12]])
+def test_epoch_and_trial_ticks_are_whole_numbers(epochs) -> None:
+    """A one-epoch run's learning curves, or one trial's expected best: ticks at 1, never at 0.945, 0.96, …"""
+    figure, ((ax,),) = panels(1)
+    ax.plot(epochs, [0.5] * len(epochs), marker="o")
+    integer_ticks(ax)
+    figure.canvas.draw()
+    low, high = ax.get_xlim()
+    ticks = [tick for tick in ax.get_xticks() if low <= tick <= high]
+    assert ticks and all(float(tick).is_integer() for tick in ticks), ticks
 
 
 @pytest.mark.parametrize("results", [all_tied(), friedman_short_of_rejecting()])

@@ -55,8 +55,9 @@ def percent(ax: Axes, axis: str = "y") -> None:
 
 
 def integer_ticks(ax: Axes) -> None:
-    """Epochs and trials are counted: no tick at 2.5."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    """Epochs and trials are counted: no tick at 2.5, even on an axis around one epoch or trial alone, where
+    matplotlib would otherwise fall back to ticks at 0.945, 0.96, …."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def empty_note(ax: Axes, text: str) -> None:
