@@ -3,7 +3,8 @@
 A problem is one (task, seed): strategies are ranked on the validation accuracy each selected there
 (1 = best, ties share the mean rank). Friedman's test asks whether the mean ranks differ at all;
 Nemenyi's post-hoc test (scikit-posthocs) which pairs do, with Demšar's (2006) critical difference.
-With two strategies, the Wilcoxon signed-rank test. N is the number of problems, never of trials.
+With two strategies, the Wilcoxon signed-rank test on their paired accuracies. N is the number of
+problems, never of trials.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import scikit_posthocs as sp
 from scipy import stats
 
 ALPHA = 0.05
+WILCOXON = "Wilcoxon signed-rank"
 NO_RESULT = 0.0  # a cell with no COMPLETE trial counts as accuracy 0: last on its problem, never dropped
 
 
@@ -32,6 +34,7 @@ class RankComparison:
     p_value: float = math.nan
     pairwise: pd.DataFrame | None = None  # post-hoc p-values, strategy x strategy
     critical_difference: float = math.nan
+    tied: int = 0  # Wilcoxon: problems where the two strategies tie, which the signed-rank test leaves out
 
     @property
     def rejected(self) -> bool:
@@ -47,8 +50,10 @@ class RankComparison:
             return (f"{self.test}: undefined, for every strategy has the same rank on each of the N = {self.problems} "
                     "(task, seed) problems (all tied): there is no difference to test.")
         verdict = "differ" if self.p_value < ALPHA else "do not differ significantly"
+        tied = f", {self.tied} of them tied and left out by the test" if self.tied else ""
+        tested = "the two strategies' validation accuracies" if self.test == WILCOXON else "the strategies' ranks"
         text = (f"{self.test}: statistic {self.statistic:.3f}, p = {self.p_value:.3g} over N = {self.problems} "
-                f"(task, seed) problems; the strategies' ranks {verdict} at α = {ALPHA}.")
+                f"(task, seed) problems{tied}; {tested} {verdict} at α = {ALPHA}.")
         if not math.isnan(self.critical_difference):
             text += f" Nemenyi critical difference of mean ranks: {self.critical_difference:.3f}."
         if self.dropped:
@@ -85,12 +90,14 @@ def compare_strategies(cells: pd.DataFrame) -> RankComparison:
     base = {"mean_ranks": mean_ranks, "problems": n, "dropped": dropped}
     if k < 2 or n < 2:
         return RankComparison(**base)
-    test = "Wilcoxon signed-rank" if k == 2 else "Friedman"
+    test = WILCOXON if k == 2 else "Friedman"
     if matrix.nunique(axis=1).eq(1).all():
         return RankComparison(**base, test=test)  # all tied: both statistics are 0/0
-    if k == 2:
-        result = stats.wilcoxon(*(matrix[c] for c in matrix.columns))
-        return RankComparison(**base, test=test, statistic=float(result.statistic), p_value=float(result.pvalue))
+    if k == 2:  # on the paired accuracies; ties (zero differences) are dropped, as Wilcoxon's own method does
+        a, b = (matrix[c] for c in matrix.columns)
+        result = stats.wilcoxon(a, b)
+        return RankComparison(**base, test=test, statistic=float(result.statistic), p_value=float(result.pvalue),
+                              tied=int(a.eq(b).sum()))
     result = stats.friedmanchisquare(*(matrix[c] for c in matrix.columns))
     pairwise = sp.posthoc_nemenyi_friedman(matrix.to_numpy())
     pairwise.index = pairwise.columns = matrix.columns

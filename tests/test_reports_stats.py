@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from reports_frames import NAN, all_tied, frame, friedman_short_of_rejecting, textbook_friedman, trials
+from scipy import stats
 
 from reports import Analysis, anytime_frame, cell_summary
 from reports.anytime import spent_to_reach
@@ -51,6 +52,20 @@ def test_wilcoxon_for_two_strategies() -> None:
     assert result.test == "Wilcoxon signed-rank" and result.problems == 6
     assert result.p_value == pytest.approx(2 / 2**6)
     assert result.mean_ranks.to_dict() == {"a": 1.0, "b": 2.0}
+
+
+def test_wilcoxon_says_what_it_tested_and_how_many_ties_it_left_out() -> None:
+    """Differences +.3, −.1 and 0 (as in a run where both strategies' first trial was the best of a seed): scipy
+    drops the tie, so W = 1 over two differences with p = 1. Wilcoxon tests the accuracies, not the mean ranks."""
+    results = frame(*[trials("task", name, seed, [(0, "COMPLETE", value, 0.5, 1)])
+                      for name, values in (("a", [0.9, 0.6, 0.95]), ("b", [0.6, 0.7, 0.95]))
+                      for seed, value in enumerate(values)])
+    result = compare_strategies(cell_summary(results))
+    expected = stats.wilcoxon([0.9, 0.6, 0.95], [0.6, 0.7, 0.95])
+    assert (result.statistic, result.p_value) == pytest.approx((expected.statistic, expected.pvalue))
+    assert result.describe() == ("Wilcoxon signed-rank: statistic 1.000, p = 1 over N = 3 (task, seed) problems, 1 of "
+                                 "them tied and left out by the test; the two strategies' validation accuracies do "
+                                 "not differ significantly at α = 0.05.")
 
 
 def test_ranks_put_cells_without_result_last_and_drop_incomplete_problems() -> None:
