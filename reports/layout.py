@@ -109,7 +109,7 @@ def rank_table(analysis: Analysis) -> Table:
     ranks, areas = analysis.ranks.mean_ranks, analysis.profile_areas
     data = pd.DataFrame({"strategy": ranks.index, "mean_rank": ranks.to_numpy(),
                          "profile_area": areas.reindex(ranks.index).to_numpy()})
-    cells = pd.DataFrame({"Strategy": data["strategy"], "Mean rank": data["mean_rank"].map(lambda v: f"{v:.2f}"),
+    cells = pd.DataFrame({"Strategy": data["strategy"], "Mean rank": data["mean_rank"].map(measured(2)),
                           "Profile area": data["profile_area"].map(measured(2))})
     bold = pd.DataFrame({"Strategy": False, "Mean rank": data["mean_rank"].eq(data["mean_rank"].min()),
                          "Profile area": data["profile_area"].eq(data["profile_area"].max())})

@@ -9,7 +9,7 @@ import pytest
 from reports_frames import NAN, frame, three_seeds_and_one, trials
 
 from reports import Analysis, cell_summary, summary
-from reports.layout import accuracy_table, best_config_table, cost_table
+from reports.layout import accuracy_table, best_config_table, cost_table, rank_table
 from reports.render import to_latex, to_markdown
 
 T_975_2 = 4.302652729911275  # Student-t 97.5% quantile with 2 degrees of freedom (tables)
@@ -134,3 +134,12 @@ def test_best_configuration_per_task() -> None:
     row = table.cells.iloc[0].to_dict()
     assert row == {"Task": "digits-resnet", "Strategy": "tpe", "Seed": "0", "Trial": "0", "Val. acc.": "90.0",
                    "Test acc.": "70.0", "Configuration": "lr=0.1, optimizer=sgd"}
+
+
+def test_no_mean_rank_without_a_problem_every_strategy_ran() -> None:
+    """a ran seed 0 only, b seed 1 only: nothing to rank them on, shown as "–" (never "nan") in the table."""
+    results = frame(trials("t", "a", 0, [(0, "COMPLETE", 0.5, 0.5, 1)]),
+                    trials("t", "b", 1, [(0, "COMPLETE", 0.6, 0.5, 1)]))
+    table = rank_table(Analysis(results))
+    assert table.cells[["Mean rank", "Profile area"]].to_numpy().tolist() == [["–", "–"], ["–", "–"]]
+    assert "No test: 0 problem(s) with every strategy" in table.note
