@@ -19,7 +19,7 @@ from reports_frames import (
     trials,
 )
 
-from reports import Analysis, write_report
+from reports import Analysis, anytime_frame, write_report
 from reports.figures import draw_figures, plot_anytime
 from reports.figures.canvas import integer_ticks, panels, percent
 
@@ -131,6 +131,17 @@ def test_epoch_and_trial_ticks_are_whole_numbers(epochs) -> None:
 def test_no_critical_difference_diagram_unless_friedman_rejects(results, tmp_path) -> None:
     names = [figure.name for figure in draw_figures(Analysis(results), tmp_path)]
     assert "critical_difference" not in names and "expected_max" in names
+
+
+def test_best_so_far_caption_says_a_line_runs_past_what_its_strategy_spent(tmp_path) -> None:
+    """asha spent 2 epochs, grid 5: asha's line is drawn on to 5 epochs at its final best, and the caption says so."""
+    results = frame(trials("t", "asha", 0, [(0, "COMPLETE", 0.9, 0.5, 2)]),
+                    trials("t", "grid", 0, [(0, "COMPLETE", 0.7, 0.5, 5)]))
+    asha = anytime_frame(results).query("strategy == 'asha'")
+    assert asha["epochs_spent"].max() == 5 and asha["best_val_accuracy"].iloc[-1] == 0.9
+    captions = {figure.name: figure.caption for figure in draw_figures(Analysis(results), tmp_path)}
+    assert "keeps its final best to the end of the axis: a line runs on past the epochs its strategy spent" in (
+        captions["best_so_far"])
 
 
 def test_html_is_self_contained(written) -> None:

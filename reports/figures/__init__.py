@@ -30,7 +30,9 @@ def draw_figures(analysis: Analysis, out_dir: Path) -> list[FigureFile]:
         *[FigureFile(ANYTIME_STEMS[by], f"Best validation accuracy so far vs {by} spent",
                      f"Per task, the mean over seeds of each cell's best-so-far with its Student-t 95% band, against "
                      f"the {by} its trials spent (pruned trials spend less). A line starts where every seed with a "
-                     "result has one, so it never falls; one seed has no band.",
+                     "result has one, so it never falls; one seed has no band. A cell that spent less than the most "
+                     "any cell of the task spent keeps its final best to the end of the axis: a line runs on past "
+                     f"the {by} its strategy spent.",
                      plot_anytime(a.results, out / ANYTIME_STEMS[by], by)) for by in ANYTIME_STEMS],
         FigureFile("expected_max", "Expected best validation accuracy vs number of trials",
                    "Dodge et al. (2019): the exact expectation of the best of n trials drawn from all of each "
