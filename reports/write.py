@@ -14,8 +14,10 @@ import pandas as pd
 from rich.table import Table as RichTable
 
 from reports.analysis import Analysis
+from reports.anytime import SPENT, anytime_frame
 from reports.document import build
-from reports.figures import draw_figures
+from reports.figures import ANYTIME_STEMS, draw_figures
+from reports.figures.search import anytime_bands
 from reports.html import render_html
 from reports.layout import accuracy_table, report_tables
 from reports.markdown import render_markdown
@@ -45,6 +47,7 @@ def _write_csv(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     frames = {"summary": analysis.summary, "cells": analysis.cells, "problem_ranks": ranks,
               "expected_max": analysis.expected_max,
               "importance": analysis.importance, "profile_ratios": analysis.ratios.reset_index()}
+    frames |= {stem: anytime_bands(anytime_frame(analysis.results, by), SPENT[by]) for by, stem in ANYTIME_STEMS.items()}
     frames |= {table.name: table.data for table in report_tables(analysis) if table.name != "accuracy"}
     paths = {}
     for name, frame in frames.items():

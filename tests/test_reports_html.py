@@ -62,6 +62,11 @@ def test_csv_holds_the_numbers_of_the_tables(written) -> None:
     assert per_problem[["before", "after", "later"]].iloc[0].tolist() == [3.0, 1.0, 2.0]  # 72, 120, 76
     noise = pd.read_csv(written["noise_floor.csv"]).iloc[0]
     assert noise["val_std"] == pytest.approx(0.05) and noise["trainings"] == 3
+    # the numbers behind the best-so-far figures, whose lines end at the accuracy table's means
+    ends = pd.read_csv(written["best_so_far.csv"]).groupby("strategy")["mean"].last()
+    means = pd.read_csv(written["summary.csv"]).set_index("strategy")["val_mean"]
+    assert ends.to_dict() == pytest.approx(means.to_dict())
+    assert {"seconds_spent", "mean", "low", "high"} <= set(pd.read_csv(written["best_so_far_seconds.csv"]))
 
 
 def test_markdown_has_every_section_and_the_reproduction(written) -> None:
