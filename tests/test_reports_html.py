@@ -22,6 +22,7 @@ from reports_frames import (
 from reports import Analysis, anytime_frame, write_report
 from reports.figures import draw_figures, plot_anytime
 from reports.figures.canvas import integer_ticks, panels, percent
+from reports.figures.search import anytime_bands, draw_band
 
 MANIFEST = {"spec": {"name": "demo", "tasks": ["digits"], "strategies": ["before", "after", "later"],
                      "seeds": list(range(7)), "budget": {"trials": 1, "epochs": 1}},
@@ -130,6 +131,19 @@ def test_epoch_and_trial_ticks_are_whole_numbers(epochs) -> None:
     low, high = ax.get_xlim()
     ticks = [tick for tick in ax.get_xticks() if low <= tick <= high]
     assert ticks and all(float(tick).is_integer() for tick in ticks), ticks
+
+
+def test_a_best_so_far_of_one_grid_point_is_drawn() -> None:
+    """One two-epoch trial per cell: the mean has a value at the last epoch only, which a line does not draw."""
+    results = frame(*[trials("t", "manual", seed, [(0, "COMPLETE", value, 0.5, 2)])
+                      for seed, value in enumerate([0.6, 0.7])])
+    band = anytime_bands(anytime_frame(results), "epochs_spent")
+    figure, ((ax,),) = panels(1)
+    draw_band(ax, band, "epochs_spent", "C0", "manual")
+    figure.canvas.draw()
+    drawn = [line.get_xydata().tolist() for line in ax.lines if line.get_marker() not in ("None", "", None)]
+    assert [[2.0, pytest.approx(0.65)]] in drawn
+    assert ax.get_legend_handles_labels()[1] == ["manual"]
 
 
 @pytest.mark.parametrize("results", [all_tied(), friedman_short_of_rejecting()])

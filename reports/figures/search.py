@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from scipy import stats
 
 from reports.anytime import SPENT, anytime_frame
@@ -29,8 +30,7 @@ def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[
     figure, (axes,) = panels(len(tasks))
     for ax, task in zip(axes, tasks):
         for strategy, band in bands[bands["task"] == task].groupby("strategy", sort=False):
-            ax.plot(band[x], band["mean"], color=colours[strategy], label=strategy)
-            ax.fill_between(band[x], band["low"], band["high"], color=colours[strategy], alpha=0.2, linewidth=0)
+            draw_band(ax, band, x, colours[strategy], strategy)
         if not (bands["task"] == task).any():
             empty_note(ax, "no COMPLETE trial")
         ax.set(title=str(task), xlabel=X_LABELS[by], ylabel="Best validation accuracy so far")
@@ -40,6 +40,17 @@ def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[
     if not bands.empty:
         axes[0].legend(title="Strategy")
     return save(figure, stem)
+
+
+def draw_band(ax: Axes, band: pd.DataFrame, x: str, colour: object, label: str) -> None:
+    """One strategy's mean as a line in its band; a single grid point (every seed's first result came with the
+    task's last epoch, as with one trial per cell) as a marker with an error bar, where a line draws nothing."""
+    if len(band) == 1:
+        ax.errorbar(band[x], band["mean"], yerr=[band["mean"] - band["low"], band["high"] - band["mean"]], fmt="o",
+                    color=colour, capsize=3, label=label)
+        return
+    ax.plot(band[x], band["mean"], color=colour, label=label)
+    ax.fill_between(band[x], band["low"], band["high"], color=colour, alpha=0.2, linewidth=0)
 
 
 def anytime_bands(frame: pd.DataFrame, x: str) -> pd.DataFrame:
