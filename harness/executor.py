@@ -13,11 +13,12 @@ task) fails with its reason recorded and the study goes on.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -60,25 +61,18 @@ class Hooks:
     on_warning: Callable[[str], None] | None = None  # something went wrong that did not stop the run
 
 
-def holds_a_config(trial: FrozenTrial) -> bool:
-    """Whether a trial ran, runs or waits to run one of the planned configurations (or has spent budget)."""
-    return counts_against_budget(trial) or (trial.state in (TrialState.WAITING, TrialState.RUNNING)
-                                             and "fixed_params" in trial.system_attrs)
-
-
-def missing_configs(planned: list[Mapping[str, Any]], trials: list[FrozenTrial]) -> list[Mapping[str, Any]]:
-    """Planned fixed configurations not yet run, running nor waiting in the queue (a multiset difference)."""
+def missing_configs(planned: Iterable[Mapping[str, Any]], trials: list[FrozenTrial]) -> Iterator[Mapping[str, Any]]:
+    """Planned fixed configurations not yet run, running nor waiting in the queue (a multiset difference), in
+    order; `planned` may be endless, as only the trials' configurations are counted off it."""
     have = Counter(config_key(t.params) for t in trials if counts_against_budget(t))
     have += Counter(config_key(t.system_attrs["fixed_params"]) for t in trials
                     if t.state in (TrialState.WAITING, TrialState.RUNNING) and "fixed_params" in t.system_attrs)
-    missing = []
     for config in planned:
         key = config_key(config)
         if have[key] > 0:
             have[key] -= 1
         else:
-            missing.append(config)
-    return missing
+            yield config
 
 
 def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> None:
@@ -86,18 +80,19 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
 
     A budget in trials queues them all up front (workers sharing the study share the queue). A
     budget in epochs or seconds has no trial count known in advance: called before each trial,
-    this queues the next configuration of the cycle, for as long as the budget lasts.
+    this queues the next configuration of the cycle, for as long as the budget lasts. Only as many
+    configurations are looked at as the study has trials (a grid in a seeded order draws no more).
     """
     if not search.configs:
         return
     trials = study.get_trials(deepcopy=False)
     first = next_position(trials)
+    cycle = (search.configs[i % len(search.configs)] for i in itertools.count())
     if budget.trials is not None:
-        count, at_most = budget.trials, None
-    else:  # enough cycles that one configuration is missing, whatever the other workers are running
-        count, at_most = len(search.configs) * (1 + sum(map(holds_a_config, trials)) // len(search.configs)), 1
-    planned = [search.configs[i % len(search.configs)] for i in range(count)]
-    for i, config in enumerate(missing_configs(planned, trials)[:at_most]):
+        missing = list(missing_configs(itertools.islice(cycle, budget.trials), trials))
+    else:  # the first one no trial holds, whatever the other workers are running
+        missing = list(itertools.islice(missing_configs(cycle, trials), 1))
+    for i, config in enumerate(missing):
         study.enqueue_trial(dict(config), user_attrs={POSITION_KEY: first + i}, skip_if_exists=False)
 
 

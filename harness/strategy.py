@@ -9,7 +9,7 @@ runner does the training it needs.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ strategies: Registry = Registry("strategy", "strategies")
 class SearchPlan:
     sampler: optuna.samplers.BaseSampler
     pruner: optuna.pruners.BasePruner = field(default_factory=optuna.pruners.NopPruner)
-    configs: tuple[Mapping[str, Any], ...] = ()  # run in this order, repeated if fewer than the budget's trials
+    configs: Sequence[Mapping[str, Any]] = ()  # run in this order, repeated if fewer than the budget's trials
     note: str = ""  # what a reader of the report should know, e.g. the grid's size
     lr_range_test: RangeTest | None = None  # set: each trial's lr is picked by this range test before it trains
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -85,15 +86,41 @@ class Grid(Strategy):
         grid = space.grid(self.resolution)
         planned = budget.planned_trials
         size = f"grid of {len(grid)} points at resolution {self.resolution}"
-        if planned is None:
-            chosen, note = random.Random(seed).sample(grid, len(grid)), f"{size}, run in a seeded order, repeated while time is left"
-        elif len(grid) > planned:
-            chosen, note = random.Random(seed).sample(grid, planned), f"{size}; a seeded random {planned} of them run"
-        else:
-            chosen, note = grid, f"{size}"
+        chosen: Sequence[dict[str, Any]]
+        if planned is not None and len(grid) <= planned:
+            chosen, note = tuple(space.searched_part(c) for c in grid), size
             if len(grid) < planned:
                 note += (f" is smaller than the budget of {planned} trials: each point runs {planned // len(grid)}"
                          f"{'' if planned % len(grid) == 0 else ' or ' + str(planned // len(grid) + 1)} times, "
                          f"with new training seeds")
-        return SearchPlan(sampler=random_by_position(seed),
-                          configs=tuple(space.searched_part(c) for c in chosen), note=note)
+        elif budget.trials is not None:
+            chosen = tuple(space.searched_part(c) for c in random.Random(seed).sample(grid, planned))
+            note = f"{size}; a seeded random {planned} of them run"
+        else:  # trials that end early (or a budget in seconds) make room for more: each takes a point not yet run
+            chosen = SeededOrder(grid, space, seed)
+            note = f"{size}, run in a seeded order, " + (
+                "repeated while time is left" if planned is None else f"{planned} of them if every trial runs in full")
+        return SearchPlan(sampler=random_by_position(seed), configs=chosen, note=note)
+
+
+class SeededOrder(Sequence[dict[str, Any]]):
+    """A grid's points (their searched part) in the order `random.Random(seed).sample(grid, len(grid))` gives them,
+    each drawn when first asked for: the shuffle keeps only the points it moved, so a text task's grid of millions
+    of points is never built, and the first k points are the same however many are asked for."""
+
+    def __init__(self, grid: Sequence[dict[str, Any]], space: Space, seed: int) -> None:
+        self._grid, self._space, self._random = grid, space, random.Random(seed)
+        self._order: list[int] = []  # grid indices drawn so far
+        self._moved: dict[int, int] = {}  # a slot of the shrinking pool -> the grid index moved into it
+
+    def __len__(self) -> int:
+        return len(self._grid)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]  # no slices
+        index = range(len(self))[index]  # an IndexError outside the grid, as a list gives
+        while len(self._order) <= index:
+            left = len(self) - len(self._order)
+            slot = self._random.randrange(left)  # the draw `random.sample` makes, from the points not yet drawn
+            self._order.append(self._moved.get(slot, slot))
+            self._moved[slot] = self._moved.get(left - 1, left - 1)  # the pool's last point fills the slot
+        return self._space.searched_part(self._grid[self._order[index]])

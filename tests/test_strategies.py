@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import optuna
@@ -20,7 +21,7 @@ from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.optim import optimizers, schedules, training_space
 from harness.plugins import load_builtins
-from harness.space import Space
+from harness.space import Space, config_key
 from harness.strategy import strategies
 from harness.task import tasks
 from strategies.coarse_to_fine import region, shrink
@@ -136,8 +137,31 @@ def test_fixed_configurations_are_queued_while_other_workers_run_the_whole_cycle
 
 def test_an_epoch_budget_that_is_no_multiple_of_a_trial_runs_distinct_grid_points():
     budget = Budget(total_epochs=14, epochs=4)  # four trials start: the fourth with 2 epochs left
-    configs = strategies.get("grid")().plan(SPACE, budget, 0).configs
-    assert budget.planned_trials == len(configs) == len({str(sorted(c.items())) for c in configs}) == 4
+    plan = strategies.get("grid")().plan(SPACE, budget, 0)
+    assert budget.planned_trials == len({config_key(plan.configs[i]) for i in range(4)}) == 4
+    assert plan.note.endswith("run in a seeded order, 4 of them if every trial runs in full")
+
+
+def test_grid_under_an_epoch_budget_gives_each_trial_that_ends_early_a_point_not_yet_run():
+    """Trials that diverge in their first epoch leave epochs for more trials; they once repeated points already run
+    while most of the grid never ran."""
+    budget = Budget(total_epochs=20, epochs=3)
+    ran = [config_key(t.params) for t in run_strategy("grid", 0, budget, resolution=3)]
+    assert len(SPACE.grid(3)) > len(ran) > budget.planned_trials  # the diverging corner paid for extra trials
+    assert len(set(ran)) == len(ran)
+
+
+def test_grid_under_a_budget_in_seconds_draws_its_points_without_building_the_full_factorial():
+    """A text task's grid of millions of points once took a minute and 5 GB to plan, and as long again before each
+    trial."""
+    load_builtins()
+    space = tasks.get("listops")().space()
+    started = time.perf_counter()
+    ran = run_strategy("grid", 0, Budget(seconds=0.05, epochs=1), seconds_per_epoch=0.02, space=space)
+    assert time.perf_counter() - started < 10
+    assert "grid of 4723920 points at resolution 3, run in a seeded order" in strategies.get("grid")().plan(
+        space, Budget(seconds=0.05, epochs=1), 0).note
+    assert len(ran) >= 3 and len({config_key(t.params) for t in ran}) == len(ran)
 
 
 def test_shrink_keeps_the_span_of_the_best_padded_on_the_log_scale():
