@@ -21,13 +21,15 @@ def counts_against_budget(trial: FrozenTrial) -> bool:
 
 
 def trial_epochs(trial: FrozenTrial) -> float:
-    """Epochs a trial trained: its learning curve, plus any training outside it (a range test's sweep)."""
-    return len(trial.user_attrs.get("curve", ())) + trial.user_attrs.get("extra_epochs", 0.0)
+    """Epochs a trial spent: its learning curve, plus any training outside it (a range test's sweep), and one at the
+    least: a trial that failed before it finished an epoch (its model could not be built, it ran out of memory)
+    spends one all the same, or trials failing at once would never spend a budget in epochs."""
+    return max(1.0, len(trial.user_attrs.get("curve", ())) + trial.user_attrs.get("extra_epochs", 0.0))
 
 
 @dataclass(frozen=True)
 class Spent:
-    """What a cell's ended trials used: counts by state, epochs trained and seconds taken.
+    """What a cell's ended trials used: counts by state, epochs spent (`trial_epochs`) and seconds taken.
 
     `started` also counts trials lost to an interruption (run again, so not charged to the budget).
     """

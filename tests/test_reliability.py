@@ -24,13 +24,17 @@ import pytest
 from conftest import tiny_spec
 from typer.testing import CliRunner
 
+from harness.budget import Spent
 from harness.cli import app
 from harness.claims import STARTED_KEY, WORKER_KEY, fail_stale, process_started
 from harness.errors import HarnessError
 from harness.executor import CellRunner
 from harness.journal import HEARTBEAT_KEY, repair
+from harness.plan import build_plan
 from harness.positions import INTERRUPTED_KEY
-from harness.store import WORKER, open_storage
+from harness.spec import parse_spec
+from harness.store import WORKER, RunStore, open_storage
+from harness.trainer import resolve_device
 
 runner = CliRunner()
 PLUGIN = "harness.testing.tasks"  # the slow and fragile tasks
@@ -204,6 +208,25 @@ def test_bad_trials_fail_with_their_reason_and_the_study_goes_on(write_spec, tmp
         "RuntimeError: the task's model failed in a training step"]
     assert results["train_seed"].notna().all()  # each can be re-run as it was
     assert "trial 1 failed: OutOfMemoryError" in result.output
+
+
+def test_trials_that_fail_before_their_first_epoch_still_spend_a_budget_in_epochs(tmp_path):
+    """Each spends one epoch: a configuration out of memory at once, every time, once kept its cell running forever."""
+    spec = slow(0.0, tasks=["fragile"], strategies=[{"name": "manual", "configs": [{"mode": "oom"}]}],
+                budget={"total_epochs": 3, "epochs": 2})
+    plan = build_plan(parse_spec(spec))
+    store = RunStore(plan, tmp_path / "runs")
+    store.record_session(resolve_device("cpu"))
+    ended: list[optuna.trial.FrozenTrial] = []
+
+    def count(cell, trial) -> None:
+        ended.append(trial)
+        assert len(ended) <= 3, "the cell ran on past its budget"
+
+    assert plan.executor.runner(plan, store, resolve_device("cpu")).run_cell(plan.cells[0], on_trial=count)
+    assert [t.state.name for t in ended] == ["FAIL"] * 3
+    assert all(t.user_attrs["fail_reason"].startswith("OutOfMemoryError") for t in ended)
+    assert Spent.of(ended).epochs == 3 and Spent.of(ended).trials == 3
 
 
 @pytest.mark.parametrize("value", [math.inf, math.nan])
