@@ -76,8 +76,15 @@ class MultiFidelity(Strategy):
 class Median(MultiFidelity):
     """Median stopping (Golovin et al., 2017): stop a trial whose accuracy is below the median of earlier ones."""
 
-    startup_trials: int = 5  # trials that always finish, to set the median
-    warmup_epochs: int = 1  # no trial stops before this many epochs
+    startup_trials: Annotated[int, Field(ge=0)] = 5  # trials that always finish, to set the median
+    warmup_epochs: Annotated[int, Field(ge=0)] = 1  # no trial stops before this many epochs
+
+    def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
+        planned = budget.planned_trials
+        if planned is not None and self.startup_trials >= planned:  # it would be its sampler under this name
+            raise ValueError(f"median would let all its {planned} planned trials finish before it stops any: "
+                             f"startup_trials must be below them, but got startup_trials={self.startup_trials}")
+        return super().plan(space, budget, seed)
 
     def first_stop(self) -> int:
         return max(1, self.warmup_epochs)
@@ -86,7 +93,7 @@ class Median(MultiFidelity):
         return optuna.pruners.MedianPruner(n_startup_trials=self.startup_trials, n_warmup_steps=self.warmup_epochs)
 
     def note(self, budget: Budget) -> str:
-        return (f"median stopping after epoch {self.warmup_epochs}, once {self.startup_trials} trials have finished")
+        return f"median stopping after epoch {self.first_stop()}, once {self.startup_trials} trials have finished"
 
 
 class Halving(MultiFidelity):

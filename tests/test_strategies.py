@@ -224,6 +224,17 @@ def test_a_model_based_strategy_whose_start_up_takes_every_planned_trial_is_refu
     assert strategies.get(name)(startup_trials=11).plan(SPACE, BUDGET, 0).note.startswith("11 random start-up")
 
 
+def test_median_whose_start_up_takes_every_planned_trial_is_refused():
+    """The first `startup_trials` always finish: with no trial after them it would be random search under its name."""
+    with pytest.raises(ValueError, match=r"median would let all its 12 planned trials finish before it stops any: "
+                                         r"startup_trials must be below them, but got startup_trials=12"):
+        strategies.get("median")(startup_trials=12).plan(SPACE, BUDGET, 0)
+    plan = strategies.get("median")(startup_trials=11).plan(SPACE, BUDGET, 0)
+    assert plan.note == "median stopping after epoch 1, once 11 trials have finished"
+    assert strategies.get("median")(warmup_epochs=0).plan(SPACE, BUDGET, 0).note.startswith("median stopping after "
+                                                                                             "epoch 1,")
+
+
 def test_multi_fidelity_label_names_its_sampler_and_unknown_samplers_are_refused():
     assert strategies.get("hyperband")(sampler="tpe").label == "tpe+hyperband"
     assert strategies.get("asha")().label == "asha"
@@ -264,6 +275,7 @@ def test_qmc_covers_each_sixteenth_of_the_lr_range_once_in_sixteen_trials(seed):
     ("grid", {"resolution": 0}), ("grid", {"resolution": 1}),
     ("asha", {"reduction_factor": 1}), ("asha", {"min_epochs": 0}), ("hyperband", {"reduction_factor": 1}),
     ("hyperband", {"min_epochs": 0}), ("tpe", {"startup_trials": -1}), ("gp", {"startup_trials": -1}),
+    ("median", {"startup_trials": -1}), ("median", {"warmup_epochs": -1}),
     ("coarse_to_fine", {"coarse_fraction": 0}), ("coarse_to_fine", {"coarse_fraction": 1.5}),
     ("coarse_to_fine", {"top_k": 0}), ("lr_range_test", {"sweep_epochs": 0}), ("lr_range_test", {"widen": 0}),
     ("lr_range_test", {"divide": 0}),
