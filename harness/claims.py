@@ -74,19 +74,22 @@ def advisory_lock(engine: sqlalchemy.engine.Engine, name: str) -> Iterator[None]
 
 
 def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Budget,
-          prepare: Callable[[list[FrozenTrial]], Mapping[str, Any]]) -> optuna.Trial | Slot:
+          prepare: Callable[[list[FrozenTrial]], Mapping[str, Any]], sweep_epochs: float = 0.0) -> optuna.Trial | Slot:
     """A new trial of this worker's if the budget has room for it, else why not. `prepare` sees the
     study's trials under the lock, just before the trial is created (to queue configurations), and returns
-    the user attributes a trial not taken from the queue gets, written under the lock with its worker's."""
+    the user attributes a trial not taken from the queue gets, written under the lock with its worker's.
+
+    A running trial counts as spending its full `epochs`, and before them its range test's sweep: the one
+    it recorded, or `sweep_epochs` while it has not."""
     with cell_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Heartbeat of storage")  # meant for `optimize`, says Optuna; we beat here
         trials = fail_stale(study, storage)
         spent = Spent.of(trials)
         if budget.exhausted(spent):
             return Slot.DONE
-        running = sum(t.state == TrialState.RUNNING for t in trials)
-        if budget.exhausted(replace(spent, trials=spent.trials + running,
-                                    epochs=spent.epochs + running * budget.epochs)):
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        if budget.exhausted(replace(spent, trials=spent.trials + len(running), epochs=spent.epochs + sum(
+                budget.epochs + t.user_attrs.get("extra_epochs", sweep_epochs) for t in running))):
             return Slot.BUSY
         fresh = prepare(trials)
         trial = study.ask()

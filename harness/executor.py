@@ -116,7 +116,8 @@ def trial_claims(study: optuna.Study, storage: optuna.storages.BaseStorage, sear
         expected[0] = len(trials) + 1
         return {POSITION_KEY: fresh}
 
-    return lambda: claim(study, storage, budget, prepare)
+    sweep = search.lr_range_test.epochs if search.lr_range_test is not None else 0.0
+    return lambda: claim(study, storage, budget, prepare, sweep)
 
 
 class CellRunner:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import optuna
 import pytest
 from optuna.trial import TrialState
-from synthetic import run_strategy
+from synthetic import SPACE, run_strategy
 
 from harness.budget import Budget, Spent, counts_against_budget, trial_epochs
+from harness.executor import trial_claims
 from harness.strategy import strategies
 
 BUDGETS = {
@@ -58,3 +59,28 @@ def test_a_budget_caps_exactly_one_thing():
         Budget(epochs=1, trials=2, seconds=3.0)
     assert Budget(epochs=4, total_epochs=12).planned_trials == 3 and Budget(epochs=4, seconds=9).planned_trials is None
     assert Budget(epochs=4, total_epochs=10).planned_trials == 3  # the third trial starts with 2 epochs left and finishes
+
+
+@pytest.mark.parametrize("recorded", [None, 2.0], ids=["sweeping", "swept"])
+def test_workers_sharing_a_cell_count_the_range_test_sweeps_of_running_trials(recorded):
+    """A running trial counts as its epochs and its sweep (the nominal one until it records its own): counting the
+    epochs alone, six workers of this cell once all started a trial, and spent two or three times its budget."""
+    budget = Budget(total_epochs=6, epochs=1)
+    plan = strategies.get("lr_range_test")(sweep_epochs=1.0).plan(SPACE, budget, 0)
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="synthetic/cell", direction="maximize",
+                                sampler=plan.sampler)
+    next_trial = trial_claims(study, storage, plan, budget, lambda n: plan.sampler)
+    claimed = []
+    while isinstance(trial := next_trial(), optuna.Trial):  # as workers would, each before any of them ends
+        SPACE.suggest(trial)
+        if recorded is not None:  # its sweep ended, longer than asked (a sweep takes at least 20 steps)
+            trial.set_user_attr("extra_epochs", recorded)
+        claimed.append(trial)
+    sweep = recorded or 1.0
+    for trial in claimed:  # as the runner records them: the sweep, then one epoch
+        trial.set_user_attr("extra_epochs", sweep)
+        trial.set_user_attr("curve", [{}])
+        study.tell(trial, 0.5)
+    spent = Spent.of(study.trials).epochs
+    assert spent >= budget.total_epochs > spent - (budget.epochs + sweep)  # the last trial started with budget left
