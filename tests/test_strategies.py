@@ -286,6 +286,14 @@ def test_options_that_would_hang_crash_or_fail_every_trial_are_refused_with_thei
         strategies.get(name)(**options)
 
 
+@pytest.mark.parametrize("option", ["sweep_epochs", "widen", "divide"])
+def test_lr_range_test_refuses_an_infinite_option(option):
+    """`.inf` in YAML once passed: an endless sweep failed every trial (OverflowError), so did an endless widening
+    (ZeroDivisionError), and an endless divisor trained every trial at a learning rate of 0."""
+    with pytest.raises(SpecError, match=rf"strategies\[0\]\.{option}: input should be a finite number \(got inf\)"):
+        build_plan(parse_spec(tiny_spec(tasks=["digits"], strategies=[{"name": "lr_range_test", option: math.inf}])))
+
+
 def test_a_refused_option_is_reported_with_its_field_path_and_value():
     with pytest.raises(SpecError, match=r"strategies\[0\]\.resolution: input should be greater than or equal to 2 "
                                         r"\(got 0\)"):
