@@ -18,12 +18,12 @@ from strategies.fixed import Manual
 class LRRangeTest(Manual):
     """Smith's range test (2017) on a short run picks each trial's learning rate; the rest as `manual`."""
 
-    sweep_epochs: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0  # length of the test run; its epochs
-    #   count against the budget
-    widen: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 10.0  # the sweep runs from the space's lowest lr /
-    #   widen to its highest lr x widen
-    divide: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0  # pick the rate at the lowest smoothed loss,
-    #   divided by this
+    # the test run's length, whose epochs count against the budget
+    sweep_epochs: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    # the sweep runs from the space's lowest lr / widen to its highest lr x widen
+    widen: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 10.0
+    # pick the rate at the lowest smoothed loss, divided by this
+    divide: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
         lr = space.get("lr")

@@ -63,7 +63,8 @@ def test_the_manifest_and_report_record_each_plugin_s_source_and_compare_lists_a
     assert manifest["sessions"][-1]["plugins"]["recorded_plugin"] == {
         "path": str(plugin.resolve()), "sha256": hashlib.sha256(plugin.read_bytes()).hexdigest()}
     digest = hashlib.sha256(plugin.read_bytes()).hexdigest()
-    assert f"| session 1 plugins | recorded_plugin sha256 {digest} |" in (tmp_path / "a" / "tiny" / "report.md").read_text()
+    report = (tmp_path / "a" / "tiny" / "report.md").read_text()
+    assert f"| session 1 plugins | recorded_plugin sha256 {digest} |" in report
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     plugin.write_text(plugin.read_text() + "LR = 0.1\n")
     run("b")  # the copy resumes with every trial done: only a session is added

@@ -207,7 +207,8 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(write_spec, t
 
 def test_a_failed_trial_is_named_by_its_position_as_results_csv_numbers_it():
     """After a resume a trial's number and position differ: the line said the number, results.csv the position."""
-    rerun = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"position": 1, "fail_reason": "x"})
+    rerun = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL,
+                                      user_attrs={"position": 1, "fail_reason": "x"})
     rerun.number = 4  # the interrupted trial 1, queued again after trials 2 and 3
     with progress_bars() as progress:
         progress.add_task("trials", total=4)
