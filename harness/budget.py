@@ -1,7 +1,7 @@
 """The budget every strategy gets, and what a cell has spent of it.
 
 A budget caps one of three things per cell: trials (each up to `epochs` epochs), total epochs
-(so trials a pruner stops early leave epochs for more trials), or wall seconds. What a cell
+(so trials a pruner stops early leave epochs for more trials), or seconds (of its trials, summed). What a cell
 spent is read from its trials alone, so it is the same for every executor and after a resume.
 """
 
