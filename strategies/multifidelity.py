@@ -18,7 +18,7 @@ from harness.budget import Budget
 from harness.positions import placed
 from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
-from strategies.samplers import SamplerStrategy
+from strategies.samplers import SamplerStrategy, start_up_trials
 
 
 def sampler_strategies() -> list[str]:
@@ -76,24 +76,22 @@ class MultiFidelity(Strategy):
 class Median(MultiFidelity):
     """Median stopping (Golovin et al., 2017): stop a trial whose accuracy is below the median of earlier ones."""
 
-    startup_trials: Annotated[int, Field(ge=0)] = 5  # trials that always finish, to set the median
+    # trials that always finish, to set the median; default: a third of the planned trials, at most Optuna's 5
+    startup_trials: Annotated[int | None, Field(ge=0)] = None
     warmup_epochs: Annotated[int, Field(ge=0)] = 1  # no trial stops before this many epochs
 
-    def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
-        planned = budget.planned_trials
-        if planned is not None and self.startup_trials >= planned:  # it would be its sampler under this name
-            raise ValueError(f"median would let all its {planned} planned trials finish before it stops any: "
-                             f"startup_trials must be below them, but got startup_trials={self.startup_trials}")
-        return super().plan(space, budget, seed)
+    def startup(self, budget: Budget) -> int:
+        return start_up_trials(self.startup_trials, budget, 5,
+                               "median would let all its {} planned trials finish before it stops any")
 
     def first_stop(self) -> int:
         return max(1, self.warmup_epochs)
 
     def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
-        return optuna.pruners.MedianPruner(n_startup_trials=self.startup_trials, n_warmup_steps=self.warmup_epochs)
+        return optuna.pruners.MedianPruner(n_startup_trials=self.startup(budget), n_warmup_steps=self.warmup_epochs)
 
     def note(self, budget: Budget) -> str:
-        return f"median stopping after epoch {self.first_stop()}, once {self.startup_trials} trials have finished"
+        return f"median stopping after epoch {self.first_stop()}, once {self.startup(budget)} trials have finished"
 
 
 class Halving(MultiFidelity):

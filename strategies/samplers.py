@@ -68,6 +68,19 @@ class QMC(SamplerStrategy):
         return "Sobol points over the parameters of the first trial; conditional ones drawn at random"
 
 
+def start_up_trials(given: int | None, budget: Budget, at_most: int, refusal: str) -> int:
+    """The trials a strategy runs before its model (or its pruner) acts: `given`, or by default a third of the
+    planned trials, at least 1 and at most `at_most`. A given count that takes every planned trial is refused with
+    `refusal` (the planned count in its `{}`): the strategy would be another under its name."""
+    planned = budget.planned_trials
+    if given is None:
+        return min(at_most, max(1, (planned or 3 * at_most) // 3))
+    if planned is not None and given >= planned:
+        raise ValueError(f"{refusal.format(planned)}: startup_trials must be below them, "
+                         f"but got startup_trials={given}")
+    return given
+
+
 class ModelBased(SamplerStrategy):
     """A sampler that fits a model of the objective after some random start-up trials."""
 
@@ -75,13 +88,8 @@ class ModelBased(SamplerStrategy):
     drawn_at_random: ClassVar[str] = ""  # the parameters it leaves to a random sampler, for the report
 
     def startup(self, budget: Budget) -> int:
-        if self.startup_trials is None:
-            return min(10, max(1, (budget.planned_trials or 30) // 3))
-        planned = budget.planned_trials
-        if planned is not None and self.startup_trials >= planned:  # it would be random search under this name
-            raise ValueError(f"{strategies.name_of(type(self))} would draw all its {planned} planned trials at random: "
-                             f"startup_trials must be below them, but got startup_trials={self.startup_trials}")
-        return self.startup_trials
+        return start_up_trials(self.startup_trials, budget, 10,
+                               f"{strategies.name_of(type(self))} would draw all its {{}} planned trials at random")
 
     def note(self, budget: Budget) -> str:
         return "; ".join(filter(None, [f"{self.startup(budget)} random start-up trials", self.drawn_at_random]))

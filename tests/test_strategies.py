@@ -235,6 +235,13 @@ def test_median_whose_start_up_takes_every_planned_trial_is_refused():
                                                                                              "epoch 1,")
 
 
+@pytest.mark.parametrize("trials, startup", [(4, 1), (12, 4), (30, 5)])
+def test_median_starts_up_with_a_third_of_the_planned_trials_by_default_at_most_optunas_five(trials, startup):
+    """A fixed default of 5 refused every budget of 5 trials or fewer, where tpe's default adapts."""
+    plan = strategies.get("median")().plan(SPACE, Budget(trials=trials, epochs=3), 0)
+    assert plan.note.endswith(f"once {startup} trials have finished") and plan.pruner._n_startup_trials == startup
+
+
 def test_multi_fidelity_label_names_its_sampler_and_unknown_samplers_are_refused():
     assert strategies.get("hyperband")(sampler="tpe").label == "tpe+hyperband"
     assert strategies.get("asha")().label == "asha"
