@@ -7,10 +7,14 @@ network and not cached, a missing column, an unknown file type) are one-line `Ha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import socket
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -85,18 +89,52 @@ def read_local(path: Path, text_column: str, label_column: str) -> TextTable:
     return TextTable.of(frame[text_column].tolist(), frame[label_column].tolist(), str(path))
 
 
+def hub_unreachable(endpoint: str, timeout: float = 3.0) -> str | None:
+    """Why the Hub at `endpoint` cannot be reached, or None when it can (or a proxy decides): without this check,
+    a machine with no network spends `huggingface_hub`'s five retries, about 30 s, before the load fails."""
+    address = urlsplit(endpoint)
+    if address.scheme in urllib.request.getproxies():
+        return None
+    port = address.port or (443 if address.scheme == "https" else 80)
+    try:
+        socket.create_connection((address.hostname, port), timeout=timeout).close()
+    except OSError as error:
+        return f"{address.hostname}:{port}: {error.strerror or error or type(error).__name__}"
+    return None
+
+
+@contextmanager
+def hub_offline() -> Iterator[None]:
+    """Offline mode for one load: both libraries read their flag from the environment only when imported,
+    and from these module attributes at every request."""
+    import datasets
+    from huggingface_hub import constants
+
+    saved = datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
+
+
 def load_hub(path: str, splits: tuple[str, str], text_column: str, label_column: str,
              config: str | None = None) -> tuple[TextTable, TextTable]:
     """Train and test tables through `datasets.load_dataset` (its cache; HF_DATASETS_OFFLINE honoured).
 
-    `path` is a hub id ("fancyzhx/ag_news") or a local directory in the hub's layout.
+    `path` is a hub id ("fancyzhx/ag_news") or a local directory in the hub's layout. A hub id is read from
+    the cache alone when the Hub cannot be reached.
     """
     import datasets  # imported here: it is slow to import and only these tasks need it
 
+    unreachable = None if datasets.config.HF_HUB_OFFLINE or Path(path).exists() else hub_unreachable(
+        datasets.config.HF_ENDPOINT)
     try:
-        loaded = datasets.load_dataset(path, config)
+        with hub_offline() if unreachable else nullcontext():
+            loaded = datasets.load_dataset(path, config)
     except Exception as error:  # network, missing cache and bad paths arrive as many types; all are the user's to fix
-        offline = " (offline mode is on)" if datasets.config.HF_HUB_OFFLINE else ""
+        offline = (" (offline mode is on)" if datasets.config.HF_HUB_OFFLINE else
+                   f" (the Hub cannot be reached: {unreachable}; only the cache was read)" if unreachable else "")
         reason = first_line(error) or type(error).__name__
         raise HarnessError(f"cannot load data set {path!r}{offline}: {reason}. A hub data set must be in the "
                            f"Hugging Face cache ({datasets.config.HF_DATASETS_CACHE}) or downloadable: load it once "

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 
 import datasets
+import huggingface_hub
 import pytest
 from datasets.packaged_modules.parquet.parquet import Parquet
 from typer.testing import CliRunner
@@ -55,8 +57,9 @@ def test_a_data_set_not_cached_offline_is_one_clear_error():
     assert "\n" not in message and "Hugging Face cache" in message
 
 
-def test_a_hub_data_set_in_the_cache_loads_offline(tmp_path, monkeypatch):
-    """Offline (as conftest sets), a hub id reads from the `datasets` cache, laid out here as a download leaves it:
+@pytest.fixture
+def cached_ag_news(tmp_path, monkeypatch):
+    """AG News in this test's `datasets` cache, laid out as a download leaves it:
     <namespace>___<name>/<config>/<version>/<hash> with the splits as Arrow files, written by `datasets` itself."""
     rows = [{"text": r["text"], "label": ["sport", "money", "film"].index(r["label"])} for r in topic_rows(120)]
     download = write_hub_dir(tmp_path / "download", {"train": rows[:100], "test": rows[100:]})
@@ -67,9 +70,44 @@ def test_a_hub_data_set_in_the_cache_loads_offline(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     shutil.copytree(builder.cache_dir, cache / "fancyzhx___ag_news" / "default" / "0.0.0" / "0")
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(cache))  # this test's cache, not the session's
-    assert datasets.config.HF_HUB_OFFLINE
+
+
+@pytest.fixture
+def unreachable_hub(monkeypatch):
+    """Offline mode off, and the Hub's endpoint a local port nothing listens on, with no proxy in between."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for module, name in ((datasets.config, "HF_ENDPOINT"), (huggingface_hub.constants, "ENDPOINT")):
+        monkeypatch.setattr(module, name, f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    return port
+
+
+def test_a_hub_data_set_in_the_cache_loads_offline(cached_ag_news):
+    assert datasets.config.HF_HUB_OFFLINE  # as conftest sets
     data = AgNews(val_fraction=0.2, **SMALL).data()
     assert (len(data.train), len(data.val), len(data.test)) == (80, 20, 20) and data.num_classes == 3
+
+
+def test_an_unreachable_hub_reads_the_cache_without_the_offline_flag(cached_ag_news, unreachable_hub, caplog):
+    data = AgNews(val_fraction=0.2, **SMALL).data()
+    assert (len(data.train), len(data.val), len(data.test)) == (80, 20, 20)
+    assert "Retrying" not in caplog.text
+    assert not datasets.config.HF_HUB_OFFLINE and not huggingface_hub.constants.HF_HUB_OFFLINE  # restored
+
+
+def test_an_unreachable_hub_and_no_cache_is_one_line_naming_the_hub(unreachable_hub, caplog):
+    with pytest.raises(HarnessError) as error:
+        AgNews().data()
+    message = str(error.value)
+    assert message.startswith(f"cannot load data set 'fancyzhx/ag_news' (the Hub cannot be reached: "
+                              f"127.0.0.1:{unreachable_hub}: ")
+    assert "\n" not in message and "only the cache was read" in message
+    assert "Retrying" not in caplog.text
 
 
 def test_cli_train_reports_a_missing_data_set_and_exits_2():
