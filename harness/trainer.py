@@ -223,11 +223,13 @@ class RangeTest:
     """Smith's learning-rate range test (2017): a short run whose rate grows exponentially every step.
 
     The pick is the rate where the smoothed loss was lowest, divided by `divide` (Smith's and
-    fastai's conservative rule: the minimum itself is already at the edge of stability).
+    fastai's conservative rule: the minimum itself is already at the edge of stability), clipped to
+    `bounds` when given: the sweep may see past a search space whose rates every strategy shares.
     """
 
     min_lr: float
     max_lr: float
+    bounds: tuple[float, float] | None = None
     epochs: float = 1.0  # length of the sweep in epochs of training data, and at least `min_steps` steps
     min_steps: int = 20
     divide: float = 10.0
@@ -273,4 +275,5 @@ def lr_range_test(model: nn.Module, data: Data, config: Mapping[str, Any], test:
     if best == 0:
         raise Diverged(f"the learning-rate range test found no rate in {test.min_lr:g}..{test.max_lr:g} "
                        f"that lowered the loss", epochs=taken / per_epoch)
-    return RangeTestResult(lrs[best] / test.divide, lrs, losses, taken / per_epoch)
+    low, high = test.bounds or (0.0, math.inf)
+    return RangeTestResult(min(max(lrs[best] / test.divide, low), high), lrs, losses, taken / per_epoch)

@@ -22,16 +22,17 @@ class LRRangeTest(Manual):
     sweep_epochs: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
     # the sweep runs from the space's lowest lr / widen to its highest lr x widen
     widen: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 10.0
-    # pick the rate at the lowest smoothed loss, divided by this
+    # pick the rate at the lowest smoothed loss, divided by this, within the space's lr range
     divide: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
         lr = space.get("lr")
         if not isinstance(lr, Range):
             raise ValueError(f"lr_range_test needs `lr` as a range to sweep, but the space has {lr!r}")
-        test = RangeTest(min_lr=lr.low / self.widen, max_lr=lr.high * self.widen, epochs=self.sweep_epochs,
-                         divide=self.divide)
+        test = RangeTest(min_lr=lr.low / self.widen, max_lr=lr.high * self.widen, bounds=(lr.low, lr.high),
+                         epochs=self.sweep_epochs, divide=self.divide)
         manual = super().plan(space, budget, seed)
         return replace(manual, lr_range_test=test,
-                       note=f"{manual.note}; lr of each trial from a range test over {test.min_lr:g}..{test.max_lr:g} "
-                            f"lasting {self.sweep_epochs:g} epoch(s), counted in its epochs")
+                       note=f"{manual.note}; lr of each trial from a range test over {test.min_lr:g}..{test.max_lr:g}, "
+                            f"picked within {lr.low:g}..{lr.high:g}, lasting {self.sweep_epochs:g} epoch(s), "
+                            "counted in its epochs")

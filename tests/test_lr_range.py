@@ -42,6 +42,17 @@ def test_range_test_picks_a_tenth_of_the_rate_at_the_lowest_loss_and_says_what_i
     assert result == sweep(small_digits, RangeTest(min_lr=1e-4, max_lr=10.0, epochs=2.0, min_steps=1))  # repeatable
 
 
+def test_range_test_picks_within_its_bounds(small_digits):
+    """The sweep sees past the space's rates; its pick stays among them, as every other strategy's does."""
+    free = sweep(small_digits, RangeTest(min_lr=1e-4, max_lr=10.0, epochs=2.0, min_steps=1))
+    above = sweep(small_digits, RangeTest(min_lr=1e-4, max_lr=10.0, epochs=2.0, min_steps=1,
+                                          bounds=(free.lr / 100, free.lr / 10)))
+    below = sweep(small_digits, RangeTest(min_lr=1e-4, max_lr=10.0, epochs=2.0, min_steps=1,
+                                          bounds=(free.lr * 10, free.lr * 100)))
+    assert (above.lr, below.lr) == (pytest.approx(free.lr / 10), pytest.approx(free.lr * 10))
+    assert above.lrs == below.lrs == free.lrs
+
+
 def test_range_test_that_diverges_at_once_fails_the_trial(small_digits):
     with pytest.raises(Diverged, match="found no rate in 1e\\+12..1e\\+13 that lowered the loss") as failure:
         sweep(small_digits, RangeTest(min_lr=1e12, max_lr=1e13, min_steps=3))
@@ -55,8 +66,10 @@ def test_lr_range_test_strategy_end_to_end_counts_the_sweep_against_the_budget(w
     assert result.exit_code == 0, result.output
     storage = open_storage(f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'studies.db'}")
     study = optuna.load_study(study_name="tiny/digits-resnet/lr_range_test/seed-0", storage=storage)
+    lr = tasks.get("digits")().space().get("lr")
     for trial in study.trials:
         sweep_record = trial.user_attrs["lr_range_test"]
+        assert lr.low <= sweep_record["lr"] <= lr.high
         assert trial.user_attrs["config"]["lr"] == sweep_record["lr"] != trial.params["lr"]
         assert trial.user_attrs["extra_epochs"] == sweep_record["epochs"] > 0
     results = frames(storage, study.user_attrs["spec_hash"])[0]
