@@ -149,10 +149,13 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
         shared = {k: v for k, v in spec.space.items() if k in space}  # top-level overrides touch tasks that have them
         space = _override(space, shared, "space", problems)
         if space is not None:
+            from_shared = unregistered_names(space)  # said of the top-level `space:` that brought them, once
+            problems += [f"space.{problem}" for problem in from_shared]
             space = _override(space, overrides, f"tasks[{i}].space", problems)
         if space is not None:
-            problems += [f"tasks[{i}].space: {problem}"
-                         for problem in [*unregistered_names(space), *task.space_problems(space)]]
+            problems += [f"tasks[{i}].space.{problem}" for problem in unregistered_names(space)
+                         if problem not in from_shared]
+            problems += [f"tasks[{i}].space: {problem}" for problem in task.space_problems(space)]
             task_runs.append(TaskRun(label or task.label, task, space))
 
     strategy_runs = []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tiny_spec
+from conftest import TINY_LISTOPS, tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -155,7 +155,14 @@ def test_optimizers_and_schedules_a_space_offers_must_be_registered():
     found = problems(tiny_spec(tasks=[{"name": "digits", "space": {"optimizer": ["sgd", "sgdd"]}},
                                       {"name": "listops", "space": {"schedule": "cosinus"}}], space={}))
     assert [p.split("; registered:")[0] for p in found] == [
-        "tasks[0].space: optimizer: unknown optimizer 'sgdd'", "tasks[1].space: schedule: unknown schedule 'cosinus'"]
+        "tasks[0].space.optimizer: unknown optimizer 'sgdd'", "tasks[1].space.schedule: unknown schedule 'cosinus'"]
+
+
+def test_an_unregistered_name_in_the_top_level_space_is_said_of_it_once():
+    found = problems(tiny_spec(space={"optimizer": ["sgd", "adamz"]},
+                               tasks=["digits", {**TINY_LISTOPS, "space": {"schedule": ["cosine", "cosinus"]}}]))
+    assert [p.split("; registered:")[0] for p in found] == [
+        "space.optimizer: unknown optimizer 'adamz'", "tasks[1].space.schedule: unknown schedule 'cosinus'"]
 
 
 def test_a_refused_override_does_not_hide_its_task_s_parameters():
