@@ -105,6 +105,7 @@ def run_plan(store: RunStore, device: torch.device, spec_dir: Path) -> None:
                       on_epoch=lambda record: progress.update(epochs, completed=record.epoch),
                       on_warning=lambda message: progress.console.print(f"[yellow]{escape(message)}[/]"))
         plan.executor.run(plan, store, device, hooks)
+        progress.remove_task(epochs)  # reset after every trial, it would end at 0 of N
 
 
 @app.command()

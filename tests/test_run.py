@@ -47,6 +47,14 @@ def finished_run(tmp_path_factory) -> tuple[Path, str]:
     return root / "runs" / "tiny", output
 
 
+def test_the_progress_shown_last_is_the_trials_done(finished_run):
+    """The epochs bar restarts with every trial: left at the end, it would say 0 epochs of 1."""
+    _, output = finished_run
+    shown = output.split("┏")[0].splitlines()  # above the table
+    assert [line.split()[0] for line in shown if " 8/8 " in line] == ["listops-transformer/random/seed-0"]
+    assert not [line for line in shown if line.startswith("epochs")]
+
+
 def test_every_cell_has_its_study_with_the_budget_spent(finished_run):
     run_dir, _ = finished_run
     storage = storage_of(run_dir)
