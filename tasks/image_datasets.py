@@ -71,6 +71,12 @@ class ImageDataset(Task):
             "label_smoothing": Float(default=0.0, low=0.0, high=0.2),
         })
 
+    def space_problems(self, space: Space) -> list[str]:
+        """Depths the model family has no member of: every trial that drew one would fail, so the spec is refused."""
+        allowed = DEPTHS[self.model_family]
+        return [f"depth must be one of {', '.join(map(str, allowed))} for the {self.model_family} family, "
+                f"but got {depth!r}" for depth in space["depth"].grid(0) if depth not in allowed]
+
     @abstractmethod
     def required_files(self) -> Files:
         """The files torchvision reads, where they come from, and the archives they come in."""

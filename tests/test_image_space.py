@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from harness.errors import SpecError
 from harness.optim import optimizers, practical_lr, training_space
+from harness.plan import build_plan
 from harness.space import Space
+from harness.spec import parse_spec
 from harness.task import tasks
 
 import tasks as _builtins  # noqa: F401 - registers the tasks
@@ -63,3 +66,15 @@ def test_grid_has_no_meaningless_beta_points(cifar_space):
 def test_a_space_without_adam_family_has_no_betas_and_an_explicit_lr_is_kept():
     space = training_space(lr=(1e-3, 3e-1, 1e-2), optimizer_choices=("sgd", "rmsprop"), default_optimizer="sgd")
     assert "beta1" not in space and (space["lr"].low, space["lr"].high, space["lr"].default) == (1e-3, 3e-1, 1e-2)
+
+
+def test_a_depth_the_model_family_lacks_is_refused_when_the_spec_is_checked():
+    """VGG has no depth 18: a space offering it failed every trial that drew it with a bare `KeyError: 18`."""
+    spec = parse_spec({"name": "depths", "seeds": [0], "strategies": ["random"], "budget": {"trials": 2, "epochs": 1},
+                       "tasks": [{"name": "mnist", "model_family": "vgg", "space": {"depth": [11, 18]}},
+                                 {"name": "cifar10", "space": {"depth": 16}}]})
+    with pytest.raises(SpecError) as raised:
+        build_plan(spec)
+    assert raised.value.problems == [
+        "tasks[0].space: depth must be one of 11, 13, 16, 19 for the vgg family, but got 18",
+        "tasks[1].space: depth must be one of 18, 34, 50 for the resnet family, but got 16"]
