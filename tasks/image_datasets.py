@@ -28,6 +28,10 @@ from harness.task import Data, Task, tasks
 from tasks.image_models import DEFAULT_DEPTH, DEPTHS, FAMILIES
 from tasks.image_split import ImageSplit, channel_stats
 
+# What torchvision's idx reader raises on a damaged MNIST-format file (it checks the header with asserts and reads
+# it with int()); there is no checksum to catch it first, as CIFAR's md5 sums do (a RuntimeError)
+DAMAGED = (ValueError, KeyError, AssertionError)
+
 
 @dataclass(frozen=True)
 class Files:
@@ -123,9 +127,10 @@ class ImageDataset(Task):
                 f"that holds {files.folder.relative_to(Path(self.root).expanduser())}")
         try:
             return self.source(str(Path(self.root).expanduser()), train=train, download=self.download)
-        except (RuntimeError, OSError) as error:  # torchvision: checksum mismatch, unreachable host
+        except (RuntimeError, OSError, *DAMAGED) as error:  # also: a checksum mismatch, an unreachable host
+            what = f"a damaged file ({error!r})" if isinstance(error, DAMAGED) else error
             raise HarnessError(f"{self.label}: cannot load the files in {files.folder} (from {files.url}): "
-                               f"{error}") from None
+                               f"{what}") from None
 
     def _unpack(self, archive: Path) -> None:
         try:

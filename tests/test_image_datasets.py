@@ -165,6 +165,15 @@ def test_a_damaged_file_is_reported_not_raised_as_a_traceback(root):
         tasks.get("cifar100")(root=str(root)).data()
 
 
+@pytest.mark.parametrize("damage", [b"", struct.pack(">II", 0x801, TRAIN)], ids=["empty", "a labels header"])
+def test_a_damaged_idx_file_is_reported_not_raised_as_a_traceback(root, damage):
+    """MNIST's files have no checksum: torchvision's reader meets the damage with a ValueError or a bare assert."""
+    (root / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(damage)
+    with pytest.raises(HarnessError, match=r"mnist-resnet: cannot load the files in .*MNIST/raw .*: a damaged file "
+                                           r"\((ValueError|AssertionError)\("):
+        tasks.get("mnist")(root=str(root)).data()
+
+
 def test_val_size_must_leave_training_images(root):
     with pytest.raises(HarnessError, match="val_size must be below the 60 training images, but got 60"):
         tasks.get("mnist")(root=str(root), val_size=60).data()
