@@ -8,6 +8,7 @@ set is never used for selection. Normalisation uses the training part's per-chan
 from __future__ import annotations
 
 import tarfile
+import zlib
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -133,9 +134,14 @@ class ImageDataset(Task):
                                f"{what}") from None
 
     def _unpack(self, archive: Path) -> None:
+        """Unpack beside the archive. torchvision opens a .gz's one file before it reads the archive, so one that
+        fails leaves that file empty or cut short: it is deleted, else the next run would take it for the real one
+        (a .tar.gz's torn member fails its md5 sum instead)."""
         try:
             extract_archive(str(archive), str(archive.parent))
-        except (OSError, EOFError, tarfile.TarError) as error:
+        except (OSError, EOFError, tarfile.TarError, zlib.error) as error:
+            if archive.suffixes[-2:] != [".tar", ".gz"]:
+                archive.with_suffix("").unlink(missing_ok=True)
             raise HarnessError(f"{self.label}: cannot unpack {archive}: {error}; replace or delete it") from None
 
 

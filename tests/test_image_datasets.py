@@ -125,6 +125,21 @@ def test_a_damaged_archive_is_named(tmp_path):
         tasks.get("fashion_mnist")(root=str(tmp_path)).data()
 
 
+def test_an_archive_that_fails_to_unpack_leaves_no_partial_file(root, tmp_path_factory):
+    """Damaged compressed data raise zlib's own error; torchvision had opened the file it unpacks to by then, and
+    that empty file passed for the real one once the archive was deleted."""
+    raw = tmp_path_factory.mktemp("packed") / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    packed = gzip.compress((root / "MNIST" / "raw" / "train-images-idx3-ubyte").read_bytes())
+    archive = raw / "train-images-idx3-ubyte.gz"
+    archive.write_bytes(packed[:10] + b"\x07" + packed[11:])  # the first block's type: 3, which deflate reserves
+    with pytest.raises(HarnessError, match=r"cannot unpack .*train-images-idx3-ubyte.gz: .*; replace or delete it"):
+        tasks.get("mnist")(root=str(raw.parents[1])).data()
+    archive.unlink()
+    with pytest.raises(HarnessError, match=r"4 file\(s\) missing in .*raw: train-images-idx3-ubyte, "):
+        tasks.get("mnist")(root=str(raw.parents[1])).data()
+
+
 def test_validation_split_is_seeded(root):
     first = tasks.get("mnist")(root=str(root), val_size=10).data()
     again = tasks.get("mnist")(root=str(root), val_size=10).data()
