@@ -15,12 +15,20 @@ from harness.space import Choice, Float, Int, Space
 from harness.task import Data, Split, Task, tasks
 from tasks.image_models import COMPACT_FAMILIES
 
+IMAGES = 1797  # in scikit-learn's digits, so options are checked without loading them
+
+
+def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """Examples in train, validation and test: each held-out fraction of `n`, rounded, and the rest."""
+    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+    return n - n_val - n_test, n_val, n_test
+
 
 def seeded_split(inputs: torch.Tensor, labels: torch.Tensor, num_classes: int, seed: int,
                  val_fraction: float, test_fraction: float) -> Data:
     """Shuffle once with `seed`, then cut test, validation and train (in that order) off the front."""
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    n_test, n_val = round(len(labels) * test_fraction), round(len(labels) * val_fraction)
+    _, n_val, n_test = split_sizes(len(labels), val_fraction, test_fraction)
     parts = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
     test, val, train = (Split(inputs[p], labels[p]) for p in parts)
     return Data(train, val, test, num_classes)
@@ -40,6 +48,10 @@ class Digits(Task):
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError(f"val_fraction + test_fraction must be below 1 to leave training images "
                              f"(got {self.val_fraction} + {self.test_fraction})")
+        train, val, test = split_sizes(IMAGES, self.val_fraction, self.test_fraction)
+        if min(train, val, test) < 1:  # an empty validation split scores NaN, and the trial fails as diverged
+            raise ValueError(f"val_fraction and test_fraction must leave each split at least one of the {IMAGES} "
+                             f"images, but got {train} train, {val} validation and {test} test images")
         return self
 
     @property

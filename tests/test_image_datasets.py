@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from pydantic import ValidationError
 from torchvision import datasets
 from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.errors import HarnessError
 from harness.task import tasks
+from tasks.digits import IMAGES
 from tasks.image_split import ImageSplit
 
 import tasks as _builtins  # noqa: F401 - registers the tasks
@@ -195,6 +197,19 @@ def test_val_size_must_leave_training_images(root):
     with pytest.raises(HarnessError, match="train_size can be at most the 50 training images val_size leaves, but "
                                            "got 51"):
         tasks.get("mnist")(root=str(root), val_size=10, train_size=51).data()
+
+
+@pytest.mark.parametrize("fractions", [{"val_fraction": 1e-4}, {"test_fraction": 2e-4},
+                                       {"val_fraction": 0.5003, "test_fraction": 0.4996}])
+def test_digits_fractions_that_leave_a_split_empty_are_refused(fractions):
+    """An empty validation split scored NaN, which failed every trial as diverged; an empty test split gave nan%."""
+    with pytest.raises(ValidationError, match="must leave each split at least one of the 1797 images, but got "):
+        tasks.get("digits")(**fractions)
+
+
+def test_digits_smallest_fractions_keep_one_image_and_the_count_is_the_data_sets():
+    data = tasks.get("digits")(val_fraction=3e-4, test_fraction=0.5).data()
+    assert len(data.val) == 1 and len(data.train) + len(data.val) + len(data.test) == IMAGES
 
 
 def test_harness_train_runs_a_small_vgg_on_mnist_files(root):
