@@ -158,12 +158,16 @@ class CIFAR(ImageDataset):
 
 
 class MNISTLike(ImageDataset):
-    """MNIST's idx files (unpacked from their .gz) in torchvision's <Class>/raw folder."""
+    """MNIST's idx files (unpacked from their .gz) in torchvision's <Class>/raw folder, or the tensors torchvision
+    before 0.9 saved in <Class>/processed, which torchvision still reads first where they are."""
 
     def required_files(self) -> Files:
-        folder = Path(self.root).expanduser() / self.source.__name__ / "raw"
-        archives = [folder / name for name, _ in self.source.resources]  # the .gz files torchvision downloads
-        return Files(folder, [archive.stem for archive in archives], self.source.mirrors[0], archives)
+        home, url = Path(self.root).expanduser() / self.source.__name__, self.source.mirrors[0]
+        legacy = Files(home / "processed", [self.source.training_file, self.source.test_file], url, [])
+        if not legacy.missing():
+            return legacy
+        archives = [home / "raw" / name for name, _ in self.source.resources]  # the .gz files torchvision downloads
+        return Files(home / "raw", [archive.stem for archive in archives], url, archives)
 
 
 def _tensors(dataset: datasets.VisionDataset) -> tuple[torch.Tensor, torch.Tensor]:

@@ -119,6 +119,21 @@ def test_archives_copied_by_hand_are_unpacked_first(root, tmp_path_factory):
         assert torch.equal(loaded.train.inputs, data.train.inputs) and torch.equal(loaded.test.labels, data.test.labels)
 
 
+def test_the_processed_tensors_of_an_older_torchvision_are_read(root, tmp_path):
+    """torchvision before 0.9 kept MNIST as (images, labels) saved in <Class>/processed; torchvision reads them still,
+    and the task refused them as 4 missing files."""
+    expected = tasks.get("fashion_mnist")(root=str(root), val_size=10).data()
+    processed = tmp_path / "older" / "FashionMNIST" / "processed"
+    processed.mkdir(parents=True)
+    for name, train in (("training.pt", True), ("test.pt", False)):
+        source = datasets.FashionMNIST(str(root), train=train)
+        torch.save((source.data, source.targets), processed / name)
+    data = tasks.get("fashion_mnist")(root=str(tmp_path / "older"), val_size=10).data()
+    for split in ("train", "val", "test"):
+        assert torch.equal(getattr(data, split).inputs, getattr(expected, split).inputs)
+        assert torch.equal(getattr(data, split).labels, getattr(expected, split).labels)
+
+
 def test_a_damaged_archive_is_named(tmp_path):
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
