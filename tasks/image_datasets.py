@@ -127,11 +127,16 @@ class ImageDataset(Task):
                 f"or the archive(s) they come in as {', '.join(map(str, files.archives))}; `root:` is the directory "
                 f"that holds {files.folder.relative_to(Path(self.root).expanduser())}")
         try:
-            return self.source(str(Path(self.root).expanduser()), train=train, download=self.download)
+            dataset = self.source(str(Path(self.root).expanduser()), train=train, download=self.download)
         except (RuntimeError, OSError, *DAMAGED) as error:  # also: a checksum mismatch, an unreachable host
             what = f"a damaged file ({error!r})" if isinstance(error, DAMAGED) else error
             raise HarnessError(f"{self.label}: cannot load the files in {files.folder} (from {files.url}): "
                                f"{what}") from None
+        if len(dataset.data) != len(dataset.targets):  # MNIST's images and labels are two files, each with its count
+            raise HarnessError(f"{self.label}: the {'training' if train else 'test'} files in {files.folder} hold "
+                               f"{len(dataset.data)} images but {len(dataset.targets)} labels; one of them is damaged, "
+                               f"replace it with the one from {files.url}")
+        return dataset
 
     def _unpack(self, archive: Path) -> None:
         """Unpack beside the archive. torchvision opens a .gz's one file before it reads the archive, so one that

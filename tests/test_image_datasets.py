@@ -206,6 +206,15 @@ def test_a_damaged_idx_file_is_reported_not_raised_as_a_traceback(root, damage):
         tasks.get("mnist")(root=str(root)).data()
 
 
+def test_idx_files_of_images_and_labels_that_disagree_in_length_are_named(root):
+    """A labels file shorter than its images file broke the test split with a traceback (and a training set silently
+    lost its unlabelled images)."""
+    (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 10) + bytes(range(10)))
+    with pytest.raises(HarnessError, match=rf"mnist-resnet: the test files in .*MNIST/raw hold {TEST} images but 10 "
+                                           r"labels; one of them is damaged, replace it with the one from http"):
+        tasks.get("mnist")(root=str(root), val_size=10).data()
+
+
 def test_val_size_must_leave_training_images(root):
     with pytest.raises(HarnessError, match="val_size must be below the 60 training images, but got 60"):
         tasks.get("mnist")(root=str(root), val_size=60).data()
