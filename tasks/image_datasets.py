@@ -129,7 +129,8 @@ class ImageDataset(Task):
         try:
             dataset = self.source(str(Path(self.root).expanduser()), train=train, download=self.download)
         except (RuntimeError, OSError, *DAMAGED) as error:  # also: a checksum mismatch, an unreachable host
-            what = f"a damaged file ({error!r})" if isinstance(error, DAMAGED) else error
+            # one line: torchvision's failed MNIST download says on three which mirror it tried and what it got
+            what = f"a damaged file ({error!r})" if isinstance(error, DAMAGED) else " ".join(str(error).split())
             raise HarnessError(f"{self.label}: cannot load the files in {files.folder} (from {files.url}): "
                                f"{what}") from None
         if len(dataset.data) != len(dataset.targets):  # MNIST's images and labels are two files, each with its count

@@ -215,6 +215,15 @@ def test_idx_files_of_images_and_labels_that_disagree_in_length_are_named(root):
         tasks.get("mnist")(root=str(root), val_size=10).data()
 
 
+def test_a_failed_download_is_one_line(tmp_path, monkeypatch):
+    """torchvision's message for MNIST-format files it could not fetch spans three lines: what, where, and why."""
+    monkeypatch.setattr(datasets.FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])  # the discard port: refused at once
+    with pytest.raises(HarnessError) as raised:
+        tasks.get("fashion_mnist")(root=str(tmp_path), download=True).data()
+    message = str(raised.value)
+    assert "\n" not in message and "Error downloading train-images-idx3-ubyte.gz: Tried http://127.0.0.1:9/" in message
+
+
 def test_val_size_must_leave_training_images(root):
     with pytest.raises(HarnessError, match="val_size must be below the 60 training images, but got 60"):
         tasks.get("mnist")(root=str(root), val_size=60).data()
