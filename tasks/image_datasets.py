@@ -133,10 +133,10 @@ class ImageDataset(Task):
             what = f"a damaged file ({error!r})" if isinstance(error, DAMAGED) else " ".join(str(error).split())
             raise HarnessError(f"{self.label}: cannot load the files in {files.folder} (from {files.url}): "
                                f"{what}") from None
-        if len(dataset.data) != len(dataset.targets):  # MNIST's images and labels are two files, each with its count
+        problem = _disagreement(dataset)
+        if problem:
             raise HarnessError(f"{self.label}: the {'training' if train else 'test'} files in {files.folder} hold "
-                               f"{len(dataset.data)} images but {len(dataset.targets)} labels; one of them is damaged, "
-                               f"replace it with the one from {files.url}")
+                               f"{problem}; one of them is damaged, replace it with the one from {files.url}")
         return dataset
 
     def _unpack(self, archive: Path) -> None:
@@ -174,6 +174,17 @@ class MNISTLike(ImageDataset):
             return legacy
         archives = [home / "raw" / name for name, _ in self.source.resources]  # the .gz files torchvision downloads
         return Files(home / "raw", [archive.stem for archive in archives], url, archives)
+
+
+def _disagreement(dataset: datasets.VisionDataset) -> str:
+    """How images, labels and classes disagree, or "". MNIST's images and labels are two files with no checksum:
+    a damaged one failed later, in the split, or in every trial with a label outside the classes (on a GPU, a
+    device-side assert that ends the process)."""
+    labels, classes = torch.as_tensor(np.asarray(dataset.targets)), len(dataset.classes)
+    if len(dataset.data) != len(labels):
+        return f"{len(dataset.data)} images but {len(labels)} labels"
+    outside = labels[(labels < 0) | (labels >= classes)]
+    return f"label {outside[0].item()}, outside the classes 0..{classes - 1}" if len(outside) else ""
 
 
 def _tensors(dataset: datasets.VisionDataset) -> tuple[torch.Tensor, torch.Tensor]:

@@ -224,6 +224,16 @@ def test_a_failed_download_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in message and "Error downloading train-images-idx3-ubyte.gz: Tried http://127.0.0.1:9/" in message
 
 
+def test_a_label_outside_the_classes_is_named_before_any_trial(root):
+    """A damaged byte in a labels file failed every trial with `Target 200 is out of bounds` (on a GPU, an assert
+    that ends the process)."""
+    labels = root / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-1] + bytes([200]))
+    with pytest.raises(HarnessError, match=r"fashion_mnist-resnet: the training files in .*FashionMNIST/raw hold "
+                                           r"label 200, outside the classes 0..9; one of them is damaged"):
+        tasks.get("fashion_mnist")(root=str(root), val_size=10).data()
+
+
 def test_val_size_must_leave_training_images(root):
     with pytest.raises(HarnessError, match="val_size must be below the 60 training images, but got 60"):
         tasks.get("mnist")(root=str(root), val_size=60).data()
