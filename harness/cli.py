@@ -323,18 +323,20 @@ def parse_assignments(pairs: list[str], what: str) -> dict[str, Any]:
 def train(task: Annotated[str, typer.Argument(help="a registered task name")],
           set_: Annotated[list[str], typer.Option("--set", help="hyperparameter, e.g. --set lr=0.1")] = [],
           option: Annotated[list[str], typer.Option(help="task option, e.g. --option model_family=vgg")] = [],
+          plugin: Annotated[list[str], typer.Option(help="module registering the task, as a spec's `plugins:` "
+                                                         "(importable from here)")] = [],
           epochs: int = 3, seed: int = 0, device: str = "auto") -> None:
     """Train one configuration (the task's defaults plus --set) with no study around it."""
     import torch
 
     from harness.plan import build_plan
     from harness.spec import parse_spec
-    from harness.trainer import fit
+    from harness.trainer import Diverged, fit
 
     spec = parse_spec({"name": "train", "tasks": [{"name": task, **parse_assignments(option, "--option")}],
                        "strategies": ["manual"], "seeds": [seed], "budget": {"trials": 1, "epochs": epochs},
-                       "device": device})
-    run = build_plan(spec).tasks[0]
+                       "device": device, "plugins": plugin})
+    run = build_plan(spec, Path.cwd()).tasks[0]
     try:
         config = run.space.complete(parse_assignments(set_, "--set"))
     except ValueError as error:
@@ -345,10 +347,14 @@ def train(task: Annotated[str, typer.Argument(help="a registered task name")],
     model = run.task.model(config, data).to(target)
     console.print(f"{run.label} on {target}: {config}", markup=False)
     table = Table("epoch", "train loss", "val loss", "val acc.", "lr", "s")
-    result = fit(model, data, config, epochs, seed, on_epoch=lambda r: table.add_row(
-        str(r.epoch), f"{r.train_loss:.4f}", f"{r.val_loss:.4f}", f"{r.val_accuracy:.2%}", f"{r.lr:.2e}",
-        f"{r.seconds:.1f}"))
-    console.print(table)
+    try:
+        result = fit(model, data, config, epochs, seed, on_epoch=lambda r: table.add_row(
+            str(r.epoch), f"{r.train_loss:.4f}", f"{r.val_loss:.4f}", f"{r.val_accuracy:.2%}", f"{r.lr:.2e}",
+            f"{r.seconds:.1f}"))
+    except Diverged as error:  # this configuration's outcome, as a trial's failure is: said, not a traceback
+        raise HarnessError(f"training diverged after {len(table.rows)} finished epoch(s): {error}") from None
+    finally:
+        console.print(table)
     console.print(f"test accuracy {result.test_accuracy:.2%} in {result.seconds:.1f} s")
 
 

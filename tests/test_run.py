@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -234,6 +235,38 @@ def test_train_command_trains_one_configuration():
     assert "'lr': 0.05" in result.output  # 5e-2 is a number on a command line, though YAML 1.1 reads a string
     bad = runner.invoke(app, ["train", "digits", "--set", "lr=7"])
     assert bad.exit_code == 2 and "lr=7 is outside the space" in bad.output
+
+
+def test_train_command_trains_a_plugin_task_and_says_a_diverged_run_in_one_line(tmp_path, monkeypatch):
+    (tmp_path / "wild_plugins.py").write_text(textwrap.dedent('''
+        import torch
+        from torch import nn
+        from harness.optim import training_space
+        from harness.space import Space
+        from harness.task import Data, Split, Task, tasks
+
+        @tasks.register("wild_line")
+        class WildLine(Task):
+            """A line to fit, with a learning-rate range that reaches far past stability."""
+
+            def space(self) -> Space:
+                return Space(training_space(lr=(1e-3, 1e9, 1e-2)))
+
+            def data(self) -> Data:
+                points = torch.linspace(-1, 1, 1024).unsqueeze(1)
+                split = Split(points, (points[:, 0] > 0).long())
+                return Data(split, split, split, num_classes=2)
+
+            def model(self, config, data: Data) -> nn.Module:
+                return nn.Linear(1, 2)
+        '''))
+    monkeypatch.chdir(tmp_path)
+    command = ["train", "wild_line", "--plugin", "wild_plugins", "--set", "optimizer=sgd", "--epochs", "2",
+               "--device", "cpu"]
+    assert runner.invoke(app, [*command, "--set", "lr=0.1"]).exit_code == 0
+    result = runner.invoke(app, [*command, "--set", "lr=1e9"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "error: training diverged after 0 finished epoch(s): " in " ".join(result.output.split())
 
 
 def test_an_unreachable_storage_is_one_clear_error(write_spec, tmp_path):
