@@ -13,16 +13,18 @@ from reports.expected_max import expected_max_frame
 from reports.importance import importance_frame
 from reports.noise import gaps_to_best, noise_floor, split_noise_floor
 from reports.profiles import area_under_profile, cost_ratios
-from reports.stats import RankComparison, compare_strategies
+from reports.stats import VALIDATION, Metric, RankComparison, compare_strategies
 from reports.tables import best_configs, cell_summary, summary
 
 
 class Analysis:
-    """The strategies' trials (`results`) apart from the noise floor's (`noise`), and what follows from them."""
+    """The strategies' trials (`results`) apart from the noise floor's (`noise`), and what follows from them;
+    the rank tests compare the selected trials' `metric`."""
 
-    def __init__(self, results: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
+    def __init__(self, results: pd.DataFrame, curves: pd.DataFrame | None = None, metric: Metric = VALIDATION) -> None:
         self.results, self.noise = split_noise_floor(results)
         self.curves = curves if curves is not None else pd.DataFrame()
+        self.metric = metric
 
     @property
     def tasks(self) -> list[str]:
@@ -46,7 +48,7 @@ class Analysis:
 
     @cached_property
     def ranks(self) -> RankComparison:
-        return compare_strategies(self.cells)
+        return compare_strategies(self.cells, self.metric)
 
     @cached_property
     def ratios(self) -> pd.DataFrame:
@@ -70,10 +72,14 @@ class Analysis:
         return best_configs(self.results)
 
     def warnings(self) -> list[str]:
-        """What a reader must know before trusting a comparison: unequal seeds, cells without a result."""
+        """What a reader must know before trusting a comparison: unequal seeds, cells without a result, and
+        selected trials without the accuracy the rank tests compare (a test accuracy that was not recorded)."""
         lines = [f"{row.strategy} has {row.n_seeds} seed(s) on {row.task}, fewer than another strategy there; "
                  "its numbers are over fewer seeds" for row in self.summary[self.summary["fewer_seeds"]].itertuples()]
         lines += [f"{row.strategy} on {row.task}: {row.seeds_without_result} of {row.n_seeds} seed(s) ended without "
                   "a COMPLETE trial; means are over the others and the rank tests count them last"
                   for row in self.summary[self.summary["seeds_without_result"] > 0].itertuples()]
+        unmeasured = self.cells[self.cells["best_val_accuracy"].notna() & self.cells[self.metric.cells].isna()]
+        lines += [f"{row.strategy} on {row.task}, seed {row.seed}: the selected trial has no {self.metric.accuracy}; "
+                  f"the rank tests on {self.metric.accuracy} count it last" for row in unmeasured.itertuples()]
         return lines

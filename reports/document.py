@@ -12,6 +12,7 @@ from reports.analysis import Analysis
 from reports.layout import report_tables
 from reports.provenance import SPEC_FILE, commands, provenance_rows, spec_yaml
 from reports.render import Table
+from reports.stats import VALIDATION, Metric
 
 TITLE = "Benchmark report"
 
@@ -75,17 +76,17 @@ def build(analysis: Analysis, figures: list[FigureFile], manifest: dict[str, Any
                  "with different training seeds, so differences inside seed noise are marked.")]),
     ]
     if manifest is not None:
-        sections.append(reproducibility(manifest))
+        sections.append(reproducibility(manifest, analysis.metric))
     return sections
 
 
-def reproducibility(manifest: dict[str, Any]) -> Section:
+def reproducibility(manifest: dict[str, Any], metric: Metric = VALIDATION) -> Section:
     """The commands and spec that regenerate the run, and where and with what it ran."""
     rows = provenance_rows(manifest)
     provenance = pd.DataFrame(rows, columns=["What", "Value"])
     return Section("Reproducibility", [
         Text(f"To run this study again and regenerate this report (`{SPEC_FILE}` is written beside it):"),
-        Code("\n".join(commands(manifest)), "bash"),
+        Code("\n".join(commands(manifest, metric)), "bash"),
         Text(f"The spec (hash `{manifest['spec_hash']}`):"),
         Code(spec_yaml(manifest), "yaml"),
         Table("provenance", "Provenance of every session of the run", provenance, provenance, align="ll"),

@@ -113,10 +113,11 @@ def rank_table(analysis: Analysis) -> Table:
                           "Profile area": data["profile_area"].map(measured(2))})
     bold = pd.DataFrame({"Strategy": False, "Mean rank": data["mean_rank"].eq(data["mean_rank"].min()),
                          "Profile area": data["profile_area"].eq(data["profile_area"].max())})
-    note = (analysis.ranks.describe() + " Rank 1 is the best validation accuracy on a problem; ties share ranks. "
-            "Profile area: the normalised area under the performance profile on τ ∈ [1, 4] (1 = always the "
+    note = (analysis.ranks.describe() + f" Rank 1 is the best {analysis.metric.label} on a problem; ties share "
+            "ranks. Profile area: the normalised area under the performance profile on τ ∈ [1, 4] (1 = always the "
             "fastest to reach 99% of the problem's best validation accuracy).")
-    return Table("ranks", "Mean rank over (task, seed) problems", cells, data, bold, note, align="lrr")
+    return Table("ranks", f"Mean rank of {analysis.metric.accuracy} over (task, seed) problems", cells, data, bold,
+                 note, align="lrr")
 
 
 def pairwise_table(analysis: Analysis) -> Table | None:
@@ -125,12 +126,12 @@ def pairwise_table(analysis: Analysis) -> Table | None:
     Demšar (2006): post-hoc verdicts only once Friedman's test rejects; otherwise the p-values are shown
     for reference and no pair is called better.
     """
-    comparison = analysis.ranks
+    comparison, metric = analysis.ranks, analysis.metric
     pairwise = comparison.pairwise
     if pairwise is None:
         return None
-    means = analysis.summary.set_index(["task", "strategy"])["val_mean"].unstack("strategy")
-    noise = analysis.floor.set_index("task")["val_std"].reindex(means.index)
+    means = analysis.summary.set_index(["task", "strategy"])[f"{metric.prefix}_mean"].unstack("strategy")
+    noise = analysis.floor.set_index("task")[f"{metric.prefix}_std"].reindex(means.index)
     ranks = comparison.mean_ranks
     rows = []
     for a, b in combinations(pairwise.columns, 2):
@@ -145,13 +146,15 @@ def pairwise_table(analysis: Analysis) -> Table | None:
                           "Nemenyi p": data["p_value"].map(lambda p: f"{p:.3g}"), "Verdict": data["verdict"]})
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
     bold["Nemenyi p"] = data["p_value"].lt(ALPHA) & ~data["within_noise"] & comparison.rejected
-    note = (f"Bold: significant at α = {ALPHA} and outside the seed noise. A pair whose mean validation "
-            "accuracies differ by at most the noise floor's std on every task is never called a win.")
+    note = (f"Bold: significant at α = {ALPHA} and outside the seed noise. A pair whose mean {metric.name} "
+            f"accuracies differ by at most the noise floor's std of {metric.accuracy} on every task is never called "
+            "a win.")
     if not comparison.rejected:
         note += (f" Friedman's test did not reject at α = {ALPHA} (p = {comparison.p_value:.3g}), so no pair is "
                  "called better whatever its Nemenyi p (Demšar 2006: post-hoc tests only after the omnibus test "
                  "rejects); the p-values are shown for reference.")
-    return Table("pairwise", "Pairwise post-hoc tests (Nemenyi)", cells, data, bold, note, align="llrl")
+    return Table("pairwise", f"Pairwise post-hoc tests (Nemenyi) of {metric.accuracy}", cells, data, bold, note,
+                 align="llrl")
 
 
 def best_config_table(analysis: Analysis) -> Table:

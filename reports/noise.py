@@ -20,13 +20,16 @@ def split_noise_floor(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def noise_floor(noise: pd.DataFrame) -> pd.DataFrame:
-    """Per task: trainings, failures, and mean, std (ddof=1) and range of the final validation accuracy."""
+    """Per task: trainings, failures, and mean, std (ddof=1) and range of the final validation accuracy, and the
+    std of the test accuracy, the noise of the rank tests on test accuracy."""
     if noise.empty:
-        return pd.DataFrame(columns=["task", "trainings", "failed", "val_mean", "val_std", "val_range"])
-    val = complete_trials(noise).groupby("task")["val_accuracy"]
+        return pd.DataFrame(columns=["task", "trainings", "failed", "val_mean", "val_std", "val_range", "test_std"])
+    complete = complete_trials(noise).groupby("task")
+    val = complete["val_accuracy"]
     table = pd.DataFrame({"trainings": noise.groupby("task")["trial"].size(),
                           "failed": noise["state"].ne("COMPLETE").groupby(noise["task"]).sum(),
-                          "val_mean": val.mean(), "val_std": val.std(), "val_range": val.max() - val.min()})
+                          "val_mean": val.mean(), "val_std": val.std(), "val_range": val.max() - val.min(),
+                          "test_std": complete["test_accuracy"].std()})
     return in_first_seen_order(table.rename_axis("task").reset_index(), noise)
 
 

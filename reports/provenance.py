@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from reports.stats import VALIDATION, Metric
+
 SPEC_FILE = "spec.yaml"  # written beside the report, so the command below runs as printed
 
 
@@ -15,14 +17,15 @@ def spec_yaml(manifest: dict[str, Any]) -> str:
     return yaml.safe_dump(manifest["spec"], sort_keys=False)
 
 
-def commands(manifest: dict[str, Any]) -> list[str]:
-    """The shell commands that re-run the study and regenerate this report."""
+def commands(manifest: dict[str, Any], metric: Metric = VALIDATION) -> list[str]:
+    """The shell commands that re-run the study and regenerate this report (ranked on `metric`)."""
     name = manifest["spec"]["name"]
     commit = (manifest.get("sessions") or [{}])[-1].get("git_commit")
     lines = [f"git checkout {commit.removesuffix('+dirty')}"] if commit else []
     if commit and commit.endswith("+dirty"):
         lines.append("# the run's checkout had uncommitted changes: this commit alone may not repeat it")
-    return lines + [f"harness run {SPEC_FILE} --runs-dir runs", f"harness report runs/{name}"]
+    option = "" if metric == VALIDATION else f" --metric {metric.name}"
+    return lines + [f"harness run {SPEC_FILE} --runs-dir runs", f"harness report runs/{name}{option}"]
 
 
 def provenance_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:

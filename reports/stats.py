@@ -1,10 +1,11 @@
 """Is one strategy better than another? Ranks per (task, seed) problem and their significance tests.
 
-A problem is one (task, seed): strategies are ranked on the validation accuracy each selected there
-(1 = best, ties share the mean rank). Friedman's test asks whether the mean ranks differ at all;
-Nemenyi's post-hoc test (scikit-posthocs) which pairs do, with Demšar's (2006) critical difference.
-With two strategies, the Wilcoxon signed-rank test on their paired accuracies. N is the number of
-problems, never of trials.
+A problem is one (task, seed): strategies are ranked on an accuracy of the trial each selected there
+(1 = best, ties share the mean rank): its validation accuracy by default, or its test accuracy, which shows a
+strategy that overfits the validation split; the trial is selected on validation accuracy either way.
+Friedman's test asks whether the mean ranks differ at all; Nemenyi's post-hoc test (scikit-posthocs) which
+pairs do, with Demšar's (2006) critical difference. With two strategies, the Wilcoxon signed-rank test on
+their paired accuracies. N is the number of problems, never of trials.
 """
 
 from __future__ import annotations
@@ -19,7 +20,26 @@ from scipy import stats
 
 ALPHA = 0.05
 WILCOXON = "Wilcoxon signed-rank"
-NO_RESULT = 0.0  # a cell with no COMPLETE trial counts as accuracy 0: last on its problem, never dropped
+NO_RESULT = 0.0  # a cell with no COMPLETE trial (or no test accuracy, on test) counts as 0: last, never dropped
+
+
+@dataclass(frozen=True)
+class Metric:
+    """An accuracy to rank strategies on; each cell's trial is selected on validation accuracy whichever it is."""
+
+    name: str  # as `harness report --metric` takes it
+    cells: str  # its column in cell_summary's frame
+    prefix: str  # of its columns in the summary and the noise floor: val_mean, test_std, …
+    label: str  # what it is, in the report's sentences
+
+    @property
+    def accuracy(self) -> str:
+        return f"{self.name} accuracy"
+
+
+VALIDATION = Metric("validation", "best_val_accuracy", "val", "validation accuracy")
+TEST = Metric("test", "test_accuracy", "test", "test accuracy (of the trial validation selected)")
+METRICS = {metric.name: metric for metric in (VALIDATION, TEST)}
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,7 @@ class RankComparison:
     pairwise: pd.DataFrame | None = None  # post-hoc p-values, strategy x strategy
     critical_difference: float = math.nan
     tied: int = 0  # Wilcoxon: problems where the two strategies tie, which the signed-rank test leaves out
+    metric: Metric = VALIDATION  # the accuracy ranked
 
     @property
     def rejected(self) -> bool:
@@ -51,7 +72,8 @@ class RankComparison:
                     "(task, seed) problems (all tied): there is no difference to test.")
         verdict = "differ" if self.p_value < ALPHA else "do not differ significantly"
         tied = f", {self.tied} of them tied and left out by the test" if self.tied else ""
-        tested = "the two strategies' validation accuracies" if self.test == WILCOXON else "the strategies' ranks"
+        tested = (f"the two strategies' {self.metric.name} accuracies" if self.test == WILCOXON
+                  else "the strategies' ranks")
         text = (f"{self.test}: statistic {self.statistic:.3f}, p = {self.p_value:.3g} over N = {self.problems} "
                 f"(task, seed) problems{tied}; {tested} {verdict} at α = {ALPHA}.")
         if not math.isnan(self.critical_difference):
@@ -61,11 +83,11 @@ class RankComparison:
         return text
 
 
-def problem_matrix(cells: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Problems x strategies of the selected validation accuracy, complete problems only, and how many were dropped."""
+def problem_matrix(cells: pd.DataFrame, metric: Metric = VALIDATION) -> tuple[pd.DataFrame, int]:
+    """Problems x strategies of the selected trials' `metric`, complete problems only, and how many were dropped."""
     indexed = cells.set_index(["task", "seed", "strategy"])
     strategies = list(pd.unique(cells["strategy"]))
-    wide = indexed["best_val_accuracy"].unstack("strategy")[strategies]
+    wide = indexed[metric.cells].unstack("strategy")[strategies]
     complete = indexed["trials"].unstack("strategy")[strategies].notna().all(axis=1)  # NaN: no such cell
     matrix = wide[complete].fillna(NO_RESULT).astype(float)
     return matrix, int((~complete).sum())
@@ -82,12 +104,12 @@ def critical_difference(k: int, n: int, alpha: float = ALPHA) -> float:
     return q_alpha * math.sqrt(k * (k + 1) / (6 * n))
 
 
-def compare_strategies(cells: pd.DataFrame) -> RankComparison:
-    """Mean ranks over complete problems with Friedman + Nemenyi (k ≥ 3) or Wilcoxon (k = 2)."""
-    matrix, dropped = problem_matrix(cells)
+def compare_strategies(cells: pd.DataFrame, metric: Metric = VALIDATION) -> RankComparison:
+    """Mean ranks of `metric` over complete problems with Friedman + Nemenyi (k ≥ 3) or Wilcoxon (k = 2)."""
+    matrix, dropped = problem_matrix(cells, metric)
     mean_ranks = problem_ranks(matrix).mean().sort_values(kind="stable")
     n, k = matrix.shape
-    base = {"mean_ranks": mean_ranks, "problems": n, "dropped": dropped}
+    base = {"mean_ranks": mean_ranks, "problems": n, "dropped": dropped, "metric": metric}
     if k < 2 or n < 2:
         return RankComparison(**base)
     test = WILCOXON if k == 2 else "Friedman"

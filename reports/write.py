@@ -23,7 +23,7 @@ from reports.layout import accuracy_table, report_tables
 from reports.markdown import render_markdown
 from reports.provenance import SPEC_FILE, spec_yaml
 from reports.render import to_latex
-from reports.stats import problem_matrix, problem_ranks
+from reports.stats import VALIDATION, Metric, problem_matrix, problem_ranks
 
 FORMATS = ("md", "tex", "csv", "html")
 LATEX_PREAMBLE = "% Tables of a harness report; they need \\usepackage{booktabs} in the preamble.\n\n"
@@ -43,7 +43,7 @@ def _write_frames(frames: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, P
 
 def _write_csv(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     """The numbers behind every table and figure, one CSV each."""
-    ranks = problem_ranks(problem_matrix(analysis.cells)[0]).reset_index()
+    ranks = problem_ranks(problem_matrix(analysis.cells, analysis.metric)[0]).reset_index()
     frames = {"summary": analysis.summary, "cells": analysis.cells, "problem_ranks": ranks,
               "expected_max": analysis.expected_max,
               "importance": analysis.importance, "profile_ratios": analysis.ratios.reset_index()}
@@ -63,10 +63,11 @@ def _write_text(path: Path, text: str) -> dict[str, Path]:
 
 
 def write_report(results: pd.DataFrame, curves: pd.DataFrame, out_dir: Path, manifest: dict[str, Any] | None = None,
-                 formats: Collection[str] = FORMATS) -> dict[str, Path]:
+                 formats: Collection[str] = FORMATS, metric: Metric = VALIDATION) -> dict[str, Path]:
     """Write the frames, then the report in each of `formats` (md, tex, csv, html) into `out_dir`; name -> path.
 
-    `manifest` (the run's manifest.json) adds the reproducibility section and `spec.yaml`.
+    `manifest` (the run's manifest.json) adds the reproducibility section and `spec.yaml`; the rank tests compare
+    the selected trials' `metric`.
     """
     unknown = set(formats) - set(FORMATS)
     if unknown:
@@ -74,7 +75,7 @@ def write_report(results: pd.DataFrame, curves: pd.DataFrame, out_dir: Path, man
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = _write_frames({"results": results, "curves": curves}, out_dir)
-    analysis = Analysis(results, curves)
+    analysis = Analysis(results, curves, metric)
     if manifest is not None:
         paths |= _write_text(out_dir / SPEC_FILE, spec_yaml(manifest))
     if "csv" in formats:

@@ -24,6 +24,11 @@ def frame(*cells: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([row for cell in cells for row in cell])
 
 
+def swap_val_and_test(results: pd.DataFrame) -> pd.DataFrame:
+    """The same trials with their validation and test accuracies exchanged."""
+    return results.rename(columns={"val_accuracy": "test_accuracy", "test_accuracy": "val_accuracy"})
+
+
 def curves_for(results: pd.DataFrame) -> pd.DataFrame:
     """One curve row per trial and epoch, as the store's curves frame has them."""
     rows = [

@@ -14,6 +14,7 @@ from reports_frames import (
     curves_for,
     frame,
     friedman_short_of_rejecting,
+    swap_val_and_test,
     textbook_friedman,
     three_seeds_and_one,
     trials,
@@ -23,6 +24,7 @@ from reports import Analysis, anytime_frame, write_report
 from reports.figures import draw_figures, plot_anytime
 from reports.figures.canvas import integer_ticks, panels, percent
 from reports.figures.search import anytime_bands, draw_band
+from reports.stats import TEST
 
 MANIFEST = {"spec": {"name": "demo", "tasks": ["digits"], "strategies": ["before", "after", "later"],
                      "seeds": list(range(7)), "budget": {"trials": 1, "epochs": 1}},
@@ -77,8 +79,28 @@ def test_markdown_has_every_section_and_the_reproduction(written) -> None:
         assert heading in report
     assert "Friedman: statistic 10.571, p = 0.00506 over N = 7 (task, seed) problems" in report
     assert "harness run spec.yaml --runs-dir runs" in report and "git checkout abc1234" in report
+    assert "harness report runs/demo\n```" in report
+    assert "**Table: Mean rank of validation accuracy over (task, seed) problems**" in report
     assert "](best_so_far.png)" in report
     assert written["spec.yaml"].read_text().startswith("name: demo\n")
+
+
+def test_a_report_on_test_accuracy_says_so_wherever_it_ranks(tmp_path) -> None:
+    """The textbook accuracies as test accuracies, every validation accuracy tied: each statement of the statistics
+    names test accuracy, the CSV holds its ranks, and the reproduction writes the same report again."""
+    results = swap_val_and_test(textbook_friedman())
+    written = write_report(results, curves_for(results), tmp_path, MANIFEST, ("md", "csv"), metric=TEST)
+    report = written["report.md"].read_text(encoding="utf-8")
+    for line in ("**Table: Mean rank of test accuracy over (task, seed) problems**",
+                 "Friedman: statistic 10.571, p = 0.00506 over N = 7 (task, seed) problems",
+                 "Rank 1 is the best test accuracy (of the trial validation selected) on a problem",
+                 "**Table: Pairwise post-hoc tests (Nemenyi) of test accuracy**",
+                 "Mean ranks of test accuracy (of the trial validation selected) over N = 7 (task, seed) problems",
+                 "harness report runs/demo --metric test"):
+        assert line in report
+    assert "best validation accuracy on a problem" not in report
+    per_problem = pd.read_csv(written["problem_ranks.csv"])
+    assert per_problem[["before", "after", "later"]].iloc[0].tolist() == [3.0, 1.0, 2.0]  # 72, 120, 76
 
 
 def test_latex_file_has_every_table(written) -> None:

@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from reports_frames import NAN, all_tied, frame, friedman_short_of_rejecting, textbook_friedman, trials
+from reports_frames import (
+    NAN,
+    all_tied,
+    frame,
+    friedman_short_of_rejecting,
+    swap_val_and_test,
+    textbook_friedman,
+    trials,
+)
 from scipy import stats
 
 from reports import Analysis, anytime_frame, cell_summary
@@ -15,11 +23,11 @@ from reports.anytime import spent_to_reach
 from reports.expected_max import expected_max, expected_max_frame
 from reports.figures.search import anytime_bands
 from reports.importance import importance_frame, infer_distribution
-from reports.layout import accuracy_table, pairwise_table
+from reports.layout import accuracy_table, pairwise_table, rank_table
 from reports.noise import noise_floor, split_noise_floor
 from reports.profiles import area_under_profile, cost_ratios, profile
 from reports.robust import iqm_with_ci
-from reports.stats import compare_strategies, critical_difference, problem_matrix
+from reports.stats import TEST, VALIDATION, compare_strategies, critical_difference, problem_matrix
 
 DEMSAR_Q_005_K3 = 2.343  # Demšar (2006), Table 5(a): Nemenyi's q_0.05 for three classifiers
 
@@ -66,6 +74,44 @@ def test_wilcoxon_says_what_it_tested_and_how_many_ties_it_left_out() -> None:
     assert result.describe() == ("Wilcoxon signed-rank: statistic 1.000, p = 1 over N = 3 (task, seed) problems, 1 of "
                                  "them tied and left out by the test; the two strategies' validation accuracies do "
                                  "not differ significantly at α = 0.05.")
+
+
+def test_rank_tests_on_test_accuracy_are_the_validation_tests_on_the_other_column() -> None:
+    """The textbook accuracies as test accuracies, every validation accuracy tied: on test, Friedman's χ² is 74/7
+    and the mean ranks are the textbook's; on validation, every strategy ties."""
+    results = swap_val_and_test(textbook_friedman())
+    on_test = compare_strategies(cell_summary(results), TEST)
+    assert on_test.test == "Friedman" and on_test.statistic == pytest.approx(74 / 7)
+    assert on_test.p_value == pytest.approx(math.exp(-37 / 7))
+    assert on_test.mean_ranks.to_dict() == pytest.approx({"after": 1.0, "later": 17 / 7, "before": 18 / 7})
+    assert math.isnan(compare_strategies(cell_summary(results)).p_value)  # validation: all tied
+
+
+def test_on_test_accuracy_a_strategy_that_overfits_validation_loses() -> None:
+    """a beats b on validation on six seeds and loses on test on each: Wilcoxon's exact p is 2 / 2⁶ both ways,
+    the ranks swap. a's second trial has the best test accuracy of all, but validation did not select it."""
+    results = frame(*[trials("task", "a", seed, [(0, "COMPLETE", 0.9, 0.6 - 0.01 * seed, 1),
+                                                 (1, "COMPLETE", 0.5, 0.99, 1)]) for seed in range(6)],
+                    *[trials("task", "b", seed, [(0, "COMPLETE", 0.8, 0.7, 1)]) for seed in range(6)])
+    on_validation, on_test = (compare_strategies(cell_summary(results), metric) for metric in (VALIDATION, TEST))
+    assert on_validation.mean_ranks.to_dict() == {"a": 1.0, "b": 2.0}
+    assert on_test.mean_ranks.to_dict() == {"b": 1.0, "a": 2.0}
+    assert on_test.p_value == pytest.approx(2 / 2**6)
+    assert on_test.describe().endswith("the two strategies' test accuracies differ at α = 0.05.")
+
+
+def test_on_test_a_selected_trial_without_test_accuracy_ranks_last_as_a_cell_without_result() -> None:
+    results = frame(
+        trials("t", "a", 0, [(0, "COMPLETE", 0.9, NAN, 1)]),  # selected, but no test accuracy was recorded
+        trials("t", "b", 0, [(0, "FAIL", NAN, NAN, 1)]),  # nothing selected
+        trials("t", "c", 0, [(0, "COMPLETE", 0.4, 0.3, 1)]),
+    )
+    matrix, dropped = problem_matrix(cell_summary(results), TEST)
+    assert dropped == 0 and matrix.iloc[0].to_dict() == {"a": 0.0, "b": 0.0, "c": 0.3}
+    assert compare_strategies(cell_summary(results), TEST).mean_ranks.to_dict() == {"c": 1.0, "a": 2.5, "b": 2.5}
+    line = "a on t, seed 0: the selected trial has no test accuracy; the rank tests on test accuracy count it last"
+    assert line in Analysis(results, metric=TEST).warnings()
+    assert not any("the selected trial has no" in warning for warning in Analysis(results).warnings())
 
 
 def test_ranks_put_cells_without_result_last_and_drop_incomplete_problems() -> None:
@@ -235,6 +281,23 @@ def test_pairwise_verdict_inside_noise() -> None:
     assert table["verdict"].to_dict() == {("tpe", "random"): "within seed noise", ("tpe", "grid"): "tpe better",
                                           ("random", "grid"): "no significant difference"}
     assert table.loc[("tpe", "grid"), "p_value"] < 0.05 < table.loc[("random", "grid"), "p_value"]
+
+
+def test_pairwise_verdicts_on_test_accuracy_weigh_the_test_accuracy_noise() -> None:
+    """The frame above with validation and test exchanged: every validation accuracy is .5 (nothing to test), and
+    on test the verdicts are those above, tpe and random within the noise floor's test accuracy std of .03."""
+    grid = frame(*[trials("t", "grid", seed, [(0, "COMPLETE", 0.5, 0.5, 1)]) for seed in range(3)])
+    results = swap_val_and_test(pd.concat([noise_run(), grid], ignore_index=True))
+    assert pairwise_table(Analysis(results)) is None
+    table = pairwise_table(Analysis(results, metric=TEST))
+    assert table.data.set_index(["a", "b"])["verdict"].to_dict() == {
+        ("tpe", "random"): "within seed noise", ("tpe", "grid"): "tpe better",
+        ("random", "grid"): "no significant difference"}
+    assert table.caption == "Pairwise post-hoc tests (Nemenyi) of test accuracy"
+    assert "mean test accuracies differ by at most the noise floor's std of test accuracy" in table.note
+    ranks = rank_table(Analysis(results, metric=TEST))
+    assert ranks.caption == "Mean rank of test accuracy over (task, seed) problems"
+    assert "Rank 1 is the best test accuracy (of the trial validation selected) on a problem" in ranks.note
 
 
 def test_fanova_importance_from_the_frame() -> None:

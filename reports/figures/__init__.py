@@ -50,8 +50,9 @@ def draw_figures(analysis: Analysis, out_dir: Path) -> list[FigureFile]:
     ]
     if a.ranks.pairwise is not None and a.ranks.rejected:  # Nemenyi's bars mean nothing unless Friedman rejects
         drawn.insert(1, FigureFile("critical_difference", "Critical-difference diagram",
-                                   f"Mean ranks over N = {a.ranks.problems} (task, seed) problems; strategies joined "
-                                   "by a bar are not significantly different (Nemenyi, α = 0.05).",
+                                   f"Mean ranks of {a.metric.label} over N = {a.ranks.problems} (task, seed) "
+                                   "problems; strategies joined by a bar are not significantly different (Nemenyi, "
+                                   "α = 0.05).",
                                    plot_critical_difference(a.ranks, out / "critical_difference")))
     if "param_lr" in a.results and a.results["param_lr"].notna().any():
         drawn.append(FigureFile("lr_vs_accuracy", "Learning rate vs validation accuracy",

@@ -88,5 +88,6 @@ def plot_critical_difference(comparison: RankComparison, stem: Path) -> list[Pat
     sp.critical_difference_diagram(comparison.mean_ranks, comparison.pairwise, ax=ax,
                                    cd=comparison.critical_difference,
                                    color_palette=palette(comparison.pairwise.columns))
-    ax.set_title(f"Mean rank over N = {comparison.problems} (task, seed) problems (Nemenyi, α = 0.05)")
+    ax.set_title(f"Mean rank of {comparison.metric.accuracy} over N = {comparison.problems} (task, seed) problems\n"
+                 "(Nemenyi, α = 0.05)")
     return save(figure, stem)
