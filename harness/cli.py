@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from harness.budget import Spent
     from harness.plan import Cell
     from harness.store import RunStore
+    from reports.stats import Metric
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark tuning strategies on deep-learning tasks.")
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get the whole table
@@ -203,17 +204,18 @@ def progress_bars() -> Progress:
 
 
 def write_and_show(run_dir: Path, storage: Any, spec_hash: str, out: Path | None = None,
-                   formats: tuple[str, ...] | None = None) -> None:
+                   formats: tuple[str, ...] | None = None, metric: Metric | None = None) -> None:
     """Write the run's report (into `out`, default the run directory) and print its accuracy table."""
     from harness.store import frames
     from reports import FORMATS, rich_table, write_report
     from reports.noise import split_noise_floor
+    from reports.stats import VALIDATION
 
     results, curves = frames(storage, spec_hash)
     if results.empty or split_noise_floor(results)[0].empty:
         raise HarnessError(f"{run_dir} has no finished trials of any strategy yet; nothing to report")
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    written = write_report(results, curves, out or run_dir, manifest, formats or FORMATS)
+    written = write_report(results, curves, out or run_dir, manifest, formats or FORMATS, metric or VALIDATION)
     console.print(rich_table(results))
     main = next((written[name] for name in ("index.html", "report.md", "tables.tex", "summary.csv") if name in written))
     console.print(f"report: {main}", markup=False)
@@ -240,6 +242,15 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def parse_metric(name: str) -> Metric:
+    """The accuracy the rank tests compare; which trial a cell selected is decided on validation either way."""
+    from reports.stats import METRICS
+
+    if name not in METRICS:
+        raise HarnessError(f"--metric must be one of {', '.join(METRICS)}, but got {name!r}")
+    return METRICS[name]
+
+
 @app.command()
 @user_errors
 def report(run_dir: Annotated[Path | None, typer.Argument(help="a run directory, e.g. runs/quickstart")] = None,
@@ -249,6 +260,9 @@ def report(run_dir: Annotated[Path | None, typer.Argument(help="a run directory,
            = "md,tex,csv,html",
            compare: Annotated[tuple[Path, Path] | None, typer.Option(help="diff two run directories instead; "
                                                                      "exits 1 when their numbers differ")] = None,
+           metric: Annotated[str, typer.Option(help="the accuracy the statistics rank strategies on: validation, "
+                                                    "or test (that of the trial validation selected)")]
+           = "validation",
            ) -> None:
     """Write the tables, statistics, figures and HTML page of a run from its storage, or diff two runs."""
     if compare is not None:
@@ -256,9 +270,9 @@ def report(run_dir: Annotated[Path | None, typer.Argument(help="a run directory,
         return
     if run_dir is None:
         raise HarnessError("give a run directory, or --compare A B")
-    formats = parse_formats(format)
+    formats, chosen = parse_formats(format), parse_metric(metric)
     manifest, storage = open_run(run_dir)
-    write_and_show(run_dir, storage, manifest["spec_hash"], out, formats)
+    write_and_show(run_dir, storage, manifest["spec_hash"], out, formats, chosen)
 
 
 def compare_and_show(run_a: Path, run_b: Path, out: Path | None) -> None:

@@ -76,6 +76,19 @@ def test_report_rejects_an_unknown_format(run_dir) -> None:
     assert not (run_dir / "report.md").exists()
 
 
+def test_report_ranks_on_the_metric_asked_and_refuses_another(run_dir, tmp_path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["report", str(run_dir), "--out", str(out), "--format", "md", "--metric", "test"])
+    assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "the two strategies' test accuracies do not differ" in report
+    assert "harness report runs/demo --metric test" in report
+    result = runner.invoke(app, ["report", str(run_dir), "--metric", "loss"])
+    assert result.exit_code == 2
+    assert "--metric must be one of validation, test, but got 'loss'" in result.output
+    assert not (run_dir / "report.md").exists()
+
+
 def test_report_needs_a_run_directory(tmp_path) -> None:
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "is not a run directory" in result.output
