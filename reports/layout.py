@@ -38,6 +38,15 @@ def measured(digits: int) -> Callable[[float], str]:
     return lambda value: "–" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def significant(value: float, digits: int = 3) -> str:
+    """`digits` significant figures without an exponent (0.600, 12.3, 1234, 0.00139), so a short run's device-hours
+    read 0.00139, never 0.000; what was not measured (NaN) as "–"."""
+    if math.isnan(value):
+        return "–"
+    decimals = digits - 1 - math.floor(math.log10(abs(value))) if value else 0
+    return f"{value:.{max(decimals, 0)}f}"
+
+
 def _seeds(row: object) -> str:
     """Seed count, † when fewer than another strategy on the task, ‡k when k seeds found no result."""
     text = str(row.n_seeds) + ("†" if row.fewer_seeds else "")
@@ -89,7 +98,7 @@ def cost_table(analysis: Analysis) -> Table:
         columns["Compile s/cell"] = s["compile_seconds"].map(measured(1))
     for column, header in (("device_hours", "Device-hours"), ("kwh", "kWh")):
         if column in s:
-            columns[header] = s[column].map(measured(3))
+            columns[header] = s[column].map(significant)
     if "strategy_note" in s:
         columns["Note"] = s["strategy_note"].fillna("")
     cells = pd.DataFrame(columns)

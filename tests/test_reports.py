@@ -9,7 +9,7 @@ import pytest
 from reports_frames import NAN, frame, three_seeds_and_one, trials
 
 from reports import Analysis, cell_summary, summary
-from reports.layout import accuracy_table, best_config_table, cost_table, rank_table
+from reports.layout import accuracy_table, best_config_table, cost_table, rank_table, significant
 from reports.render import to_latex, to_markdown
 
 T_975_2 = 4.302652729911275  # Student-t 97.5% quantile with 2 degrees of freedom (tables)
@@ -117,6 +117,14 @@ def test_cost_table_counts_and_resources_when_measured() -> None:
     assert table.cells.set_index("Strategy").loc["random", "Note"] == "grid of 4 points; a random 1 run"
     unmeasured = cost_table(Analysis(results.assign(energy_joules=NAN))).cells
     assert unmeasured["kWh"].tolist() == ["–", "–"]  # nothing measured is not zero
+    short = cost_table(Analysis(results.assign(device_seconds=1.0))).cells.set_index("Strategy")
+    assert short.loc["tpe", "Device-hours"] == "0.00167"  # 6 s of a CPU, not 0.002
+
+
+@pytest.mark.parametrize(("value", "shown"), [(0.6, "0.600"), (12.34, "12.3"), (1234.4, "1234"),
+                                              (0.00138889, "0.00139"), (0.0, "0"), (NAN, "–")])
+def test_resources_print_three_significant_figures(value, shown) -> None:
+    assert significant(value) == shown
 
 
 def test_cost_table_shows_compile_seconds_per_cell_when_a_trial_compiled() -> None:
