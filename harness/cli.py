@@ -259,7 +259,8 @@ def report(run_dir: Annotated[Path | None, typer.Argument(help="a run directory,
            format: Annotated[str, typer.Option("--format", help="comma-separated: md, tex, csv, html")]
            = "md,tex,csv,html",
            compare: Annotated[tuple[Path, Path] | None, typer.Option(help="diff two run directories instead; "
-                                                                     "exits 1 when their numbers differ")] = None,
+                                                                     "exits 1 when their numbers differ, 2 when "
+                                                                     "neither has a trial")] = None,
            metric: Annotated[str, typer.Option(help="the accuracy the statistics rank strategies on: validation, "
                                                     "or test (that of the trial validation selected)")]
            = "validation",
@@ -276,7 +277,8 @@ def report(run_dir: Annotated[Path | None, typer.Argument(help="a run directory,
 
 
 def compare_and_show(run_a: Path, run_b: Path, out: Path | None) -> None:
-    """Print (and with --out, write) the diff of two runs; exit 1 when their numbers differ, like diff."""
+    """Print (and with --out, write) the diff of two runs; exit 1 when their numbers differ, like diff, and 2 when
+    neither run has a trial, so that two empty runs never pass for the same."""
     from harness.store import frames
     from reports.compare import compare_runs, diff_markdown
 
@@ -289,6 +291,8 @@ def compare_and_show(run_a: Path, run_b: Path, out: Path | None) -> None:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "comparison.md").write_text(text, encoding="utf-8")
+    if diff.nothing_to_compare:
+        raise typer.Exit(2)
     if not diff.same_numbers:
         raise typer.Exit(1)
 

@@ -32,8 +32,13 @@ class RunDiff:
     only_b: int
 
     @property
+    def nothing_to_compare(self) -> bool:
+        """Neither run has a trial: that they agree says nothing."""
+        return self.matched == self.only_a == self.only_b == 0
+
+    @property
     def same_numbers(self) -> bool:
-        return self.differing.empty and self.only_a == 0 and self.only_b == 0
+        return self.differing.empty and self.only_a == 0 and self.only_b == 0 and not self.nothing_to_compare
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -92,10 +97,11 @@ def shown_value(value: Any) -> str:
 def diff_markdown(diff: RunDiff, name_a: str, name_b: str) -> str:
     """The verdict first, then what differs: spec, trials, environment."""
     verdict = "the same numbers" if diff.same_numbers else "different numbers"
-    lines = [f"# Comparison of {name_a} and {name_b}", "",
-             f"**{verdict}**: {diff.matched} trials matched, "
-             f"{diff.differing[KEY].drop_duplicates().shape[0]} of them differ; {diff.only_a} only in {name_a}, "
-             f"{diff.only_b} only in {name_b}.", ""]
+    counts = (f"**{verdict}**: {diff.matched} trials matched, {diff.differing[KEY].drop_duplicates().shape[0]} of "
+              f"them differ; {diff.only_a} only in {name_a}, {diff.only_b} only in {name_b}.")
+    if diff.nothing_to_compare:
+        counts = f"**nothing to compare**: neither {name_a} nor {name_b} has a trial yet."
+    lines = [f"# Comparison of {name_a} and {name_b}", "", counts, ""]
     lines += ["## Spec", ""] + ([f"- {c}" for c in diff.spec_changes] or ["The same spec."]) + [""]
     if not diff.differing.empty:
         shown = diff.differing.head(SHOWN)

@@ -105,6 +105,15 @@ def test_compare_two_runs_with_the_same_numbers(run_dir, tmp_path) -> None:
     assert (tmp_path / "diff" / "comparison.md").read_text().startswith("# Comparison of")
 
 
+def test_compare_two_runs_without_a_trial_says_there_is_nothing_to_compare(tmp_path) -> None:
+    empty_a, empty_b = make_run(tmp_path / "a", {}), make_run(tmp_path / "b", {})
+    result = runner.invoke(app, ["report", "--compare", str(empty_a), str(empty_b), "--out", str(tmp_path / "diff")])
+    assert result.exit_code == 2
+    text = (tmp_path / "diff" / "comparison.md").read_text()
+    assert f"**nothing to compare**: neither {empty_a} nor {empty_b} has a trial yet." in text
+    assert "the same numbers" not in result.output
+
+
 def test_compare_says_where_two_runs_differ(run_dir, tmp_path) -> None:
     changed = {**VALUES, ("b", 1): [0.4, 0.65], ("b", 2): [0.5]}
     other = make_run(tmp_path / "two", changed)
