@@ -20,9 +20,10 @@ from reports_frames import (
     trials,
 )
 
-from reports import Analysis, anytime_frame, write_report
+from reports import Analysis, anytime_frame, cell_summary, write_report
 from reports.figures import draw_figures, plot_anytime
-from reports.figures.canvas import integer_ticks, panels, percent
+from reports.figures.canvas import integer_ticks, palette, panels, percent
+from reports.figures.outcomes import draw_final_accuracy
 from reports.figures.search import anytime_bands, draw_band
 from reports.stats import TEST
 
@@ -166,6 +167,14 @@ def test_a_best_so_far_of_one_grid_point_is_drawn() -> None:
     drawn = [line.get_xydata().tolist() for line in ax.lines if line.get_marker() not in ("None", "", None)]
     assert [[2.0, pytest.approx(0.65)]] in drawn
     assert ax.get_legend_handles_labels()[1] == ["manual"]
+
+
+def test_final_accuracy_names_its_axes_as_the_other_figures_do() -> None:
+    """Capitalised, as "Epochs spent" or "Learning rate": seaborn would name an unlabelled axis "strategy"."""
+    cells = cell_summary(three_seeds_and_one())
+    _, ((ax,),) = panels(1)
+    draw_final_accuracy(ax, cells, palette(cells["strategy"]))
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Strategy", "Selected validation accuracy")
 
 
 @pytest.mark.parametrize("results", [all_tied(), friedman_short_of_rejecting()])

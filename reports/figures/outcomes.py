@@ -11,6 +11,7 @@ import pandas as pd
 import scikit_posthocs as sp
 import seaborn as sns
 from matplotlib import MatplotlibDeprecationWarning
+from matplotlib.axes import Axes
 
 from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
 from reports.profiles import TAU_MAX, area_under_profile, profile
@@ -24,20 +25,26 @@ def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
     colours = palette(cells["strategy"])
     figure, (axes,) = panels(len(tasks))
     for ax, task in zip(axes, tasks):
-        data = cells[cells["task"].eq(task) & cells["best_val_accuracy"].notna()]
-        ax.set(title=str(task), xlabel="", ylabel="Selected validation accuracy")
-        if data.empty:
-            empty_note(ax, "no COMPLETE trial")
-            continue
-        with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated `vert`
-            warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
-            sns.boxplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
-                        order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
-        sns.stripplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
-                      order=list(colours), size=5, jitter=0.15, legend=False, ax=ax)
-        ax.tick_params(axis="x", labelrotation=30)
-        percent(ax)
+        draw_final_accuracy(ax, cells[cells["task"].eq(task)], colours)
+        ax.set_title(str(task))
     return save(figure, stem)
+
+
+def draw_final_accuracy(ax: Axes, cells: pd.DataFrame, colours: dict[str, tuple[float, float, float]]) -> None:
+    """One task's cells: a box per strategy with every seed's selected validation accuracy as a point."""
+    data = cells[cells["best_val_accuracy"].notna()]
+    ax.set(xlabel="Strategy", ylabel="Selected validation accuracy")  # set first: seaborn names an unlabelled axis
+    if data.empty:
+        empty_note(ax, "no COMPLETE trial")
+        return
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated `vert`
+        warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+        sns.boxplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
+                    order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
+    sns.stripplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
+                  order=list(colours), size=5, jitter=0.15, legend=False, ax=ax)
+    ax.tick_params(axis="x", labelrotation=30)
+    percent(ax)
 
 
 def plot_learning_curves(results: pd.DataFrame, curves: pd.DataFrame, stem: Path) -> list[Path]:
