@@ -23,8 +23,9 @@ from reports_frames import (
 from reports import Analysis, anytime_frame, cell_summary, write_report
 from reports.figures import draw_figures, plot_anytime
 from reports.figures.canvas import integer_ticks, palette, panels, percent
-from reports.figures.outcomes import draw_final_accuracy
+from reports.figures.outcomes import draw_final_accuracy, draw_profiles
 from reports.figures.search import anytime_bands, draw_band
+from reports.profiles import cost_ratios
 from reports.stats import TEST
 
 MANIFEST = {"spec": {"name": "demo", "tasks": ["digits"], "strategies": ["before", "after", "later"],
@@ -175,6 +176,22 @@ def test_final_accuracy_names_its_axes_as_the_other_figures_do() -> None:
     _, ((ax,),) = panels(1)
     draw_final_accuracy(ax, cells, palette(cells["strategy"]))
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("Strategy", "Selected validation accuracy")
+
+
+def test_performance_profiles_legend_their_areas_and_without_a_problem_say_why() -> None:
+    """a reaches the target in 4 epochs, b in 8 (area 2/3); with a and b on different seeds no problem has both, so
+    every area would read nan: the panel says why and has no legend."""
+    reached = frame(trials("t", "a", 0, [(0, "COMPLETE", 0.9, 0.5, 4)]),
+                    trials("t", "b", 0, [(0, "COMPLETE", 0.5, 0.5, 4), (1, "COMPLETE", 0.9, 0.5, 4)]))
+    _, ((ax, empty),) = panels(2)
+    draw_profiles(ax, cost_ratios(reached))
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["a (area 1.00)", "b (area 0.67)"]
+    apart = frame(trials("t", "a", 0, [(0, "COMPLETE", 0.9, 0.5, 4)]),
+                  trials("t", "b", 1, [(0, "COMPLETE", 0.9, 0.5, 4)]))
+    draw_profiles(empty, cost_ratios(apart))
+    assert empty.get_legend() is None
+    note = "no problem where every strategy\nhas a cell and one has a result"
+    assert [text.get_text() for text in empty.texts] == [note]
 
 
 @pytest.mark.parametrize("results", [all_tied(), friedman_short_of_rejecting()])

@@ -72,20 +72,27 @@ def plot_learning_curves(results: pd.DataFrame, curves: pd.DataFrame, stem: Path
 
 def plot_profiles(ratios: pd.DataFrame, stem: Path, tau_max: float = TAU_MAX) -> list[Path]:
     """ρ_s(τ) on [1, τ_max] as steps, each strategy labelled with its area under the curve."""
+    figure, ((ax,),) = panels(1)
+    draw_profiles(ax, ratios, tau_max)
+    return save(figure, stem)
+
+
+def draw_profiles(ax: Axes, ratios: pd.DataFrame, tau_max: float = TAU_MAX) -> None:
+    """The profiles and a legend of their areas; with no problem to profile, a note and no legend (every curve and
+    area would be NaN)."""
+    ax.set(xlabel="τ (budget ratio to the fastest strategy)", ylabel="Fraction of problems solved",
+           xlim=(1, tau_max), ylim=(-0.02, 1.02), title=f"Performance profiles ({len(ratios)} problems)")
+    if ratios.empty:
+        empty_note(ax, "no problem where every strategy\nhas a cell and one has a result")
+        return
     taus = np.unique(np.concatenate([[1.0, tau_max], ratios.to_numpy().ravel()]))
     taus = taus[(taus >= 1) & (taus <= tau_max)]
     curves, areas = profile(ratios, taus), area_under_profile(ratios, tau_max)
     colours = palette(ratios.columns)
-    figure, ((ax,),) = panels(1)
     for strategy in ratios.columns:
         ax.step(curves.index, curves[strategy], where="post", color=colours[strategy],
                 label=f"{strategy} (area {areas[strategy]:.2f})")
-    if ratios.empty:
-        empty_note(ax, "no problem where every\nstrategy has a cell")
-    ax.set(xlabel="τ (budget ratio to the fastest strategy)", ylabel="Fraction of problems solved",
-           xlim=(1, tau_max), ylim=(-0.02, 1.02), title=f"Performance profiles ({len(ratios)} problems)")
     ax.legend(title="Strategy")
-    return save(figure, stem)
 
 
 def plot_critical_difference(comparison: RankComparison, stem: Path) -> list[Path]:
