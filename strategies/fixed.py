@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from typing import Annotated, Any
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -15,7 +15,7 @@ from harness.strategy import SearchPlan, Strategy, strategies
 
 # What practitioners set per optimizer family, laid over a task's defaults wherever its space has the
 # parameter (a value outside the task's range moves to the nearest allowed one; a schedule the task
-# does not offer keeps the task's default).
+# does not offer keeps the task's default; `departures` says which, in the strategy's note).
 RECIPES: dict[str, dict[str, Any]] = {
     # He et al. (2016) ResNet on CIFAR: SGD, momentum 0.9, lr 0.1, weight decay 5e-4 at these net sizes
     # (1e-4 on ImageNet); cosine annealing (Loshchilov & Hutter, 2017) instead of hand-placed steps.
@@ -48,6 +48,20 @@ def recipe(space: Space, optimizer: str) -> dict[str, Any]:
     return space.complete({name: value for name, value in moved.items() if value is not None})
 
 
+def departures(space: Space, optimizer: str, config: Mapping[str, Any], skip: tuple[str, ...] = ()) -> list[str]:
+    """Each recipe value `config` does not train, and what the space allows instead. Manual's promise is the
+    published recipe, so a value moved into a (possibly overridden) range, a schedule the task does not offer or a
+    setting the space lacks is said in the report's note, never passed off as the recipe; `skip` names values
+    another step decides (a range test's lr)."""
+    changed = []
+    for name, value in RECIPES.get(optimizer, {}).items():
+        if name not in skip and config.get(name) != value:
+            got = repr(config[name]) if name in config else "the optimizer's own default"
+            allowed = f"allowed: {space[name].allowed()}" if name in space else f"the space has no {name}"
+            changed.append(f"{optimizer} {name} {value!r} -> {got} ({allowed})")
+    return changed
+
+
 def optimizer_families(space: Space) -> tuple[Any, ...]:
     """The optimizers a space offers (none when it has no optimizer parameter)."""
     param = space.get("optimizer")
@@ -61,18 +75,22 @@ class Manual(Strategy):
     """Expert settings: one practitioner recipe per optimizer family the task offers, or `configs:` from the spec."""
 
     configs: list[dict[str, Any]] = []  # partial configurations; unset parameters take the task's defaults
+    decided_elsewhere: ClassVar[tuple[str, ...]] = ()  # recipe values a subclass replaces in every trial
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
+        changed: list[str] = []
         if self.configs:
             chosen, what = [space.complete(c) for c in self.configs], "the spec's"
         else:
             families = optimizer_families(space)
             chosen = [recipe(space, f) for f in families] or [space.defaults()]
             what = f"practitioner settings ({', '.join(map(str, families)) or 'task defaults'})"
+            changed = [d for f, c in zip(families, chosen) for d in departures(space, f, c, self.decided_elsewhere)]
         return SearchPlan(sampler=random_by_position(seed),
                           configs=tuple(space.searched_part(c) for c in chosen),
                           note=f"{len(chosen)} configuration(s), {what}, repeated with new training seeds to fill "
-                               f"the budget")
+                               f"the budget" + (f"; recipe values the space does not allow: {'; '.join(changed)}"
+                                                if changed else ""))
 
 
 @strategies.register("grid")

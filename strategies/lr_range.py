@@ -18,6 +18,8 @@ from strategies.fixed import Manual
 class LRRangeTest(Manual):
     """Smith's range test (2017) on a short run picks each trial's learning rate; the rest as `manual`."""
 
+    decided_elsewhere = ("lr",)  # the recipe's lr never trains, so the note does not say where it moved
+
     # the test run's length, whose epochs count against the budget
     sweep_epochs: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
     # the sweep runs from the space's lowest lr / widen to its highest lr x widen

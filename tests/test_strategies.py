@@ -101,6 +101,21 @@ def test_manual_gives_one_recipe_per_optimizer_family_moved_into_the_space():
     assert all("momentum" not in c for c in (adam, adamw))
 
 
+def test_manual_says_in_its_note_each_recipe_value_the_space_does_not_allow():
+    """AdamW's weight decay 1e-2 and warm-up once trained as 1e-3 and cosine under a note naming the recipes."""
+    load_builtins()
+    manual, range_test = strategies.get("manual")(), strategies.get("lr_range_test")()
+    note = manual.plan(tasks.get("digits")().space(), BUDGET, 0).note
+    assert "adamw weight_decay 0.01 -> 0.001 (allowed: 1e-06..0.001)" in note
+    assert "adamw schedule 'warmup_cosine' -> 'cosine' (allowed: 'constant', 'cosine')" in note
+    assert "sgd " not in note.split("does not allow")[1]  # SGD's recipe fits this space
+    transformer = tasks.get("listops")(model_family="transformer").space()
+    assert "sgd lr 0.1 -> 0.003 (allowed: 1e-05..0.003)" in manual.plan(transformer, BUDGET, 0).note
+    assert "lr 0.1" not in range_test.plan(transformer, BUDGET, 0).note  # the range test picks every lr
+    fixed = manual.plan(transformer.override({"lr": 1e-3}), BUDGET, 0).note  # a spec's override
+    assert "sgd lr 0.1 -> 0.001 (allowed: 0.001 (fixed))" in fixed
+
+
 def test_every_recipe_setting_is_a_parameter_of_a_space_offering_every_optimizer():
     """A setting the space lacks never reaches the trainer (RMSprop's alpha 0.9 once trained at 0.99)."""
     space = Space(training_space(optimizer_choices=tuple(optimizers.names()),
