@@ -9,13 +9,15 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field
 
 from harness.budget import Budget
+from harness.optim import optimizers, practical_lr
 from harness.positions import random_by_position
 from harness.space import Choice, Fixed, Int, Param, Range, Space
 from harness.strategy import SearchPlan, Strategy, strategies
 
 # What practitioners set per optimizer family, laid over a task's defaults wherever its space has the
 # parameter (a value outside the task's range moves to the nearest allowed one; a schedule the task
-# does not offer keeps the task's default; `departures` says which, in the strategy's note).
+# does not offer keeps the task's default; `departures` says which, in the strategy's note). An optimizer
+# with no entry here trains at its registered practical lr (`published`).
 RECIPES: dict[str, dict[str, Any]] = {
     # He et al. (2016) ResNet on CIFAR: SGD, momentum 0.9, lr 0.1, weight decay 5e-4 at these net sizes
     # (1e-4 on ImageNet); cosine annealing (Loshchilov & Hutter, 2017) instead of hand-placed steps.
@@ -31,6 +33,14 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+def published(optimizer: str) -> dict[str, Any]:
+    """The practitioner's settings for `optimizer`. One without a recipe (Adadelta, Adamax, a plugin's) trains at
+    its registered practical lr, not at the task's default lr, which suits its default optimizer: Adadelta, whose
+    rate is a multiplier near 1, stayed at chance at 0.01."""
+    registered = {"lr": practical_lr(optimizer)[2]} if optimizer in optimizers else {}  # else the spec check says so
+    return {**registered, **RECIPES.get(optimizer, {})}
+
+
 def nearest_allowed(param: Param, value: Any) -> Any | None:
     """`value` moved into a range, kept if a choice allows it; None where the space decides (fixed, or not a choice)."""
     if isinstance(param, Range):
@@ -43,7 +53,7 @@ def nearest_allowed(param: Param, value: Any) -> Any | None:
 
 def recipe(space: Space, optimizer: str) -> dict[str, Any]:
     """The task's defaults with the practitioner's settings for `optimizer` laid over them."""
-    wanted = {"optimizer": optimizer, **RECIPES.get(optimizer, {})}
+    wanted = {"optimizer": optimizer, **published(optimizer)}
     moved = {name: nearest_allowed(space[name], value) for name, value in wanted.items() if name in space}
     return space.complete({name: value for name, value in moved.items() if value is not None})
 
@@ -54,12 +64,23 @@ def departures(space: Space, optimizer: str, config: Mapping[str, Any], skip: tu
     setting the space lacks is said in the report's note, never passed off as the recipe; `skip` names values
     another step decides (a range test's lr)."""
     changed = []
-    for name, value in RECIPES.get(optimizer, {}).items():
+    for name, value in published(optimizer).items():
         if name not in skip and config.get(name) != value:
             got = repr(config[name]) if name in config else "the optimizer's own default"
             allowed = f"allowed: {space[name].allowed()}" if name in space else f"the space has no {name}"
             changed.append(f"{optimizer} {name} {value!r} -> {got} ({allowed})")
     return changed
+
+
+def recipe_caveats(space: Space, families: Sequence[str], chosen: Sequence[Mapping[str, Any]],
+                   skip: tuple[str, ...] = ()) -> str:
+    """What the note adds to the families' names: those without a published recipe, and each recipe value that
+    did not train as published (`departures`)."""
+    unpublished = [str(f) for f in families if f not in RECIPES]
+    changed = [d for f, c in zip(families, chosen) for d in departures(space, f, c, skip)]
+    return (f"; no published recipe for {', '.join(unpublished)}: the optimizer's registered lr, the task's "
+            f"defaults otherwise" if unpublished else "") + (
+        f"; recipe values the space does not allow: {'; '.join(changed)}" if changed else "")
 
 
 def optimizer_families(space: Space) -> tuple[Any, ...]:
@@ -78,19 +99,18 @@ class Manual(Strategy):
     decided_elsewhere: ClassVar[tuple[str, ...]] = ()  # recipe values a subclass replaces in every trial
 
     def plan(self, space: Space, budget: Budget, seed: int) -> SearchPlan:
-        changed: list[str] = []
+        caveats = ""
         if self.configs:
             chosen, what = [space.complete(c) for c in self.configs], "the spec's"
         else:
             families = optimizer_families(space)
             chosen = [recipe(space, f) for f in families] or [space.defaults()]
             what = f"practitioner settings ({', '.join(map(str, families)) or 'task defaults'})"
-            changed = [d for f, c in zip(families, chosen) for d in departures(space, f, c, self.decided_elsewhere)]
+            caveats = recipe_caveats(space, families, chosen, self.decided_elsewhere)
         return SearchPlan(sampler=random_by_position(seed),
                           configs=tuple(space.searched_part(c) for c in chosen),
                           note=f"{len(chosen)} configuration(s), {what}, repeated with new training seeds to fill "
-                               f"the budget" + (f"; recipe values the space does not allow: {'; '.join(changed)}"
-                                                if changed else ""))
+                               f"the budget{caveats}")
 
 
 @strategies.register("grid")

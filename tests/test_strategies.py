@@ -116,6 +116,19 @@ def test_manual_says_in_its_note_each_recipe_value_the_space_does_not_allow():
     assert "sgd lr 0.1 -> 0.001 (allowed: 0.001 (fixed))" in fixed
 
 
+def test_an_optimizer_without_a_recipe_trains_at_its_registered_lr_and_the_note_says_so():
+    """Adadelta once took the task's default lr, 0.01, a hundredth of its rate, and stayed at chance."""
+    load_builtins()
+    plan = strategies.get("manual")().plan(tasks.get("cifar10")().space(), BUDGET, 0)  # offers every optimizer
+    lrs = {c["optimizer"]: c["lr"] for c in plan.configs}
+    assert {name: lrs[name] for name in optimizers.names() if name not in RECIPES} == {
+        "adadelta": 1.0, "adagrad": 1e-2, "adamax": 2e-3, "nadam": 2e-3}  # each one's registered default
+    assert "no published recipe for adadelta, adagrad, adamax, nadam: the optimizer's registered lr" in plan.note
+    digits = tasks.get("digits")().space().override({"optimizer": ["adadelta", "sgdd"]})  # the spec check names sgdd
+    note = strategies.get("manual")().plan(digits, BUDGET, 0).note
+    assert "adadelta lr 1.0 -> 0.3 (allowed: 0.001..0.3)" in note
+
+
 def test_every_recipe_setting_is_a_parameter_of_a_space_offering_every_optimizer():
     """A setting the space lacks never reaches the trainer (RMSprop's alpha 0.9 once trained at 0.99)."""
     space = Space(training_space(optimizer_choices=tuple(optimizers.names()),
