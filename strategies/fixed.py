@@ -84,11 +84,23 @@ def recipe_caveats(space: Space, families: Sequence[str], chosen: Sequence[Mappi
 
 
 def optimizer_families(space: Space) -> tuple[Any, ...]:
-    """The optimizers a space offers (none when it has no optimizer parameter)."""
+    """The optimizers a space offers (none when it has no optimizer parameter): its default first, then those with
+    a published recipe. A budget of fewer trials runs only the first ones, and the image tasks offer every registered
+    optimizer in alphabetical order: four trials once ran Adadelta, Adagrad, Adam and Adamax, never SGD."""
     param = space.get("optimizer")
     if isinstance(param, Choice):
-        return param.choices
+        return tuple(sorted(param.choices, key=lambda name: (name != param.default, name not in RECIPES)))
     return (param.default,) if isinstance(param, Fixed) else ()
+
+
+def budget_use(count: int, budget: Budget) -> str:
+    """How the budget spends `count` fixed configurations: repeated, or only the first ones."""
+    planned = budget.planned_trials
+    if planned is None:
+        return "run in this order and repeated with new training seeds while time is left"
+    if planned >= count:
+        return "repeated with new training seeds to fill the budget"
+    return f"only the first {planned} run" + ("" if budget.trials is not None else " if every trial runs in full")
 
 
 @strategies.register("manual")
@@ -109,8 +121,7 @@ class Manual(Strategy):
             caveats = recipe_caveats(space, families, chosen, self.decided_elsewhere)
         return SearchPlan(sampler=random_by_position(seed),
                           configs=tuple(space.searched_part(c) for c in chosen),
-                          note=f"{len(chosen)} configuration(s), {what}, repeated with new training seeds to fill "
-                               f"the budget{caveats}")
+                          note=f"{len(chosen)} configuration(s), {what}, {budget_use(len(chosen), budget)}{caveats}")
 
 
 @strategies.register("grid")

@@ -93,8 +93,8 @@ def test_manual_gives_one_recipe_per_optimizer_family_moved_into_the_space():
     space = Space(training_space(lr=(1e-4, 1e-2, 2e-3), optimizer_choices=("sgd", "adam", "adamw"),
                                  schedule_choices=("constant", "cosine")))
     configs = strategies.get("manual")().plan(space, BUDGET, 0).configs
-    assert [c["optimizer"] for c in configs] == ["sgd", "adam", "adamw"]
-    sgd, adam, adamw = configs
+    assert [c["optimizer"] for c in configs] == ["adam", "sgd", "adamw"]  # the space's default first
+    adam, sgd, adamw = configs
     assert sgd["lr"] == 1e-2 and sgd["momentum"] == RECIPES["sgd"]["momentum"] and sgd["schedule"] == "cosine"
     assert adam["lr"] == RECIPES["adam"]["lr"] and adam["weight_decay"] == 1e-6  # L2 off: the lowest allowed
     assert adamw["schedule"] == space["schedule"].default  # warmup_cosine is not offered by this task
@@ -127,6 +127,21 @@ def test_an_optimizer_without_a_recipe_trains_at_its_registered_lr_and_the_note_
     digits = tasks.get("digits")().space().override({"optimizer": ["adadelta", "sgdd"]})  # the spec check names sgdd
     note = strategies.get("manual")().plan(digits, BUDGET, 0).note
     assert "adadelta lr 1.0 -> 0.3 (allowed: 0.001..0.3)" in note
+
+
+def test_manual_runs_the_default_optimizer_first_and_says_when_the_budget_runs_only_some_recipes():
+    """Four trials on an image task, whose choices are every optimizer in alphabetical order, once ran Adadelta,
+    Adagrad, Adam and Adamax and never SGD, under a note that promised every recipe, repeated."""
+    load_builtins()
+    space, budget = tasks.get("cifar10")().space(), Budget(trials=4, epochs=1)
+    ran = run_strategy("manual", 0, budget, space=space)
+    assert [(t.params["optimizer"], t.params["lr"]) for t in ran] == [
+        ("sgd", 0.1), ("adam", 1e-3), ("adamw", 1e-3), ("rmsprop", 1e-3)]  # then those without a recipe
+    note = strategies.get("manual")().plan(space, budget, 0).note
+    assert note.startswith("8 configuration(s), practitioner settings (sgd, adam, adamw, rmsprop, adadelta, ")
+    assert "nadam), only the first 4 run;" in note
+    assert "only the first 4 run if every trial runs in full;" in strategies.get("manual")().plan(
+        space, Budget(total_epochs=8, epochs=2), 0).note
 
 
 def test_every_recipe_setting_is_a_parameter_of_a_space_offering_every_optimizer():
