@@ -36,5 +36,6 @@ class LRRangeTest(Manual):
         manual = super().plan(space, budget, seed)
         return replace(manual, lr_range_test=test,
                        note=f"{manual.note}; lr of each trial from a range test over {test.min_lr:g}..{test.max_lr:g}, "
-                            f"picked within {lr.low:g}..{lr.high:g}, lasting {self.sweep_epochs:g} epoch(s), "
-                            "counted in its epochs")
+                            f"picked within {lr.low:g}..{lr.high:g}, lasting {self.sweep_epochs:g} epoch(s) and at "
+                            f"least {test.min_steps} steps (more epochs where an epoch has fewer batches), counted "
+                            "in its epochs")

@@ -75,7 +75,8 @@ def test_lr_range_test_strategy_end_to_end_counts_the_sweep_against_the_budget(w
     results = frames(storage, study.user_attrs["spec_hash"])[0]
     assert results["epochs"].sum() >= 2 and results["epochs"].iloc[:-1].sum() < 2  # the sweep is paid from the budget
     assert (results["epochs"] > 1).all()
-    assert "range test" in study.user_attrs["strategy_note"]
+    assert "lasting 1 epoch(s) and at least 20 steps" in study.user_attrs["strategy_note"]
+    assert {trial.user_attrs["extra_epochs"] for trial in study.trials} == {2.0}  # 20 steps of 10 batches an epoch
     assert study.user_attrs["spent"]["epochs"] == results["epochs"].sum()
     assert study.user_attrs["spent"]["trials"] == study.user_attrs["spent"]["completed"] == len(results)
 
