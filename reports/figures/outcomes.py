@@ -12,6 +12,7 @@ import scikit_posthocs as sp
 import seaborn as sns
 from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
 from reports.profiles import TAU_MAX, area_under_profile, profile
@@ -20,6 +21,10 @@ from reports.tables import CELL, PAIR, selected_trials
 
 
 def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
+    return save(final_accuracy_figure(cells), stem)
+
+
+def final_accuracy_figure(cells: pd.DataFrame) -> Figure:
     """Per task, the selected validation accuracy of every seed as points over a box per strategy."""
     tasks = list(pd.unique(cells["task"]))
     colours = palette(cells["strategy"])
@@ -27,7 +32,7 @@ def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
     for ax, task in zip(axes, tasks):
         draw_final_accuracy(ax, cells[cells["task"].eq(task)], colours)
         ax.set_title(str(task))
-    return save(figure, stem)
+    return figure
 
 
 def draw_final_accuracy(ax: Axes, cells: pd.DataFrame, colours: dict[str, tuple[float, float, float]]) -> None:
@@ -48,6 +53,10 @@ def draw_final_accuracy(ax: Axes, cells: pd.DataFrame, colours: dict[str, tuple[
 
 
 def plot_learning_curves(results: pd.DataFrame, curves: pd.DataFrame, stem: Path) -> list[Path]:
+    return save(learning_curves_figure(results, curves), stem)
+
+
+def learning_curves_figure(results: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     """Validation loss and accuracy per epoch of each strategy's best trial (over its seeds), per task."""
     best = selected_trials(results, PAIR)[[*CELL, "trial"]]
     data = curves.merge(best, on=[*CELL, "trial"]) if not curves.empty else curves
@@ -67,14 +76,18 @@ def plot_learning_curves(results: pd.DataFrame, curves: pd.DataFrame, stem: Path
             integer_ticks(ax)
             legend_title(ax)
         percent(axes[1][i])
-    return save(figure, stem)
+    return figure
 
 
 def plot_profiles(ratios: pd.DataFrame, stem: Path, tau_max: float = TAU_MAX) -> list[Path]:
+    return save(profiles_figure(ratios, tau_max), stem)
+
+
+def profiles_figure(ratios: pd.DataFrame, tau_max: float = TAU_MAX) -> Figure:
     """ρ_s(τ) on [1, τ_max] as steps, each strategy labelled with its area under the curve."""
     figure, ((ax,),) = panels(1)
     draw_profiles(ax, ratios, tau_max)
-    return save(figure, stem)
+    return figure
 
 
 def draw_profiles(ax: Axes, ratios: pd.DataFrame, tau_max: float = TAU_MAX) -> None:
@@ -96,6 +109,10 @@ def draw_profiles(ax: Axes, ratios: pd.DataFrame, tau_max: float = TAU_MAX) -> N
 
 
 def plot_critical_difference(comparison: RankComparison, stem: Path) -> list[Path]:
+    return save(critical_difference_figure(comparison), stem)
+
+
+def critical_difference_figure(comparison: RankComparison) -> Figure:
     """Mean ranks on an axis; strategies Nemenyi cannot tell apart are joined by a bar."""
     figure, ((ax,),) = panels(1)
     figure.set_size_inches(7, 2.5)
@@ -104,4 +121,4 @@ def plot_critical_difference(comparison: RankComparison, stem: Path) -> list[Pat
                                    color_palette=palette(comparison.pairwise.columns))
     ax.set_title(f"Mean rank of {comparison.metric.accuracy} over N = {comparison.problems} (task, seed) problems\n"
                  "(Nemenyi, α = 0.05)")
-    return save(figure, stem)
+    return figure

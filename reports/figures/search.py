@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from scipy import stats
 
 from reports.anytime import SPENT, anytime_frame
@@ -18,6 +19,10 @@ X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
 
 
 def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[Path]:
+    return save(anytime_figure(results, by), stem)
+
+
+def anytime_figure(results: pd.DataFrame, by: str = "epochs") -> Figure:
     """One subplot per task, one line per strategy: the mean over seeds with its Student-t 95% band.
 
     The band is the same interval as the tables' (a bootstrap at every grid point would cost seconds
@@ -39,7 +44,7 @@ def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[
             integer_ticks(ax)
     if not bands.empty:
         axes[0].legend(title="Strategy")
-    return save(figure, stem)
+    return figure
 
 
 def draw_band(ax: Axes, band: pd.DataFrame, x: str, colour: object, label: str) -> None:
@@ -70,6 +75,10 @@ def anytime_bands(frame: pd.DataFrame, x: str) -> pd.DataFrame:
 
 
 def plot_expected_max(frame: pd.DataFrame, stem: Path) -> list[Path]:
+    return save(expected_max_figure(frame), stem)
+
+
+def expected_max_figure(frame: pd.DataFrame) -> Figure:
     """Expected best validation accuracy vs trials, with a ±1 standard deviation band (Dodge et al.)."""
     tasks = list(pd.unique(frame["task"]))
     colours = palette(frame["strategy"])
@@ -84,10 +93,14 @@ def plot_expected_max(frame: pd.DataFrame, stem: Path) -> list[Path]:
         integer_ticks(ax)
     if tasks:
         axes[0].legend(title="Strategy")
-    return save(figure, stem)
+    return figure
 
 
 def plot_lr_scatter(results: pd.DataFrame, stem: Path) -> list[Path]:
+    return save(lr_scatter_figure(results), stem)
+
+
+def lr_scatter_figure(results: pd.DataFrame) -> Figure:
     """Learning rate against final validation accuracy of every COMPLETE trial; log-scaled x."""
     trials = complete_trials(results).dropna(subset=["param_lr"])
     tasks = list(pd.unique(results["task"]))
@@ -104,10 +117,14 @@ def plot_lr_scatter(results: pd.DataFrame, stem: Path) -> list[Path]:
         ax.set_xscale("log")
         percent(ax)
         legend_title(ax)
-    return save(figure, stem)
+    return figure
 
 
 def plot_importance(frame: pd.DataFrame, tasks: list[str], stem: Path) -> list[Path]:
+    return save(importance_figure(frame, tasks), stem)
+
+
+def importance_figure(frame: pd.DataFrame, tasks: list[str]) -> Figure:
     """fANOVA importance per task as horizontal bars, most important on top."""
     figure, (axes,) = panels(len(tasks))
     for ax, task in zip(axes, tasks):
@@ -119,4 +136,4 @@ def plot_importance(frame: pd.DataFrame, tasks: list[str], stem: Path) -> list[P
             ax.set_yticks(np.arange(len(data)), data["parameter"])
             ax.invert_yaxis()
         ax.set(title=str(task), xlabel="fANOVA importance")
-    return save(figure, stem)
+    return figure
