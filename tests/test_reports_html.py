@@ -22,7 +22,7 @@ from reports_frames import (
 
 from reports import Analysis, anytime_frame, cell_summary, write_report
 from reports.figures import draw_figures, plot_anytime
-from reports.figures.canvas import integer_ticks, palette, panels, percent
+from reports.figures.canvas import integer_ticks, palette, panels, percent, styles
 from reports.figures.outcomes import draw_final_accuracy, draw_profiles
 from reports.figures.search import anytime_bands, draw_band
 from reports.profiles import cost_ratios
@@ -163,7 +163,7 @@ def test_a_best_so_far_of_one_grid_point_is_drawn() -> None:
                       for seed, value in enumerate([0.6, 0.7])])
     band = anytime_bands(anytime_frame(results), "epochs_spent")
     figure, ((ax,),) = panels(1)
-    draw_band(ax, band, "epochs_spent", "C0", "manual")
+    draw_band(ax, band, "epochs_spent", styles(["manual"])["manual"], "manual")
     figure.canvas.draw()
     drawn = [line.get_xydata().tolist() for line in ax.lines if line.get_marker() not in ("None", "", None)]
     assert [[2.0, pytest.approx(0.65)]] in drawn

@@ -1,10 +1,13 @@
 """Figures that never enter pyplot: each has its own Agg canvas, so no global backend is switched and
-nothing stays open once it is saved. Colours are fixed per strategy so every figure reads alike."""
+nothing stays open once it is saved. Each strategy has one style (colour, marker, line style) in every figure, so
+figures read alike, in colour or in black and white."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import seaborn as sns
@@ -16,6 +19,29 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 PANEL = (4.5, 3.6)  # inches per subplot
 FORMATS = (".png", ".pdf")
 MAX_DECIMALS = 4  # percent ticks closer than 0.0001% are not told apart
+# seaborn's colour-blind palette without its pale pink and yellow, which vanish on white (the critical-difference
+# diagram also writes its labels in them), and with brown, close to orange and vermilion, last of the eight
+COLOURS = tuple(sns.color_palette("colorblind")[i] for i in (0, 1, 2, 3, 4, 9, 7, 5))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # 7 against 8 colours: no (colour, marker) repeats before 56 strategies
+LINESTYLES = ("-", "--", ":", "-.")  # with the markers, lines apart in black and white too
+MARK_STEP = 0.1  # markers on a long line: one per tenth of the axes' diagonal
+Colour = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one strategy is drawn; `offset` staggers the markers of lines that coincide."""
+
+    colour: Colour
+    marker: str
+    linestyle: str
+    offset: float
+
+    def line(self, dense: bool = False) -> dict[str, Any]:
+        """Keywords for `Axes.plot`; a dense line (many points) gets a marker every MARK_STEP only."""
+        every = (self.offset, MARK_STEP) if dense else None
+        return {"color": self.colour, "marker": self.marker, "linestyle": self.linestyle, "markevery": every,
+                "markersize": 5}
 
 
 def panels(columns: int, rows: int = 1) -> tuple[Figure, list[list[Axes]]]:
@@ -34,10 +60,16 @@ def save(figure: Figure, stem: Path) -> list[Path]:
     return paths
 
 
-def palette(strategies: Iterable[str]) -> dict[str, tuple[float, float, float]]:
-    """One colour-blind-safe colour per strategy, in the spec's order."""
+def styles(strategies: Iterable[str]) -> dict[str, Style]:
+    """One style per strategy, in the spec's order."""
     names = list(dict.fromkeys(strategies))
-    return dict(zip(names, sns.color_palette("colorblind", len(names))))
+    return {name: Style(COLOURS[i % len(COLOURS)], MARKERS[i % len(MARKERS)], LINESTYLES[i % len(LINESTYLES)],
+                        MARK_STEP * (i % len(MARKERS)) / len(MARKERS)) for i, name in enumerate(names)}
+
+
+def palette(strategies: Iterable[str]) -> dict[str, Colour]:
+    """Each strategy's colour, as `styles` gives it."""
+    return {name: style.colour for name, style in styles(strategies).items()}
 
 
 class TickPercent(PercentFormatter):

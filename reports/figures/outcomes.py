@@ -14,10 +14,13 @@ from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
+from reports.figures.canvas import Style, empty_note, integer_ticks, palette, panels, percent, save, styles
 from reports.profiles import TAU_MAX, area_under_profile, profile
 from reports.stats import RankComparison
 from reports.tables import CELL, PAIR, selected_trials
+
+CURVE_METRICS = {"val_loss": "Validation loss", "val_accuracy": "Validation accuracy"}
+TAU_POINTS = 61  # an even grid on [1, τ_max] for the profiles' markers
 
 
 def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
@@ -61,22 +64,27 @@ def learning_curves_figure(results: pd.DataFrame, curves: pd.DataFrame) -> Figur
     best = selected_trials(results, PAIR)[[*CELL, "trial"]]
     data = curves.merge(best, on=[*CELL, "trial"]) if not curves.empty else curves
     tasks = list(pd.unique(results["task"]))
-    colours = palette(results["strategy"])
+    looks = styles(results["strategy"])
     figure, axes = panels(len(tasks), rows=2)
     for i, task in enumerate(tasks):
         task_curves = data[data["task"] == task] if not data.empty else data
-        for row, (metric, label) in enumerate([("val_loss", "Validation loss"), ("val_accuracy", "Validation accuracy")]):
-            ax = axes[row][i]
-            if task_curves.empty:
-                empty_note(ax, "no COMPLETE trial")
-            else:
-                sns.lineplot(data=task_curves, x="epoch", y=metric, hue="strategy", palette=colours,
-                             hue_order=list(colours), marker="o", errorbar=None, legend="auto" if i == row == 0 else False, ax=ax)
-            ax.set(title=str(task) if row == 0 else "", xlabel="Epoch", ylabel=label)
-            integer_ticks(ax)
-            legend_title(ax)
+        for row, (metric, label) in enumerate(CURVE_METRICS.items()):
+            draw_curves(axes[row][i], task_curves, metric, looks)
+            axes[row][i].set(title=str(task) if row == 0 else "", xlabel="Epoch", ylabel=label)
+            integer_ticks(axes[row][i])
         percent(axes[1][i])
+    if not data.empty:
+        axes[0][0].legend(title="Strategy")
     return figure
+
+
+def draw_curves(ax: Axes, curves: pd.DataFrame, metric: str, looks: dict[str, Style]) -> None:
+    """One task's curves of `metric`, a line per strategy."""
+    if curves.empty:
+        empty_note(ax, "no COMPLETE trial")
+        return
+    for strategy, curve in curves.sort_values("epoch", kind="stable").groupby("strategy", sort=False):
+        ax.plot(curve["epoch"], curve[metric], label=strategy, **looks[strategy].line())
 
 
 def plot_profiles(ratios: pd.DataFrame, stem: Path, tau_max: float = TAU_MAX) -> list[Path]:
@@ -98,13 +106,14 @@ def draw_profiles(ax: Axes, ratios: pd.DataFrame, tau_max: float = TAU_MAX) -> N
     if ratios.empty:
         empty_note(ax, "no problem where every strategy\nhas a cell and one has a result")
         return
-    taus = np.unique(np.concatenate([[1.0, tau_max], ratios.to_numpy().ravel()]))
+    # the ratios are where the steps are; the even grid only gives the markers somewhere to sit
+    taus = np.unique(np.concatenate([np.linspace(1.0, tau_max, TAU_POINTS), ratios.to_numpy().ravel()]))
     taus = taus[(taus >= 1) & (taus <= tau_max)]
     curves, areas = profile(ratios, taus), area_under_profile(ratios, tau_max)
-    colours = palette(ratios.columns)
+    looks = styles(ratios.columns)
     for strategy in ratios.columns:
-        ax.step(curves.index, curves[strategy], where="post", color=colours[strategy],
-                label=f"{strategy} (area {areas[strategy]:.2f})")
+        ax.step(curves.index, curves[strategy], where="post", label=f"{strategy} (area {areas[strategy]:.2f})",
+                **looks[strategy].line(dense=True))
     ax.legend(title="Strategy")
 
 

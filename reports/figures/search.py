@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from reports.anytime import SPENT, anytime_frame
-from reports.figures.canvas import empty_note, integer_ticks, legend_title, palette, panels, percent, save
+from reports.figures.canvas import Style, empty_note, integer_ticks, legend_title, panels, percent, save, styles
 from reports.tables import PAIR, complete_trials, unit_band
 
 X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
@@ -31,11 +31,11 @@ def anytime_figure(results: pd.DataFrame, by: str = "epochs") -> Figure:
     x = SPENT[by]
     bands = anytime_bands(anytime_frame(results, by), x)
     tasks = list(pd.unique(results["task"]))
-    colours = palette(results["strategy"])
+    looks = styles(results["strategy"])
     figure, (axes,) = panels(len(tasks))
     for ax, task in zip(axes, tasks):
         for strategy, band in bands[bands["task"] == task].groupby("strategy", sort=False):
-            draw_band(ax, band, x, colours[strategy], strategy)
+            draw_band(ax, band, x, looks[strategy], strategy)
         if not (bands["task"] == task).any():
             empty_note(ax, "no COMPLETE trial")
         ax.set(title=str(task), xlabel=X_LABELS[by], ylabel="Best validation accuracy so far")
@@ -47,15 +47,15 @@ def anytime_figure(results: pd.DataFrame, by: str = "epochs") -> Figure:
     return figure
 
 
-def draw_band(ax: Axes, band: pd.DataFrame, x: str, colour: object, label: str) -> None:
+def draw_band(ax: Axes, band: pd.DataFrame, x: str, style: Style, label: str) -> None:
     """One strategy's mean as a line in its band; a single grid point (every seed's first result came with the
     task's last epoch, as with one trial per cell) as a marker with an error bar, where a line draws nothing."""
     if len(band) == 1:
-        ax.errorbar(band[x], band["mean"], yerr=[band["mean"] - band["low"], band["high"] - band["mean"]], fmt="o",
-                    color=colour, capsize=3, label=label)
+        ax.errorbar(band[x], band["mean"], yerr=[band["mean"] - band["low"], band["high"] - band["mean"]],
+                    fmt=style.marker, color=style.colour, capsize=3, label=label)
         return
-    ax.plot(band[x], band["mean"], color=colour, label=label)
-    ax.fill_between(band[x], band["low"], band["high"], color=colour, alpha=0.2, linewidth=0)
+    ax.plot(band[x], band["mean"], label=label, **style.line(dense=True))
+    ax.fill_between(band[x], band["low"], band["high"], color=style.colour, alpha=0.2, linewidth=0)
 
 
 def anytime_bands(frame: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -81,13 +81,13 @@ def plot_expected_max(frame: pd.DataFrame, stem: Path) -> list[Path]:
 def expected_max_figure(frame: pd.DataFrame) -> Figure:
     """Expected best validation accuracy vs trials, with a ±1 standard deviation band (Dodge et al.)."""
     tasks = list(pd.unique(frame["task"]))
-    colours = palette(frame["strategy"])
+    looks = styles(frame["strategy"])
     figure, (axes,) = panels(max(1, len(tasks)))
     for ax, task in zip(axes, tasks):
         for strategy, line in frame[frame["task"] == task].groupby("strategy", sort=False):
-            ax.plot(line["n_trials"], line["expected_max"], marker=".", color=colours[strategy], label=strategy)
-            ax.fill_between(line["n_trials"], line["low"], line["high"], color=colours[strategy], alpha=0.2,
-                            linewidth=0)
+            style = looks[strategy]
+            ax.plot(line["n_trials"], line["expected_max"], label=strategy, **style.line())
+            ax.fill_between(line["n_trials"], line["low"], line["high"], color=style.colour, alpha=0.2, linewidth=0)
         ax.set(title=str(task), xlabel="Trials (n)", ylabel="Expected best validation accuracy")
         percent(ax)
         integer_ticks(ax)
@@ -104,7 +104,7 @@ def lr_scatter_figure(results: pd.DataFrame) -> Figure:
     """Learning rate against final validation accuracy of every COMPLETE trial; log-scaled x."""
     trials = complete_trials(results).dropna(subset=["param_lr"])
     tasks = list(pd.unique(results["task"]))
-    colours = palette(results["strategy"])
+    looks = styles(results["strategy"])
     figure, (axes,) = panels(len(tasks))
     for i, (ax, task) in enumerate(zip(axes, tasks)):
         data = trials[trials["task"] == task]
@@ -112,8 +112,10 @@ def lr_scatter_figure(results: pd.DataFrame) -> Figure:
         if data.empty:
             empty_note(ax, "no COMPLETE trial")
             continue
-        sns.scatterplot(data=data, x="param_lr", y="val_accuracy", hue="strategy", palette=colours,
-                        hue_order=list(colours), alpha=0.7, legend="auto" if i == 0 else False, ax=ax)
+        sns.scatterplot(data=data, x="param_lr", y="val_accuracy", hue="strategy", style="strategy",
+                        palette={name: style.colour for name, style in looks.items()}, hue_order=list(looks),
+                        markers={name: style.marker for name, style in looks.items()}, style_order=list(looks),
+                        alpha=0.7, legend="auto" if i == 0 else False, ax=ax)
         ax.set_xscale("log")
         percent(ax)
         legend_title(ax)

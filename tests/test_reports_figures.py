@@ -1,0 +1,64 @@
+"""What the figures show, read from the figures themselves: each strategy's style, legends, layout."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.figure import Figure
+from reports_frames import NAN, curves_for, frame, trials
+
+from reports import Analysis
+from reports.figures.canvas import COLOURS, styles
+from reports.figures.outcomes import learning_curves_figure, profiles_figure
+from reports.figures.search import anytime_figure, expected_max_figure
+
+ACCURACY = {"a": 0.6, "b": 0.7, "c": 0.8}
+
+
+def two_tasks() -> pd.DataFrame:
+    """Three strategies on two tasks and two seeds; c is seen first on task b, and fails on task a."""
+    rows = [trials(task, name, seed, [(0, "COMPLETE", ACCURACY[name] + 0.05 * seed, 0.5, 2),
+                                      (1, "PRUNED", 0.2, NAN, 1)])
+            for task, order in (("a", "ab"), ("b", "cba")) for name in order for seed in (0, 1)]
+    failed = [trials("a", "c", seed, [(0, "FAIL", NAN, NAN, 1)]) for seed in (0, 1)]
+    return frame(*rows, *failed)
+
+
+def line_styles(figure: Figure) -> dict[str, set[tuple[str, str, str]]]:
+    """Per strategy, every (colour, marker, line style) its labelled lines have in any panel."""
+    found: dict[str, set[tuple[str, str, str]]] = {}
+    for ax in figure.axes:
+        for line in ax.get_lines():
+            name = line.get_label().split(" (area")[0]
+            if not name.startswith("_"):
+                found.setdefault(name, set()).add((to_hex(line.get_color()), line.get_marker(), line.get_linestyle()))
+    return found
+
+
+def test_a_strategy_has_one_style_in_every_figure() -> None:
+    results = two_tasks()
+    analysis = Analysis(results, curves_for(results))
+    figures = [anytime_figure(results, "epochs"), anytime_figure(results, "seconds"),
+               expected_max_figure(analysis.expected_max), learning_curves_figure(results, analysis.curves),
+               profiles_figure(analysis.ratios)]
+    seen: dict[str, set[tuple[str, str, str]]] = {}
+    for figure in figures:
+        for name, found in line_styles(figure).items():
+            seen.setdefault(name, set()).update(found)
+    assert sorted(seen) == ["a", "b", "c"]
+    assert all(len(found) == 1 for found in seen.values()), seen
+    assert len({found.pop() for found in seen.values()}) == 3  # and no two strategies share one
+
+
+def test_many_strategies_stay_apart_in_colour_and_in_black_and_white() -> None:
+    looks = list(styles(f"s{i}" for i in range(56)).values())
+    assert len({(s.colour, s.marker) for s in looks}) == 56
+    assert len({(s.marker, s.linestyle) for s in looks[:28]}) == 28  # apart in grey too
+
+
+@pytest.mark.parametrize("colour", COLOURS)
+def test_no_colour_fades_into_white_paper(colour) -> None:
+    """Relative luminance below one half: seaborn's pale pink (0.56) and yellow (0.71) are out."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(colour)]
+    assert 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] < 0.5
