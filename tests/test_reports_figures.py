@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from reports_frames import NAN, curves_for, frame, trials
 
 from reports import Analysis
-from reports.figures.canvas import COLOURS, styles
+from reports.figures.canvas import COLOURS, PANEL, styles
 from reports.figures.outcomes import learning_curves_figure, profiles_figure
 from reports.figures.search import anytime_figure, expected_max_figure
 
@@ -62,3 +62,25 @@ def test_no_colour_fades_into_white_paper(colour) -> None:
     """Relative luminance below one half: seaborn's pale pink (0.56) and yellow (0.71) are out."""
     linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(colour)]
     assert 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] < 0.5
+
+
+def overlaps(boxes: list) -> list[tuple[int, int]]:
+    """The pairs of bounding boxes (display units) that share more than a pixel's width."""
+    return [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes[i + 1:], i + 1)
+            if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1]
+
+
+def test_many_tasks_wrap_onto_rows_of_three_with_no_empty_panel() -> None:
+    """Four tasks' learning curves: a row of three tasks, then the fourth, each task's accuracy under its loss;
+    no cell left empty, and no panel's labels run into another's."""
+    results = frame(*[trials(f"t{i}", "a", 0, [(0, "COMPLETE", 0.5, 0.5, 2)]) for i in range(4)])
+    figure = learning_curves_figure(results, curves_for(results))
+    assert tuple(figure.get_size_inches()) == pytest.approx((3 * PANEL[0], 4 * PANEL[1]))
+    assert len(figure.axes) == 8
+    loss = [ax for ax in figure.axes if ax.get_ylabel() == "Validation loss"]
+    accuracy = [ax for ax in figure.axes if ax.get_ylabel() == "Validation accuracy"]
+    assert [ax.get_title() for ax in loss] == ["t0", "t1", "t2", "t3"]
+    rows = [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in loss + accuracy]
+    assert rows == [(0, 0), (0, 1), (0, 2), (2, 0), (1, 0), (1, 1), (1, 2), (3, 0)]
+    figure.canvas.draw()
+    assert overlaps([ax.get_tightbbox() for ax in figure.axes]) == []

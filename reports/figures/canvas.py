@@ -4,6 +4,7 @@ figures read alike, in colour or in black and white."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-PANEL = (4.5, 3.6)  # inches per subplot
+PANEL = (3.4, 2.8)  # inches per subplot: one is a paper's column wide, two its text width
+MAX_COLUMNS = 3  # tasks side by side; more wrap onto another row rather than shrink every panel on the page
 FORMATS = (".png", ".pdf")
 MAX_DECIMALS = 4  # percent ticks closer than 0.0001% are not told apart
 # seaborn's colour-blind palette without its pale pink and yellow, which vanish on white (the critical-difference
@@ -49,6 +51,19 @@ def panels(columns: int, rows: int = 1) -> tuple[Figure, list[list[Axes]]]:
     figure = Figure(figsize=(PANEL[0] * columns, PANEL[1] * rows), layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.subplots(rows, columns, squeeze=False).tolist()
+
+
+def task_panels(count: int, per_task: int = 1) -> tuple[Figure, list[list[Axes]]]:
+    """`per_task` subplots stacked for each of `count` tasks (at least one), as `panels` indexes them: [j][task].
+
+    At most MAX_COLUMNS tasks a row, so the figure fits a page; the cells a last, shorter row leaves are removed.
+    """
+    count, columns = max(count, 1), min(max(count, 1), MAX_COLUMNS)
+    figure, grid = panels(columns, math.ceil(count / columns) * per_task)
+    axes = [[grid[i // columns * per_task + j][i % columns] for i in range(count)] for j in range(per_task)]
+    for ax in set(figure.axes) - {ax for row in axes for ax in row}:
+        ax.remove()
+    return figure, axes
 
 
 def save(figure: Figure, stem: Path) -> list[Path]:

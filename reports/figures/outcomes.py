@@ -14,7 +14,7 @@ from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from reports.figures.canvas import Style, empty_note, integer_ticks, palette, panels, percent, save, styles
+from reports.figures.canvas import Style, empty_note, integer_ticks, palette, panels, percent, save, styles, task_panels
 from reports.profiles import TAU_MAX, area_under_profile, profile
 from reports.stats import RankComparison
 from reports.tables import CELL, PAIR, selected_trials
@@ -31,7 +31,7 @@ def final_accuracy_figure(cells: pd.DataFrame) -> Figure:
     """Per task, the selected validation accuracy of every seed as points over a box per strategy."""
     tasks = list(pd.unique(cells["task"]))
     colours = palette(cells["strategy"])
-    figure, (axes,) = panels(len(tasks))
+    figure, (axes,) = task_panels(len(tasks))
     for ax, task in zip(axes, tasks):
         draw_final_accuracy(ax, cells[cells["task"].eq(task)], colours)
         ax.set_title(str(task))
@@ -65,7 +65,7 @@ def learning_curves_figure(results: pd.DataFrame, curves: pd.DataFrame) -> Figur
     data = curves.merge(best, on=[*CELL, "trial"]) if not curves.empty else curves
     tasks = list(pd.unique(results["task"]))
     looks = styles(results["strategy"])
-    figure, axes = panels(len(tasks), rows=2)
+    figure, axes = task_panels(len(tasks), per_task=2)
     for i, task in enumerate(tasks):
         task_curves = data[data["task"] == task] if not data.empty else data
         for row, (metric, label) in enumerate(CURVE_METRICS.items()):

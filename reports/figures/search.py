@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from reports.anytime import SPENT, anytime_frame
-from reports.figures.canvas import Style, empty_note, integer_ticks, legend_title, panels, percent, save, styles
+from reports.figures.canvas import Style, empty_note, integer_ticks, legend_title, percent, save, styles, task_panels
 from reports.tables import PAIR, complete_trials, unit_band
 
 X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
@@ -32,7 +32,7 @@ def anytime_figure(results: pd.DataFrame, by: str = "epochs") -> Figure:
     bands = anytime_bands(anytime_frame(results, by), x)
     tasks = list(pd.unique(results["task"]))
     looks = styles(results["strategy"])
-    figure, (axes,) = panels(len(tasks))
+    figure, (axes,) = task_panels(len(tasks))
     for ax, task in zip(axes, tasks):
         for strategy, band in bands[bands["task"] == task].groupby("strategy", sort=False):
             draw_band(ax, band, x, looks[strategy], strategy)
@@ -82,7 +82,7 @@ def expected_max_figure(frame: pd.DataFrame) -> Figure:
     """Expected best validation accuracy vs trials, with a ±1 standard deviation band (Dodge et al.)."""
     tasks = list(pd.unique(frame["task"]))
     looks = styles(frame["strategy"])
-    figure, (axes,) = panels(max(1, len(tasks)))
+    figure, (axes,) = task_panels(len(tasks))
     for ax, task in zip(axes, tasks):
         for strategy, line in frame[frame["task"] == task].groupby("strategy", sort=False):
             style = looks[strategy]
@@ -105,7 +105,7 @@ def lr_scatter_figure(results: pd.DataFrame) -> Figure:
     trials = complete_trials(results).dropna(subset=["param_lr"])
     tasks = list(pd.unique(results["task"]))
     looks = styles(results["strategy"])
-    figure, (axes,) = panels(len(tasks))
+    figure, (axes,) = task_panels(len(tasks))
     for i, (ax, task) in enumerate(zip(axes, tasks)):
         data = trials[trials["task"] == task]
         ax.set(title=str(task), xlabel="Learning rate", ylabel="Validation accuracy")
@@ -128,7 +128,7 @@ def plot_importance(frame: pd.DataFrame, tasks: list[str], stem: Path) -> list[P
 
 def importance_figure(frame: pd.DataFrame, tasks: list[str]) -> Figure:
     """fANOVA importance per task as horizontal bars, most important on top."""
-    figure, (axes,) = panels(len(tasks))
+    figure, (axes,) = task_panels(len(tasks))
     for ax, task in zip(axes, tasks):
         data = frame[frame["task"] == task].sort_values("importance", ascending=False)
         if data.empty:
