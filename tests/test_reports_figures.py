@@ -11,7 +11,7 @@ from reports_frames import NAN, curves_for, frame, trials
 from reports import Analysis
 from reports.figures.canvas import COLOURS, PANEL, styles
 from reports.figures.outcomes import learning_curves_figure, profiles_figure
-from reports.figures.search import anytime_figure, expected_max_figure
+from reports.figures.search import anytime_figure, expected_max_figure, lr_scatter_figure
 
 ACCURACY = {"a": 0.6, "b": 0.7, "c": 0.8}
 
@@ -75,7 +75,8 @@ def test_many_tasks_wrap_onto_rows_of_three_with_no_empty_panel() -> None:
     no cell left empty, and no panel's labels run into another's."""
     results = frame(*[trials(f"t{i}", "a", 0, [(0, "COMPLETE", 0.5, 0.5, 2)]) for i in range(4)])
     figure = learning_curves_figure(results, curves_for(results))
-    assert tuple(figure.get_size_inches()) == pytest.approx((3 * PANEL[0], 4 * PANEL[1]))
+    legend = figure.legends[0].get_window_extent().height / figure.dpi  # the figure grows by the legend's height
+    assert (figure.get_figwidth(), figure.get_figheight() - legend) == pytest.approx((3 * PANEL[0], 4 * PANEL[1]))
     assert len(figure.axes) == 8
     loss = [ax for ax in figure.axes if ax.get_ylabel() == "Validation loss"]
     accuracy = [ax for ax in figure.axes if ax.get_ylabel() == "Validation accuracy"]
@@ -84,3 +85,30 @@ def test_many_tasks_wrap_onto_rows_of_three_with_no_empty_panel() -> None:
     assert rows == [(0, 0), (0, 1), (0, 2), (2, 0), (1, 0), (1, 1), (1, 2), (3, 0)]
     figure.canvas.draw()
     assert overlaps([ax.get_tightbbox() for ax in figure.axes]) == []
+
+
+SIX = ["manual", "grid", "random", "tpe", "hyperband", "asha"]
+
+
+def six_strategies() -> pd.DataFrame:
+    """Six strategies on three tasks and two seeds, with trials at every accuracy, so panels fill with data."""
+    return frame(*[trials(task, name, seed, [(i, "COMPLETE", 0.1 + 0.2 * i + 0.02 * j, 0.5, 1 + i) for i in range(4)])
+                   for task in ("digits", "listops", "digits-vgg") for j, name in enumerate(SIX) for seed in (0, 1)])
+
+
+@pytest.mark.parametrize("draw", [lambda a: anytime_figure(a.results), lambda a: expected_max_figure(a.expected_max),
+                                  lambda a: learning_curves_figure(a.results, a.curves),
+                                  lambda a: lr_scatter_figure(a.results), lambda a: profiles_figure(a.ratios)],
+                         ids=["best_so_far", "expected_max", "learning_curves", "lr_vs_accuracy", "profiles"])
+def test_one_legend_under_the_panels_covers_no_data(draw) -> None:
+    """Six strategies: one legend for the figure, in the spec's order, inside the figure and clear of every panel
+    (its ticks and labels too)."""
+    results = six_strategies()
+    figure = draw(Analysis(results, curves_for(results)))
+    (legend,) = figure.legends
+    assert [text.get_text().split(" (area")[0] for text in legend.get_texts()] == SIX
+    assert all(ax.get_legend() is None for ax in figure.axes)
+    figure.canvas.draw()
+    box = legend.get_window_extent()
+    assert figure.bbox.x0 <= box.x0 and box.x1 <= figure.bbox.x1 and figure.bbox.y0 <= box.y0
+    assert all(overlaps([box, ax.get_tightbbox()]) == [] for ax in figure.axes)

@@ -183,13 +183,15 @@ def test_performance_profiles_legend_their_areas_and_without_a_problem_say_why()
     every area would read nan: the panel says why and has no legend."""
     reached = frame(trials("t", "a", 0, [(0, "COMPLETE", 0.9, 0.5, 4)]),
                     trials("t", "b", 0, [(0, "COMPLETE", 0.5, 0.5, 4), (1, "COMPLETE", 0.9, 0.5, 4)]))
-    _, ((ax, empty),) = panels(2)
+    figure, ((ax,),) = panels(1)
     draw_profiles(ax, cost_ratios(reached))
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["a (area 1.00)", "b (area 0.67)"]
+    (legend,) = figure.legends
+    assert [text.get_text() for text in legend.get_texts()] == ["a (area 1.00)", "b (area 0.67)"]
     apart = frame(trials("t", "a", 0, [(0, "COMPLETE", 0.9, 0.5, 4)]),
                   trials("t", "b", 1, [(0, "COMPLETE", 0.9, 0.5, 4)]))
+    figure, ((empty,),) = panels(1)
     draw_profiles(empty, cost_ratios(apart))
-    assert empty.get_legend() is None
+    assert figure.legends == [] and empty.get_legend() is None
     note = "no problem where every strategy\nhas a cell and one has a result"
     assert [text.get_text() for text in empty.texts] == [note]
 

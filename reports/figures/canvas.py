@@ -15,6 +15,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 PANEL = (3.4, 2.8)  # inches per subplot: one is a paper's column wide, two its text width
@@ -27,6 +28,8 @@ COLOURS = tuple(sns.color_palette("colorblind")[i] for i in (0, 1, 2, 3, 4, 9, 7
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # 7 against 8 colours: no (colour, marker) repeats before 56 strategies
 LINESTYLES = ("-", "--", ":", "-.")  # with the markers, lines apart in black and white too
 MARK_STEP = 0.1  # markers on a long line: one per tenth of the axes' diagonal
+NO_LINE = {"linestyle": "none"}
+LEGEND_WIDTH = 0.95  # of the figure's, at most
 Colour = tuple[float, float, float]
 
 
@@ -111,6 +114,17 @@ def empty_note(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center")
 
 
-def legend_title(ax: Axes, title: str = "Strategy") -> None:
-    if ax.get_legend() is not None:
-        ax.get_legend().set_title(title)
+def strategy_legend(figure: Figure, looks: dict[str, Style], labels: dict[str, str] | None = None,
+                    lines: bool = True) -> None:
+    """One legend for the whole figure, under its panels, where it covers no data; in as few rows as the figure's
+    width takes, and the figure grows by its height so the panels keep theirs. `lines=False`: markers alone."""
+    handles = [Line2D([], [], label=(labels or {}).get(name, name), **(style.line() | ({} if lines else NO_LINE)))
+               for name, style in looks.items()]
+    renderer, width = figure.canvas.get_renderer(), LEGEND_WIDTH * figure.get_figwidth() * figure.dpi
+    for rows in range(1, len(handles) + 1):  # rows as full as each other: 6 entries on 2 rows are 3 and 3
+        legend = figure.legend(handles=handles, ncols=math.ceil(len(handles) / rows), loc="outside lower center",
+                               title="Strategy", frameon=False)
+        if rows == len(handles) or legend.get_window_extent(renderer).width <= width:
+            break
+        legend.remove()
+    figure.set_figheight(figure.get_figheight() + legend.get_window_extent(renderer).height / figure.dpi)

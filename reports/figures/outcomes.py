@@ -14,7 +14,18 @@ from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from reports.figures.canvas import Style, empty_note, integer_ticks, palette, panels, percent, save, styles, task_panels
+from reports.figures.canvas import (
+    Style,
+    empty_note,
+    integer_ticks,
+    palette,
+    panels,
+    percent,
+    save,
+    strategy_legend,
+    styles,
+    task_panels,
+)
 from reports.profiles import TAU_MAX, area_under_profile, profile
 from reports.stats import RankComparison
 from reports.tables import CELL, PAIR, selected_trials
@@ -74,7 +85,7 @@ def learning_curves_figure(results: pd.DataFrame, curves: pd.DataFrame) -> Figur
             integer_ticks(axes[row][i])
         percent(axes[1][i])
     if not data.empty:
-        axes[0][0].legend(title="Strategy")
+        strategy_legend(figure, looks)
     return figure
 
 
@@ -111,10 +122,11 @@ def draw_profiles(ax: Axes, ratios: pd.DataFrame, tau_max: float = TAU_MAX) -> N
     taus = taus[(taus >= 1) & (taus <= tau_max)]
     curves, areas = profile(ratios, taus), area_under_profile(ratios, tau_max)
     looks = styles(ratios.columns)
+    labels = {strategy: f"{strategy} (area {areas[strategy]:.2f})" for strategy in ratios.columns}
     for strategy in ratios.columns:
-        ax.step(curves.index, curves[strategy], where="post", label=f"{strategy} (area {areas[strategy]:.2f})",
+        ax.step(curves.index, curves[strategy], where="post", label=labels[strategy],
                 **looks[strategy].line(dense=True))
-    ax.legend(title="Strategy")
+    strategy_legend(ax.figure, looks, labels)
 
 
 def plot_critical_difference(comparison: RankComparison, stem: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from reports.anytime import SPENT, anytime_frame
-from reports.figures.canvas import Style, empty_note, integer_ticks, legend_title, percent, save, styles, task_panels
+from reports.figures.canvas import Style, empty_note, integer_ticks, percent, save, strategy_legend, styles, task_panels
 from reports.tables import PAIR, complete_trials, unit_band
 
 X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
@@ -43,7 +43,7 @@ def anytime_figure(results: pd.DataFrame, by: str = "epochs") -> Figure:
         if by == "epochs":
             integer_ticks(ax)
     if not bands.empty:
-        axes[0].legend(title="Strategy")
+        strategy_legend(figure, looks)
     return figure
 
 
@@ -92,7 +92,7 @@ def expected_max_figure(frame: pd.DataFrame) -> Figure:
         percent(ax)
         integer_ticks(ax)
     if tasks:
-        axes[0].legend(title="Strategy")
+        strategy_legend(figure, looks)
     return figure
 
 
@@ -106,7 +106,7 @@ def lr_scatter_figure(results: pd.DataFrame) -> Figure:
     tasks = list(pd.unique(results["task"]))
     looks = styles(results["strategy"])
     figure, (axes,) = task_panels(len(tasks))
-    for i, (ax, task) in enumerate(zip(axes, tasks)):
+    for ax, task in zip(axes, tasks):
         data = trials[trials["task"] == task]
         ax.set(title=str(task), xlabel="Learning rate", ylabel="Validation accuracy")
         if data.empty:
@@ -115,10 +115,11 @@ def lr_scatter_figure(results: pd.DataFrame) -> Figure:
         sns.scatterplot(data=data, x="param_lr", y="val_accuracy", hue="strategy", style="strategy",
                         palette={name: style.colour for name, style in looks.items()}, hue_order=list(looks),
                         markers={name: style.marker for name, style in looks.items()}, style_order=list(looks),
-                        alpha=0.7, legend="auto" if i == 0 else False, ax=ax)
+                        alpha=0.7, legend=False, ax=ax)
         ax.set_xscale("log")
         percent(ax)
-        legend_title(ax)
+    if not trials.empty:
+        strategy_legend(figure, looks, lines=False)
     return figure
 
 
