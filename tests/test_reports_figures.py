@@ -10,7 +10,7 @@ from reports_frames import NAN, curves_for, frame, trials
 
 from reports import Analysis
 from reports.figures.canvas import COLOURS, PANEL, styles
-from reports.figures.outcomes import learning_curves_figure, profiles_figure
+from reports.figures.outcomes import final_accuracy_figure, learning_curves_figure, profiles_figure
 from reports.figures.search import anytime_figure, expected_max_figure, lr_scatter_figure
 
 ACCURACY = {"a": 0.6, "b": 0.7, "c": 0.8}
@@ -112,3 +112,16 @@ def test_one_legend_under_the_panels_covers_no_data(draw) -> None:
     box = legend.get_window_extent()
     assert figure.bbox.x0 <= box.x0 and box.x1 <= figure.bbox.x1 and figure.bbox.y0 <= box.y0
     assert all(overlaps([box, ax.get_tightbbox()]) == [] for ax in figure.axes)
+
+
+def test_strategy_names_under_the_boxes_end_at_their_tick() -> None:
+    """Slanted names centred under their tick ran under the next one ("hyperband asha" read as one label): each
+    must end at its own tick, within a letter's height."""
+    figure = final_accuracy_figure(Analysis(six_strategies()).cells)
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    ticks = ax.transData.transform([(x, 0) for x in ax.get_xticks()])[:, 0]
+    labels = ax.get_xticklabels()
+    assert [label.get_text() for label in labels] == SIX
+    for tick, label in zip(ticks, labels):
+        assert abs(label.get_window_extent().x1 - tick) <= label.get_fontsize() * figure.dpi / 72

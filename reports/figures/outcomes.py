@@ -62,7 +62,8 @@ def draw_final_accuracy(ax: Axes, cells: pd.DataFrame, colours: dict[str, tuple[
                     order=list(colours), fill=False, showfliers=False, legend=False, ax=ax)
     sns.stripplot(data=data, x="strategy", y="best_val_accuracy", hue="strategy", palette=colours,
                   order=list(colours), size=5, jitter=0.15, legend=False, ax=ax)
-    ax.tick_params(axis="x", labelrotation=30)
+    for label in ax.get_xticklabels():  # each name ends at its tick, rather than centred under it and its neighbour
+        label.set(rotation=45, horizontalalignment="right", rotation_mode="anchor")
     percent(ax)
 
 
