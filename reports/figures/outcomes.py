@@ -13,6 +13,7 @@ import seaborn as sns
 from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation, Transform
 
 from reports.figures.canvas import (
     Style,
@@ -32,6 +33,8 @@ from reports.tables import CELL, PAIR, selected_trials
 
 CURVE_METRICS = {"val_loss": "Validation loss", "val_accuracy": "Validation accuracy"}
 TAU_POINTS = 61  # an even grid on [1, τ_max] for the profiles' markers
+CD_WIDTH, CD_HEAD, CD_ROW = 7.0, 1.2, 0.22  # inches: a page wide; title and rank axis; a row of names or bars
+CD_GAP = 6  # points between the rank axis's numbers and the critical-difference bar
 
 
 def plot_final_accuracy(cells: pd.DataFrame, stem: Path) -> list[Path]:
@@ -135,12 +138,34 @@ def plot_critical_difference(comparison: RankComparison, stem: Path) -> list[Pat
 
 
 def critical_difference_figure(comparison: RankComparison) -> Figure:
-    """Mean ranks on an axis; strategies Nemenyi cannot tell apart are joined by a bar."""
+    """Mean ranks on an axis; strategies Nemenyi cannot tell apart are joined by a bar. The figure is a page wide
+    and a label row taller for each row of names and bars, so many strategies do not crowd their names; its title
+    is the figure's, which the layout keeps above the critical difference's bar."""
     figure, ((ax,),) = panels(1)
-    figure.set_size_inches(7, 2.5)
-    sp.critical_difference_diagram(comparison.mean_ranks, comparison.pairwise, ax=ax,
-                                   cd=comparison.critical_difference,
-                                   color_palette=palette(comparison.pairwise.columns))
-    ax.set_title(f"Mean rank of {comparison.metric.accuracy} over N = {comparison.problems} (task, seed) problems\n"
-                 "(Nemenyi, α = 0.05)")
+    drawn = sp.critical_difference_diagram(comparison.mean_ranks, comparison.pairwise, ax=ax,
+                                           color_palette=palette(comparison.pairwise.columns),
+                                           label_fmt_left="{label} ({rank:.2f})",
+                                           label_fmt_right="({rank:.2f}) {label}")
+    rows = -min(label.get_position()[1] for label in drawn["labels"])  # bar levels above, then a row per name
+    figure.set_size_inches(CD_WIDTH, CD_HEAD + CD_ROW * rows)
+    draw_critical_difference(ax, comparison.mean_ranks.iloc[0], comparison.critical_difference)
+    figure.suptitle(f"Mean rank of {comparison.metric.accuracy} over N = {comparison.problems} (task, seed) "
+                    "problems\n(Nemenyi, α = 0.05)")
     return figure
+
+
+def draw_critical_difference(ax: Axes, start: float, length: float) -> None:
+    """Nemenyi's critical difference as a bar from the best mean rank, with its value, CD_GAP points above the rank
+    axis's numbers (scikit-posthocs puts it half a row above the axis, across the numbers once rows are many)."""
+    figure = ax.figure
+    ax.get_ylim()  # the limits the rank axis is drawn at, before reading where it is
+    numbers = ax.xaxis.get_tightbbox(figure.canvas.get_renderer()).y1 - ax.transData.transform((0, 0))[1]
+    lift = numbers * 72 / figure.dpi + CD_GAP  # points above the axis line
+    ax.plot([start, start + length], [0, 0], color="k", linewidth=2, clip_on=False,
+            transform=ax.transData + raised(figure, lift))
+    ax.text(start + length / 2, 0, f"CD = {length:.2f}", ha="center", va="bottom",
+            transform=ax.transData + raised(figure, lift + 2))
+
+
+def raised(figure: Figure, points: float) -> Transform:
+    return ScaledTranslation(0, points / 72, figure.dpi_scale_trans)
