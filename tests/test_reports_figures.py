@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from matplotlib.colors import to_hex, to_rgb
@@ -14,6 +16,7 @@ from reports.figures.outcomes import (
     critical_difference_figure,
     final_accuracy_figure,
     learning_curves_figure,
+    plot_profiles,
     profiles_figure,
 )
 from reports.figures.search import anytime_figure, expected_max_figure, lr_scatter_figure
@@ -159,3 +162,10 @@ def test_critical_difference_diagram_keeps_its_bar_names_and_title_apart() -> No
     names = [text for text in ax.texts if text is not value]
     assert overlaps([text.get_window_extent() for text in names]) == []
     assert {"(10.80) s1", "(11.20) s0", "s11 (1.80)"} <= {text.get_text() for text in names}
+
+
+def test_pdf_figures_embed_truetype_fonts_not_type_3(tmp_path) -> None:
+    """IEEE's and ACM's checks of a paper's PDF refuse Type 3 fonts, matplotlib's default."""
+    _, pdf = plot_profiles(Analysis(two_tasks()).ratios, tmp_path / "profiles")
+    fonts = set(re.findall(rb"/Subtype\s*/(\w+)", pdf.read_bytes()))
+    assert b"CIDFontType2" in fonts and b"Type3" not in fonts  # TrueType glyphs, in a font of type 0
