@@ -169,3 +169,27 @@ def test_pdf_figures_embed_truetype_fonts_not_type_3(tmp_path) -> None:
     _, pdf = plot_profiles(Analysis(two_tasks()).ratios, tmp_path / "profiles")
     fonts = set(re.findall(rb"/Subtype\s*/(\w+)", pdf.read_bytes()))
     assert b"CIDFontType2" in fonts and b"Type3" not in fonts  # TrueType glyphs, in a font of type 0
+
+
+def cut(figure: Figure) -> list[float]:
+    """How far (inches) what the figure draws reaches past its left, bottom, right and top edges; 0 where it does
+    not: a label reaching past an edge is cut off there."""
+    figure.canvas.draw()  # the layout runs as it draws
+    drawn = figure.get_tightbbox(figure.canvas.get_renderer())
+    return [round(max(0.0, edge), 2) for edge in (-drawn.x0, -drawn.y0, drawn.x1 - figure.get_figwidth(),
+                                                  drawn.y1 - figure.get_figheight())]
+
+
+@pytest.mark.parametrize("draw", [lambda a: final_accuracy_figure(a.cells), lambda a: anytime_figure(a.results),
+                                  lambda a: expected_max_figure(a.expected_max),
+                                  lambda a: learning_curves_figure(a.results, a.curves),
+                                  lambda a: lr_scatter_figure(a.results), lambda a: profiles_figure(a.ratios)],
+                         ids=["final_accuracy", "best_so_far", "expected_max", "learning_curves", "lr_vs_accuracy",
+                              "profiles"])
+def test_no_text_is_cut_at_the_figure_edge(draw) -> None:
+    """One task, seven strategies, one with a long name: slanted under the boxes, it took the height the y label
+    needed, whose ends were cut."""
+    names = [*SIX, "coarse_to_fine"]
+    results = frame(*[trials("digits", name, seed, [(0, "COMPLETE", 0.4 + 0.05 * j, 0.5, 2)])
+                      for j, name in enumerate(names) for seed in (0, 1)])
+    assert cut(draw(Analysis(results, curves_for(results)))) == [0, 0, 0, 0]

@@ -3,6 +3,7 @@ profiles and the critical-difference diagram."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import ScaledTranslation, Transform
 
 from reports.figures.canvas import (
+    MAX_COLUMNS,
     Style,
     empty_note,
     integer_ticks,
@@ -49,7 +51,16 @@ def final_accuracy_figure(cells: pd.DataFrame) -> Figure:
     for ax, task in zip(axes, tasks):
         draw_final_accuracy(ax, cells[cells["task"].eq(task)], colours)
         ax.set_title(str(task))
+    grow_for_names(figure, axes)
     return figure
+
+
+def grow_for_names(figure: Figure, axes: list[Axes]) -> None:
+    """The figure taller by its slanted strategy names' height on each row of panels, so long names take none from
+    the boxes; else the y label, longer than the boxes are high, ran past the figure's edge and was cut."""
+    renderer, rows = figure.canvas.get_renderer(), math.ceil(len(axes) / MAX_COLUMNS)
+    names = max((label.get_window_extent(renderer).height for ax in axes for label in ax.get_xticklabels()), default=0)
+    figure.set_figheight(figure.get_figheight() + rows * names / figure.dpi)
 
 
 def draw_final_accuracy(ax: Axes, cells: pd.DataFrame, colours: dict[str, tuple[float, float, float]]) -> None:
