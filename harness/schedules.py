@@ -7,29 +7,19 @@ that takes `val_losses`.
 
 A schedule's own arguments become hyperparameters that exist only when that schedule is chosen
 (`step_gamma` only for `step` and `multistep`, ...): their ranges travel with the registry entry
-(`tunable=`) and their defaults are the function's own, so there is one list and one default.
+(`tunable=`) and their defaults are the function's own (`harness.tunable`).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from harness.registry import Registry
-from harness.space import Choice, Float, Int, Param, Range, when
+from harness.space import Choice, Param
+from harness.tunable import Tunable, tunable_params
 
 schedules: Registry = Registry("schedule")
-
-
-@dataclass(frozen=True)
-class Tunable:
-    """The range a schedule argument is searched in; an int default makes it an integer range."""
-
-    low: float
-    high: float
-    log: bool = False
 
 
 @schedules.register("constant")
@@ -121,22 +111,7 @@ def plateau(step: int, total: int, per_epoch: int, val_losses: Sequence[float] =
 def schedule_space(choices: Iterable[str], default: str) -> dict[str, Param]:
     """`schedule` as a choice, then every registered schedule's tunable arguments, each active only
     for the schedules that take it (so a spec that re-chooses the schedules finds them there)."""
-    params: dict[str, Param] = {"schedule": Choice(default=default, choices=tuple(choices))}
-    users: dict[str, list[str]] = {}
-    ranges: dict[str, tuple[Tunable, object]] = {}
-    for entry in schedules:
-        signature = inspect.signature(entry.obj).parameters
-        for name, tunable in entry.meta.get("tunable", {}).items():
-            known = ranges.setdefault(name, (tunable, signature[name].default))
-            if known != (tunable, signature[name].default):
-                raise ValueError(f"schedule argument {name!r} must have one range and default in every schedule, "
-                                 f"but {entry.name!r} gives {tunable} with default {signature[name].default}")
-            users.setdefault(name, []).append(entry.name)
-    for name, (tunable, default) in ranges.items():
-        kind: type[Range] = Int if isinstance(default, int) else Float
-        params[name] = kind(default=default, low=tunable.low, high=tunable.high, log=tunable.log,
-                            when=when(schedule=tuple(users[name])))
-    return params
+    return {"schedule": Choice(default=default, choices=tuple(choices)), **tunable_params(schedules, "schedule")}
 
 
 __all__ = ["schedules", "schedule_space", "Tunable"]
