@@ -124,6 +124,12 @@ def _override(space: Space, overrides: Mapping[str, Any], path: str, problems: l
         return None
 
 
+def never_used(value: Any, why: str) -> str:
+    """What the spec is told of a value set for a parameter that no offered choice turns on (`Space.never_active`):
+    refused, since every trial would train without it."""
+    return f"{value!r} is never used: {why}; drop it, or offer a choice that uses it"
+
+
 def _check_unique(labels: list[str], kind: str, problems: list[str]) -> None:
     for i, label in enumerate(labels):
         if label in labels[:i]:
@@ -139,6 +145,8 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
 
     task_runs = []
     offered: set[str] = set()  # every named task's parameters, also of a task whose overrides were refused
+    shared_idle: dict[str, str] = {}  # a top-level override a task never uses, and why
+    shared_used: set[str] = set()  # the top-level overrides some task uses
     for i, entry in enumerate(spec.tasks):
         found = _instantiate(tasks, entry, f"tasks[{i}]", problems, TASK_KEYS)
         if found is None:
@@ -156,6 +164,11 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
             problems += [f"tasks[{i}].space.{problem}" for problem in unregistered_names(space)
                          if problem not in from_shared]
             problems += [f"tasks[{i}].space: {problem}" for problem in task.space_problems(space)]
+            idle = space.never_active()
+            problems += [f"tasks[{i}].space.{name}: {never_used(value, idle[name])}"
+                         for name, value in overrides.items() if name in idle]
+            shared_used |= {name for name in shared if name not in idle}
+            shared_idle |= {name: idle[name] for name in shared if name in idle and name not in shared_idle}
             task_runs.append(TaskRun(label or task.label, task, space))
 
     strategy_runs = []
@@ -177,6 +190,8 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
     for name in spec.space:
         if offered and name not in offered:
             problems.append(f"space.{name}: no task has this parameter; they have: {', '.join(sorted(offered))}")
+        elif name in shared_idle and name not in shared_used:
+            problems.append(f"space.{name}: {never_used(spec.space[name], shared_idle[name])}")
     _check_unique([t.label for t in task_runs], "tasks", problems)
     noise_floor = noise_floor_run(spec, budget)
     _check_unique([s.label for s in strategy_runs] + ([NOISE_FLOOR_LABEL] if noise_floor else []), "strategies",

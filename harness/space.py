@@ -181,6 +181,23 @@ class Space(Mapping[str, Param]):
                              f"when {self._params[name].applies()}")
         return config
 
+    def never_active(self) -> dict[str, str]:
+        """The parameters that no value offered for the ones they depend on turns on (momentum in a space without
+        SGD), each with why in words: a value a spec sets for one of them would never be used."""
+        offered: dict[str, set[Any] | None] = {}  # the values each parameter that can be active takes; None: a range
+        idle: dict[str, str] = {}
+        for name, param in self._params.items():
+            unmet = [parent for parent, allowed in param.when
+                     if parent in idle or (offered[parent] is not None and not offered[parent] & set(allowed))]
+            if not unmet:
+                offered[name] = set(param.grid(0)) if isinstance(param, (Choice, Fixed)) else None
+                continue
+            gives = "; ".join(f"{parent} is never used itself" if parent in idle else
+                              f"this space offers {parent} {' or '.join(map(str, self._params[parent].grid(0)))} only"
+                              for parent in unmet)
+            idle[name] = f"{name} is used only when {param.applies()}, but {gives}"
+        return idle
+
     def searched_part(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The entries a strategy chooses (fixed parameters are filled in by `suggest`, never enqueued)."""
         return {k: v for k, v in config.items() if not isinstance(self._params[k], Fixed)}

@@ -68,6 +68,15 @@ def test_complete_rejects_a_value_for_a_parameter_the_configuration_does_not_use
     assert space().complete({"optimizer": "sgd", "momentum": 0.95})["momentum"] == 0.95
 
 
+def test_never_active_names_the_parameters_no_offered_choice_turns_on_and_says_why():
+    nested = Space({**space().override({"optimizer": ["adam"]}),
+                    "dampening": Float(default=0.0, low=0.0, high=0.5, when=when(momentum=0.9))})
+    assert nested.never_active() == {
+        "momentum": "momentum is used only when optimizer is sgd, but this space offers optimizer adam only",
+        "dampening": "dampening is used only when momentum is 0.9, but momentum is never used itself"}
+    assert space().never_active() == {} and space().override({"optimizer": "sgd"}).never_active() == {}
+
+
 def test_override_forms():
     narrowed = space().override({"lr": {"low": 1e-2}, "optimizer": ["sgd"], "depth": 1})
     assert narrowed["lr"].low == 1e-2 and narrowed["lr"].default == 1e-2

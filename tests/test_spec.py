@@ -170,6 +170,26 @@ def test_a_refused_override_does_not_hide_its_task_s_parameters():
     assert found == ["space.width: cannot set ['low'] on a Choice; allowed: ['choices', 'default']"]
 
 
+def test_a_value_for_a_parameter_no_offered_choice_uses_is_refused():
+    """Momentum set where only Adam is offered, or a step schedule's gamma where only cosine is, once went into the
+    space and every trial trained without it."""
+    found = problems(tiny_spec(space={"optimizer": "adam", "momentum": [0.9, 0.95]},
+                               tasks=["digits", {**TINY_LISTOPS, "space": {"schedule": "cosine", "step_gamma": 0.2}}]))
+    assert found == [
+        ("tasks[1].space.step_gamma: 0.2 is never used: step_gamma is used only when schedule is multistep or step, "
+         "but this space offers schedule cosine only; drop it, or offer a choice that uses it"),
+        ("space.momentum: [0.9, 0.95] is never used: momentum is used only when optimizer is sgd, but this space "
+         "offers optimizer adam only; drop it, or offer a choice that uses it")]
+
+
+def test_a_top_level_value_one_task_uses_is_kept():
+    """The top-level `space:` reaches every task that has the parameter: one whose choices never use it is no
+    mistake while another task's do."""
+    plan = build_plan(parse_spec(tiny_spec(space={"momentum": 0.95},
+                                           tasks=[{"name": "digits", "space": {"optimizer": "adam"}}, TINY_LISTOPS])))
+    assert [run.space["momentum"].default for run in plan.tasks] == [0.95, 0.95]
+
+
 def test_an_epoch_budget_smaller_than_one_trial_is_refused():
     found = problems(tiny_spec(budget={"total_epochs": 2, "epochs": 5}))
     assert any(p.startswith("budget: total_epochs (2) must be at least epochs (5)") for p in found)
