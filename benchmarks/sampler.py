@@ -27,8 +27,11 @@ SECONDS_PER_STRATEGY = 120.0  # a sampler slower than this stops early and repor
 
 
 def objective(config: Mapping[str, Any]) -> float:
-    """A smooth synthetic score: best near lr 0.03, little weight decay, more width; the rest is noise-free."""
-    score = -(math.log10(config["lr"]) + 1.5) ** 2 - 0.1 * (math.log10(config["weight_decay"]) + 5) ** 2
+    """A smooth synthetic score: best near lr 0.03, little L2 weight decay (AdamW's decoupled decay near 1e-2), more
+    width; the rest is noise-free."""
+    decay = (math.log10(config["weight_decay"]) + 5 if "weight_decay" in config
+             else math.log10(config["decoupled_decay"]) + 2)
+    score = -(math.log10(config["lr"]) + 1.5) ** 2 - 0.1 * decay ** 2
     score += 0.05 * config["width"] / 32 - 0.2 * config["dropout"] + 0.01 * config["depth"]
     return score + (0.05 if config["optimizer"] == "sgd" else 0.0)
 

@@ -1,11 +1,13 @@
 """Optimizers, each registered by name with one line of help, and the training search space.
 
-Learning-rate schedules live in `harness.schedules`; `schedules` is re-exported here for callers
-that import it from this module.
+An optimizer's own arguments that only it takes (AdamW's `decoupled_decay`) are registered with it
+(`tunable=`, as a schedule's are) and exist only when it is chosen. Learning-rate schedules live in
+`harness.schedules`; `schedules` is re-exported here for callers that import it from this module.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 
 import torch
@@ -13,6 +15,7 @@ import torch
 from harness.registry import Registry, UnknownName
 from harness.schedules import schedule_space, schedules
 from harness.space import Choice, Fixed, Float, Param, Space, when
+from harness.tunable import Tunable, tunable_params
 
 optimizers: Registry = Registry("optimizer")
 
@@ -29,21 +32,37 @@ def sgd(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0
                            weight_decay=weight_decay)
 
 
+# AdamW's decay is decoupled from the gradient: each step shrinks the weights by lr x decay, which at Adam's rates
+# (a tenth to a hundredth of SGD's) wants decays of 1e-3..1e-1, not the 1e-6..1e-3 of the L2 `weight_decay` the
+# other rules add to the gradient. 1e-2 is PyTorch's default and BERT's, 1e-1 GPT-3's.
+DECOUPLED_DECAY = Tunable(1e-4, 1e-1, log=True)
+
+
 def register_adam_rule(name: str, rule: type[torch.optim.Optimizer], lr: tuple[float, float, float],
-                       help: str) -> None:
-    """Register an Adam-family rule under one signature, so `beta1`/`beta2` mean the same for all of them."""
+                       help: str, decoupled: bool = False) -> None:
+    """Register an Adam-family rule under one signature, so `beta1`/`beta2` mean the same for all of them.
+
+    A `decoupled` rule (AdamW) takes its weight decay as `decoupled_decay`, searched in its own range, where the
+    others take L2's `weight_decay`; the name is not torch's boolean `decoupled_weight_decay` switch.
+    """
 
     def make(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0,
              beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
         return rule(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
 
-    optimizers.register(name, help=help, lr=lr, betas=True)(make)
+    def make_decoupled(params: Iterable[torch.nn.Parameter], lr: float, decoupled_decay: float = 1e-2,
+                       beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
+        return make(params, lr, decoupled_decay, beta1, beta2)  # the rule's `weight_decay` is the decoupled one
+
+    tunable = {"decoupled_decay": DECOUPLED_DECAY} if decoupled else {}
+    optimizers.register(name, help=help, lr=lr, betas=True, tunable=tunable)(make_decoupled if decoupled else make)
 
 
 register_adam_rule("adam", torch.optim.Adam, (1e-3, 1e-2, 1e-3),
                    "Adam (Kingma & Ba, 2015); weight decay is L2 added to the gradient.")
 register_adam_rule("adamw", torch.optim.AdamW, (1e-4, 1e-2, 1e-3),
-                   "AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, the Transformer default.")
+                   "AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay (`decoupled_decay`), the "
+                   "Transformer default.", decoupled=True)
 register_adam_rule("adamax", torch.optim.Adamax, (5e-4, 1e-2, 2e-3),
                    "Adamax (Kingma & Ba, 2015, section 7): Adam under the infinity norm, robust to rare large steps.")
 register_adam_rule("nadam", torch.optim.NAdam, (5e-4, 1e-2, 2e-3), "NAdam (Dozat, 2016): Adam with Nesterov momentum.")
@@ -96,6 +115,11 @@ def practical_lr(optimizer: str) -> tuple[float, float, float]:
     return optimizers.entry(optimizer).meta.get("lr", FALLBACK_LR)
 
 
+def taking(argument: str) -> tuple[str, ...]:
+    """The registered optimizers whose factory takes `argument`."""
+    return tuple(entry.name for entry in optimizers if argument in inspect.signature(entry.obj).parameters)
+
+
 def training_space(lr: tuple[float, float, float] | None = None,
                    optimizer_choices: tuple[str, ...] = ("sgd", "adam", "adamw"),
                    batch_sizes: tuple[int, ...] = (32, 64, 128), schedule_choices: tuple[str, ...] = ("constant", "cosine"),
@@ -104,8 +128,9 @@ def training_space(lr: tuple[float, float, float] | None = None,
     """The training hyperparameters every task searches: lr is (low, high, default), searched on a log scale.
 
     Without `lr`, the range spans the practical ranges of the optimizer choices and the default is the
-    default optimizer's. Momentum and Nesterov only exist for SGD, betas for the Adam family; weight
-    decay spans 1e-6..1e-3 (5e-4 is the conv-net default).
+    default optimizer's. Momentum and Nesterov only exist for SGD, betas for the Adam family. L2 weight
+    decay (`weight_decay`, 1e-6..1e-3, 5e-4 the conv-net default) exists for the optimizers that add it to
+    the gradient, AdamW's decoupled decay as its own `decoupled_decay` (1e-4..1e-1, default 1e-2).
     """
     ranges = [practical_lr(name) for name in optimizer_choices]
     low, high, default = lr or (min(r[0] for r in ranges), max(r[1] for r in ranges),
@@ -120,7 +145,8 @@ def training_space(lr: tuple[float, float, float] | None = None,
         "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
         "nesterov": Choice(default=False, choices=(False, True), when=when(optimizer="sgd")),
         **betas,
-        "weight_decay": Float(default=5e-4, low=1e-6, high=1e-3, log=True),
+        "weight_decay": Float(default=5e-4, low=1e-6, high=1e-3, log=True, when=when(optimizer=taking("weight_decay"))),
+        **tunable_params(optimizers, "optimizer"),  # each optimizer's own arguments, conditional
         **schedule_space(schedule_choices, default_schedule),  # and each schedule's own arguments, conditional
         "batch_size": Choice(default=default_batch_size, choices=batch_sizes),
     }

@@ -26,7 +26,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0},
     # Loshchilov & Hutter (2019), and the Transformer practice since: decoupled weight decay 1e-2 (PyTorch's
     # default), lr 1e-3, linear warm-up then cosine.
-    "adamw": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-2, "schedule": "warmup_cosine"},
+    "adamw": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "decoupled_decay": 1e-2, "schedule": "warmup_cosine"},
     # Hinton's lecture 6e: lr 1e-3. (Its running average decays at 0.9, but no space searches RMSprop's `alpha`,
     # so the rule keeps PyTorch's 0.99: a recipe sets only parameters of the space.)
     "rmsprop": {"lr": 1e-3},

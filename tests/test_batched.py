@@ -30,7 +30,7 @@ CONFIGS = [{**SPACE.complete({"width": 8, "optimizer": "sgd", "lr": 0.05, "batch
             "grad_clip": 0.5},  # small enough to clip: each member clips its own gradients
            SPACE.complete({"width": 8, "optimizer": "adam", "lr": 3e-3, "batch_size": 64, "schedule": "constant",
                            "dropout": 0.0}),
-           {**SPACE.complete({"width": 8, "optimizer": "adamw", "lr": 1e-2, "batch_size": 64, "weight_decay": 1e-4}),
+           {**SPACE.complete({"width": 8, "optimizer": "adamw", "lr": 1e-2, "batch_size": 64, "decoupled_decay": 1e-3}),
             "label_smoothing": 0.1}]
 SEEDS = [11, 12, 13]
 

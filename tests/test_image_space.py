@@ -1,4 +1,5 @@
-"""The image tasks' search space: every optimizer with its practical learning rates, betas only where they exist."""
+"""The image tasks' search space: every optimizer with its practical learning rates, betas and each kind of weight
+decay only where they exist."""
 
 from __future__ import annotations
 
@@ -53,6 +54,16 @@ def test_momentum_only_for_sgd_and_betas_only_for_the_adam_family(cifar_space, o
     assert ("beta1" in config) == ("beta2" in config) == (optimizer in ADAM_FAMILY)
 
 
+@pytest.mark.parametrize("optimizer", sorted(ISSUE_OPTIMIZERS))
+def test_l2_weight_decay_for_the_rules_that_add_it_and_decoupled_decay_only_for_adamw(cifar_space, optimizer):
+    """AdamW's decay once shared L2's 1e-6..1e-3 range and was searched almost without decay."""
+    config = cifar_space.complete({"optimizer": optimizer})
+    assert ("weight_decay" in config) == (optimizer != "adamw")
+    assert ("decoupled_decay" in config) == (optimizer == "adamw")
+    decoupled = cifar_space["decoupled_decay"]
+    assert (decoupled.low, decoupled.high, decoupled.default, decoupled.log) == (1e-4, 1e-1, 1e-2, True)
+
+
 def test_grid_has_no_meaningless_beta_points(cifar_space):
     small = cifar_space.override({"optimizer": ["sgd", "adam"], "batch_size": 128, "schedule": "cosine",
                                   "depth": 18, "width": 0.25, "dropout": 0.0, "label_smoothing": 0.0})
@@ -61,6 +72,18 @@ def test_grid_has_no_meaningless_beta_points(cifar_space):
     adam = [c for c in grid if c["optimizer"] == "adam"]
     assert all("beta1" not in c for c in sgd) and len(sgd) == 2 * 2 * 2 * 2  # lr, momentum, nesterov, weight decay
     assert len(adam) == 2 * 2 * 2 * 2  # lr, beta1, beta2, weight decay
+
+
+def test_a_grid_over_sgd_and_adamw_gives_each_its_own_decay():
+    small = tasks.get("cifar10")().space().override({
+        "optimizer": ["sgd", "adamw"], "batch_size": 128, "schedule": "cosine", "depth": 18, "width": 0.25,
+        "dropout": 0.0, "label_smoothing": 0.0})
+    grid = small.grid(2)
+    sgd = [c for c in grid if c["optimizer"] == "sgd"]
+    adamw = [c for c in grid if c["optimizer"] == "adamw"]
+    assert len(grid) == len(sgd) + len(adamw) == 16 + 16  # lr, momentum, nesterov, L2 decay; lr, betas, decoupled
+    assert {c["weight_decay"] for c in sgd} == {1e-6, 1e-3} and all("decoupled_decay" not in c for c in sgd)
+    assert {c["decoupled_decay"] for c in adamw} == {1e-4, 1e-1} and all("weight_decay" not in c for c in adamw)
 
 
 def test_a_space_without_adam_family_has_no_betas_and_an_explicit_lr_is_kept():

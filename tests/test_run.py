@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-from conftest import interrupt_at_epoch, tiny_spec
+from conftest import TINY_LISTOPS, interrupt_at_epoch, tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app, progress_bars, trial_ended
@@ -212,6 +212,16 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(write_spec, t
     results = results_of(tmp_path / "runs" / "tiny")
     assert list(results["state"]) == ["FAIL", "FAIL"]
     assert results["fail_reason"].str.contains("non-finite").all()
+
+
+def test_manual_trains_adamw_at_its_recipe_decoupled_decay(write_spec, tmp_path):
+    """AdamW's recipe decay, 1e-2, once trained at 1e-3, the top of the L2 decay's range the optimizers shared."""
+    spec = tiny_spec(tasks=[TINY_LISTOPS], strategies=["manual"], budget={"trials": 1, "epochs": 1},
+                     space={"d_model": 32, "layers": 1})  # the Transformer's default optimizer, AdamW, runs first
+    run(write_spec(spec), tmp_path / "runs")
+    (trial,) = results_of(tmp_path / "runs" / "tiny").to_dict("records")
+    assert (trial["state"], trial["param_optimizer"], trial["param_decoupled_decay"]) == ("COMPLETE", "adamw", 1e-2)
+    assert "param_weight_decay" not in trial
 
 
 def test_a_failed_trial_is_named_by_its_position_as_results_csv_numbers_it():

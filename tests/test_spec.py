@@ -182,6 +182,18 @@ def test_a_value_for_a_parameter_no_offered_choice_uses_is_refused():
          "offers optimizer adam only; drop it, or offer a choice that uses it")]
 
 
+def test_l2_weight_decay_set_where_only_adamw_is_offered_is_refused_and_its_decoupled_decay_kept():
+    """AdamW takes its decay as `decoupled_decay`: a `weight_decay` beside it alone would train no trial."""
+    found = problems(tiny_spec(tasks=[{**TINY_LISTOPS, "space": {"optimizer": "adamw", "weight_decay": 1e-4}}],
+                               space={"d_model": 32, "layers": 1}))
+    assert found == [("tasks[0].space.weight_decay: 0.0001 is never used: weight_decay is used only when optimizer is "
+                      "adadelta or adagrad or adam or adamax or nadam or rmsprop or sgd, but this space offers "
+                      "optimizer adamw only; drop it, or offer a choice that uses it")]
+    plan = build_plan(parse_spec(tiny_spec(tasks=[TINY_LISTOPS], space={"optimizer": "adamw", "decoupled_decay": 0.05,
+                                                                         "d_model": 32, "layers": 1})))
+    assert plan.tasks[0].space.defaults()["decoupled_decay"] == 0.05
+
+
 def test_a_top_level_value_one_task_uses_is_kept():
     """The top-level `space:` reaches every task that has the parameter: one whose choices never use it is no
     mistake while another task's do."""

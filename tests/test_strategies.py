@@ -98,16 +98,18 @@ def test_manual_gives_one_recipe_per_optimizer_family_moved_into_the_space():
     assert sgd["lr"] == 1e-2 and sgd["momentum"] == RECIPES["sgd"]["momentum"] and sgd["schedule"] == "cosine"
     assert adam["lr"] == RECIPES["adam"]["lr"] and adam["weight_decay"] == 1e-6  # L2 off: the lowest allowed
     assert adamw["schedule"] == space["schedule"].default  # warmup_cosine is not offered by this task
-    assert all("momentum" not in c for c in (adam, adamw))
+    assert adamw["decoupled_decay"] == RECIPES["adamw"]["decoupled_decay"] == 1e-2 and "weight_decay" not in adamw
+    assert all("momentum" not in c for c in (adam, adamw)) and all("decoupled_decay" not in c for c in (adam, sgd))
 
 
 def test_manual_says_in_its_note_each_recipe_value_the_space_does_not_allow():
-    """AdamW's weight decay 1e-2 and warm-up once trained as 1e-3 and cosine under a note naming the recipes."""
+    """AdamW's warm-up once trained as cosine under a note naming the recipes. (Its decoupled weight decay 1e-2 also
+    trained as 1e-3, the top of the L2 decay's range, until it became a parameter of its own.)"""
     load_builtins()
     manual, range_test = strategies.get("manual")(), strategies.get("lr_range_test")()
     note = manual.plan(tasks.get("digits")().space(), BUDGET, 0).note
-    assert "adamw weight_decay 0.01 -> 0.001 (allowed: 1e-06..0.001)" in note
     assert "adamw schedule 'warmup_cosine' -> 'cosine' (allowed: 'constant', 'cosine')" in note
+    assert "adamw weight_decay" not in note and "adamw decoupled_decay" not in note  # AdamW's recipe decay trains
     assert "sgd " not in note.split("does not allow")[1]  # SGD's recipe fits this space
     transformer = tasks.get("listops")(model_family="transformer").space()
     assert "sgd lr 0.1 -> 0.003 (allowed: 1e-05..0.003)" in manual.plan(transformer, BUDGET, 0).note
