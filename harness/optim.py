@@ -135,10 +135,11 @@ def training_space(lr: tuple[float, float, float] | None = None,
     ranges = [practical_lr(name) for name in optimizer_choices]
     low, high, default = lr or (min(r[0] for r in ranges), max(r[1] for r in ranges),
                                 practical_lr(default_optimizer)[2])
-    with_betas = tuple(name for name in optimizer_choices if optimizers.entry(name).meta.get("betas"))
-    adam_family = when(optimizer=with_betas)
+    # every registered Adam-family rule, not only the offered ones: a spec that re-chooses the optimizers (NAdam on
+    # a task offering Adam) searches its betas too
+    adam_family = when(optimizer=tuple(entry.name for entry in optimizers if entry.meta.get("betas")))
     betas = {"beta1": Float(default=0.9, low=0.8, high=0.95, when=adam_family),
-             "beta2": Float(default=0.999, low=0.99, high=0.9999, when=adam_family)} if with_betas else {}
+             "beta2": Float(default=0.999, low=0.99, high=0.9999, when=adam_family)}
     return {
         "optimizer": Choice(default=default_optimizer, choices=optimizer_choices),
         "lr": Float(default=default, low=low, high=high, log=True),

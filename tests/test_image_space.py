@@ -86,9 +86,17 @@ def test_a_grid_over_sgd_and_adamw_gives_each_its_own_decay():
     assert {c["decoupled_decay"] for c in adamw} == {1e-4, 1e-1} and all("weight_decay" not in c for c in adamw)
 
 
-def test_a_space_without_adam_family_has_no_betas_and_an_explicit_lr_is_kept():
-    space = training_space(lr=(1e-3, 3e-1, 1e-2), optimizer_choices=("sgd", "rmsprop"), default_optimizer="sgd")
-    assert "beta1" not in space and (space["lr"].low, space["lr"].high, space["lr"].default) == (1e-3, 3e-1, 1e-2)
+def test_a_space_without_adam_family_never_uses_betas_and_an_explicit_lr_is_kept():
+    space = Space(training_space(lr=(1e-3, 3e-1, 1e-2), optimizer_choices=("sgd", "rmsprop"), default_optimizer="sgd"))
+    assert {"beta1", "beta2"} <= set(space.never_active())
+    assert (space["lr"].low, space["lr"].high, space["lr"].default) == (1e-3, 3e-1, 1e-2)
+
+
+def test_betas_are_searched_for_an_adam_family_rule_a_spec_chooses_where_the_task_offers_another():
+    """The betas existed only for the task's own Adam-family choices: NAdam chosen by a spec trained without them."""
+    space = Space(training_space(optimizer_choices=("adam", "sgd"))).override({"optimizer": ["nadam", "sgd"]})
+    assert "beta1" not in space.never_active()
+    assert {"beta1", "beta2"} <= set(space.complete({"optimizer": "nadam"}))
 
 
 def test_a_depth_the_model_family_lacks_is_refused_when_the_spec_is_checked():
