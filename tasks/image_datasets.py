@@ -8,9 +8,10 @@ set is never used for selection. Normalisation uses the training part's per-chan
 from __future__ import annotations
 
 import tarfile
+import tempfile
 import zlib
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -36,15 +37,17 @@ DAMAGED = (ValueError, KeyError, AssertionError)
 
 @dataclass(frozen=True)
 class Files:
-    """The files torchvision reads in `folder`, their home page, and the archives that hold them."""
+    """The files torchvision reads in `folder`, their home page, and the archives that hold them (each with the
+    names of the files it holds)."""
 
     folder: Path
     names: list[str]
     url: str
-    archives: list[Path]
+    archives: dict[Path, list[str]]
 
-    def missing(self) -> list[str]:
-        return [name for name in self.names if not (self.folder / name).is_file()]
+    def missing(self, names: Iterable[str] | None = None) -> list[str]:
+        """Those of `names` (by default, all the files) that are not in the folder."""
+        return [name for name in (self.names if names is None else names) if not (self.folder / name).is_file()]
 
 
 class ImageDataset(Task):
@@ -113,12 +116,14 @@ class ImageDataset(Task):
     def _load(self, train: bool) -> datasets.VisionDataset:
         """torchvision's loader; a missing or damaged file is one message saying what, where and how to fix it.
 
-        Archives already under `root` (copied by hand to an offline machine) are unpacked first.
+        Archives already under `root` (copied by hand to an offline machine) that hold a missing file are unpacked
+        first; a file already there is never replaced.
         """
         files = self.required_files()
-        for archive in files.archives:
-            if files.missing() and archive.is_file():
-                self._unpack(archive)
+        for archive, held in files.archives.items():
+            wanted = files.missing(held)
+            if wanted and archive.is_file():
+                self._unpack(archive, files.folder, wanted)
         missing = files.missing()
         if missing and not self.download:
             raise HarnessError(
@@ -139,16 +144,20 @@ class ImageDataset(Task):
                                f"{problem}; one of them is damaged, replace it with the one from {files.url}")
         return dataset
 
-    def _unpack(self, archive: Path) -> None:
-        """Unpack beside the archive. torchvision opens a .gz's one file before it reads the archive, so one that
-        fails leaves that file empty or cut short: it is deleted, else the next run would take it for the real one
-        (a .tar.gz's torn member fails its md5 sum instead)."""
-        try:
-            extract_archive(str(archive), str(archive.parent))
-        except (OSError, EOFError, tarfile.TarError, zlib.error) as error:
-            if archive.suffixes[-2:] != [".tar", ".gz"]:
-                archive.with_suffix("").unlink(missing_ok=True)
-            raise HarnessError(f"{self.label}: cannot unpack {archive}: {error}; replace or delete it") from None
+    def _unpack(self, archive: Path, folder: Path, names: list[str]) -> None:
+        """Unpack into a scratch folder beside the archive, then move only `names` into `folder`. torchvision writes
+        each file as it reads the archive, so a damaged one leaves a file empty or cut short; unpacked in place, it
+        replaced a good file of the same name, or was taken for the real one by the next run."""
+        with tempfile.TemporaryDirectory(prefix=".unpacking-", dir=archive.parent) as scratch:
+            try:
+                extract_archive(str(archive), scratch)
+            except (OSError, EOFError, tarfile.TarError, zlib.error) as error:
+                raise HarnessError(f"{self.label}: cannot unpack {archive}: {error}; replace or delete it") from None
+            unpacked = Path(scratch) / folder.relative_to(archive.parent)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                if (unpacked / name).is_file():  # else it stays missing, and is named so
+                    (unpacked / name).replace(folder / name)
 
 
 class CIFAR(ImageDataset):
@@ -160,7 +169,7 @@ class CIFAR(ImageDataset):
     def required_files(self) -> Files:
         source, root = self.source, Path(self.root).expanduser()
         names = [name for name, _ in source.train_list + source.test_list] + [source.meta["filename"]]
-        return Files(root / source.base_folder, names, source.url, [root / source.filename])
+        return Files(root / source.base_folder, names, source.url, {root / source.filename: names})
 
 
 class MNISTLike(ImageDataset):
@@ -169,11 +178,12 @@ class MNISTLike(ImageDataset):
 
     def required_files(self) -> Files:
         home, url = Path(self.root).expanduser() / self.source.__name__, self.source.mirrors[0]
-        legacy = Files(home / "processed", [self.source.training_file, self.source.test_file], url, [])
+        legacy = Files(home / "processed", [self.source.training_file, self.source.test_file], url, {})
         if not legacy.missing():
             return legacy
         archives = [home / "raw" / name for name, _ in self.source.resources]  # the .gz files torchvision downloads
-        return Files(home / "raw", [archive.stem for archive in archives], url, archives)
+        return Files(home / "raw", [archive.stem for archive in archives], url,
+                     {archive: [archive.stem] for archive in archives})
 
 
 def _disagreement(dataset: datasets.VisionDataset) -> str:

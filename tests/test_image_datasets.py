@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import pickle
 import struct
 import tarfile
@@ -57,6 +58,12 @@ def write_cifar(root: Path, source: type[datasets.CIFAR10], monkeypatch: pytest.
     for attribute in ("train_list", "test_list"):
         monkeypatch.setattr(source, attribute, [[name, md5(folder / name)] for name, _ in getattr(source, attribute)])
     monkeypatch.setattr(source, "meta", {**source.meta, "md5": md5(folder / source.meta["filename"])})
+
+
+def torn_gzip(data: bytes) -> bytes:
+    """`data` gzipped, with the first deflate block's type set to 3, which deflate reserves: zlib fails on it."""
+    packed = gzip.compress(data)
+    return packed[:10] + b"\x07" + packed[11:]
 
 
 def write_idx(root: Path, source: type[datasets.MNIST]) -> None:
@@ -147,14 +154,49 @@ def test_an_archive_that_fails_to_unpack_leaves_no_partial_file(root, tmp_path_f
     that empty file passed for the real one once the archive was deleted."""
     raw = tmp_path_factory.mktemp("packed") / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    packed = gzip.compress((root / "MNIST" / "raw" / "train-images-idx3-ubyte").read_bytes())
     archive = raw / "train-images-idx3-ubyte.gz"
-    archive.write_bytes(packed[:10] + b"\x07" + packed[11:])  # the first block's type: 3, which deflate reserves
+    archive.write_bytes(torn_gzip((root / "MNIST" / "raw" / "train-images-idx3-ubyte").read_bytes()))
     with pytest.raises(HarnessError, match=r"cannot unpack .*train-images-idx3-ubyte.gz: .*; replace or delete it"):
         tasks.get("mnist")(root=str(raw.parents[1])).data()
     archive.unlink()
     with pytest.raises(HarnessError, match=r"4 file\(s\) missing in .*raw: train-images-idx3-ubyte, "):
         tasks.get("mnist")(root=str(raw.parents[1])).data()
+
+
+def test_a_damaged_archive_of_a_file_already_there_leaves_the_file_alone(root):
+    """One missing file had every archive under the root unpacked, its own and those of the files already there:
+    a damaged .gz beside a good file deleted that file, and a good one rewrote it."""
+    expected = tasks.get("mnist")(root=str(root), val_size=10).data()
+    raw = root / "MNIST" / "raw"
+    images, labels = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
+    good = images.read_bytes()
+    (raw / f"{images.name}.gz").write_bytes(torn_gzip(good))
+    (raw / f"{labels.name}.gz").write_bytes(gzip.compress(labels.read_bytes()))
+    labels.unlink()
+    data = tasks.get("mnist")(root=str(root), val_size=10).data()
+    assert images.read_bytes() == good
+    assert torch.equal(data.train.inputs, expected.train.inputs)
+    assert torch.equal(data.train.labels, expected.train.labels)
+
+
+def test_only_the_missing_files_come_from_an_archive_and_a_torn_one_changes_nothing(root):
+    """CIFAR's one archive holds every file: a missing batch had it unpacked over the batches already there, and an
+    archive torn inside one of them cut that good file short."""
+    folder, archive = root / "cifar-10-batches-py", root / datasets.CIFAR10.filename
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        tar.add(folder, arcname=folder.name)  # in name order: batches.meta, data_batch_1, ...
+    archive.write_bytes(packed.getvalue()[:len(packed.getvalue()) // 4])  # torn inside data_batch_2
+    (folder / "data_batch_3").unlink()
+    present = {path.name: path.read_bytes() for path in folder.iterdir()}
+    with pytest.raises(HarnessError, match=r"cannot unpack .*cifar-10-python.tar.gz: .*; replace or delete it"):
+        tasks.get("cifar10")(root=str(root)).data()
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == present
+    assert {path.name for path in root.iterdir()} == {folder.name, archive.name, "cifar-100-python", "MNIST",
+                                                       "FashionMNIST"}  # no scratch folder left behind
+    archive.write_bytes(packed.getvalue())
+    assert len(tasks.get("cifar10")(root=str(root), val_size=10).data().train) == TRAIN - 10
+    assert all(folder.joinpath(name).read_bytes() == data for name, data in present.items())
 
 
 def test_validation_split_is_seeded(root):
