@@ -26,8 +26,10 @@ def epoch(data: ImageSplit, seed: int, batch_size: int = 16) -> tuple[torch.Tens
     return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])
 
 
-def test_channel_stats_are_exact(images):
-    mean, std = channel_stats(images)
+@pytest.mark.parametrize("chunk", [N * H * W, 7 * H * W, H * W], ids=["one chunk", "7 images each", "one image each"])
+def test_channel_stats_are_exact(images, chunk):
+    """Counted all at once or a few images at a time (7 does not divide the 40), the statistics are float64's."""
+    mean, std = channel_stats(images, chunk=chunk)
     scaled = images.double() / 255
     assert torch.allclose(mean.double(), scaled.mean((0, 2, 3)), atol=1e-6)
     assert torch.allclose(std.double(), scaled.std((0, 2, 3), unbiased=False), atol=1e-6)
