@@ -343,7 +343,9 @@ def train(task: Annotated[str, typer.Argument(help="a registered task name")],
           option: Annotated[list[str], typer.Option(help="task option, e.g. --option model_family=vgg")] = [],
           plugin: Annotated[list[str], typer.Option(help="module registering the task, as a spec's `plugins:` "
                                                          "(importable from here)")] = [],
-          epochs: int = 3, seed: int = 0, device: str = "auto") -> None:
+          epochs: Annotated[int, typer.Option(help="epochs to train")] = 3,
+          seed: Annotated[int, typer.Option(help="training seed: initialisation and data order")] = 0,
+          device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps")] = "auto") -> None:
     """Train one configuration (the task's defaults plus --set) with no study around it."""
     import torch
 
