@@ -20,13 +20,18 @@ FANOVA_DEPTH = 8  # Optuna's default (64) costs ~7x more on 1,000 trials for the
 LOG_SPAN = 100.0  # max/min at or above this: the parameter was searched on a log scale
 
 
+def plain(value: object) -> object:
+    """A numpy scalar as the Python one Optuna's distributions take (it warns about `numpy.bool_` choices)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def infer_distribution(values: pd.Series) -> BaseDistribution | None:
     """The narrowest distribution holding every value; None for a parameter that never varied."""
     values = values.dropna()
     if values.nunique() < 2:
         return None
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-        return CategoricalDistribution(sorted(pd.unique(values), key=str))
+        return CategoricalDistribution(sorted(map(plain, pd.unique(values)), key=str))
     low, high = values.min(), values.max()
     log = low > 0 and high / low >= LOG_SPAN
     if pd.api.types.is_integer_dtype(values):
@@ -38,8 +43,7 @@ def _frozen_trials(trials: pd.DataFrame, distributions: dict[str, BaseDistributi
     """One FrozenTrial per row, with the parameters it had (conditional ones may be missing)."""
     frozen = []
     for _, row in trials.iterrows():
-        params = {name: row[f"param_{name}"] for name in distributions if not is_missing(row[f"param_{name}"])}
-        params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+        params = {name: plain(row[f"param_{name}"]) for name in distributions if not is_missing(row[f"param_{name}"])}
         frozen.append(optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params},
                                                 value=float(row["val_accuracy"])))
     return frozen

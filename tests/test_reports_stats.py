@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -309,6 +310,16 @@ def test_fanova_importance_from_the_frame() -> None:
     importance = importance_frame(pd.DataFrame(rows)).set_index("parameter")["importance"]
     assert set(importance.index) == {"lr", "width"}  # a parameter that never varied has no importance
     assert importance["lr"] > 0.8 and importance.sum() == pytest.approx(1.0)
+
+
+def test_importance_of_a_boolean_parameter_without_optuna_warnings() -> None:
+    rows = [{"task": "t", "strategy": "random", "seed": 0, "trial": i, "state": "COMPLETE",
+             "val_accuracy": 0.5 + 0.4 * (i % 2) + 0.01 * (i % 3), "param_bidirectional": bool(i % 2),
+             "param_width": 8 * (1 + i % 3)} for i in range(12)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy booleans as choices made Optuna warn in every report
+        importance = importance_frame(pd.DataFrame(rows)).set_index("parameter")["importance"]
+    assert importance["bidirectional"] > importance["width"]
 
 
 def test_no_importance_when_every_trial_reached_the_same_accuracy() -> None:
