@@ -83,7 +83,10 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         console.print(f"moved the run of another spec aside, to {escape(str(store.move_aside()))}")
     store.check_writable()
     with store.sole_writer():
-        store.check_same_spec()  # opens the storage too: an unreachable database fails before anything is written
+        replaced = store.check_same_spec()  # opens the storage: an unreachable one fails before anything is written
+        if replaced is not None:
+            console.print(f"{escape(str(store.dir))} held a run of another spec (hash {replaced}) with no trial; "
+                          "this spec's run replaces it")
         run_plan(store, device, spec_file.parent)
     write_and_show(store.dir, store.storage, spec.hash())
 

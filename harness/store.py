@@ -148,25 +148,43 @@ class RunStore:
     def manifest_path(self) -> Path:
         return self.dir / "manifest.json"
 
-    def check_same_spec(self) -> None:
-        """Refuse to mix two different specs in one run directory or study; nothing existing is touched."""
+    def check_same_spec(self) -> str | None:
+        """Refuse to mix two different specs in one run directory or study; nothing existing is touched.
+
+        A run of another spec that holds no trial (it stopped at its first: a data set not there, a column named
+        wrongly) is replaced, and its spec hash returned: there is nothing in it to lose, and the fix its error
+        asked for is a changed spec."""
         spec_hash = self.plan.spec.hash()
         recorded = self.recorded_hash()
+        replaced = None
         if recorded is not None and recorded != spec_hash:
-            raise HarnessError(f"{self.dir} holds a run of another spec (hash {recorded}, this spec {spec_hash}); "
-                               "give this spec another `name:`, use --runs-dir, or --force-new to move the old run "
-                               "aside")
+            if self.holds_trials(recorded):
+                raise HarnessError(f"{self.dir} holds a run of another spec (hash {recorded}, this spec {spec_hash}); "
+                                   "give this spec another `name:`, use --runs-dir, or --force-new to move the old "
+                                   "run aside")
+            self.manifest_path.unlink()
+            replaced = recorded
         self.check_storage()
+        return replaced
+
+    def holds_trials(self, spec_hash: str) -> bool:
+        """Whether the run directory's run of `spec_hash` stored any trial, in the storage its manifest names; one
+        that cannot be opened is taken to hold some."""
+        try:
+            storage = open_storage(recorded_storage(self.dir, json.loads(self.manifest_path.read_text())))
+        except HarnessError:
+            return True
+        return any(summary.n_trials for summary in optuna.get_all_study_summaries(storage)
+                   if summary.user_attrs.get("spec_hash") == spec_hash)
 
     def check_storage(self) -> None:
         """Open the storage (an unreachable one fails here) and refuse one that holds this run's studies for
-        another spec."""
+        another spec; an empty one is taken over (`study` labels it)."""
         spec_hash = self.plan.spec.hash()
         names = {self.study_name(cell) for cell in self.plan.cells}
         for summary in optuna.get_all_study_summaries(self.storage):
             recorded = summary.user_attrs.get("spec_hash")
-            labelling = recorded is None and summary.n_trials == 0  # another worker has just created it
-            if summary.study_name in names and recorded != spec_hash and not labelling:
+            if summary.study_name in names and recorded != spec_hash and summary.n_trials:
                 raise HarnessError(f"storage {self.url} already holds study {summary.study_name!r} of another spec "
                                    f"(hash {recorded}, this spec {spec_hash}); give this spec another `name:`")
 
@@ -263,14 +281,16 @@ class RunStore:
 
     def study(self, cell: Cell) -> optuna.Study:
         """The cell's study, created on first use and labelled with its cell so reports need no plan (the
-        labels a process killed while writing them left out are written by the next)."""
+        labels a process killed while writing them left out are written by the next, and an empty study of
+        another spec is labelled anew: `check_storage` refused one that holds trials)."""
         study = optuna.create_study(storage=self.storage, study_name=self.study_name(cell), direction="maximize",
                                     load_if_exists=True)
         labels = {"task": cell.task.label, "strategy": cell.strategy.label, "seed": cell.seed,
                   "spec_hash": self.plan.spec.hash()}
         recorded = study.user_attrs
+        relabel = recorded.get("spec_hash") not in (None, labels["spec_hash"])
         for key, value in labels.items():
-            if key not in recorded:
+            if relabel or key not in recorded:
                 study.set_user_attr(key, value)
         return study
 

@@ -22,6 +22,7 @@ from harness.store import RunStore, frames, open_storage
 from harness.trainer import resolve_device
 
 runner = CliRunner()
+DIGITS_SPACE = {"width": 8, "depth": 1, "batch_size": [64, 128]}
 
 
 def run(spec_path: Path, runs_dir: Path) -> str:
@@ -178,6 +179,30 @@ def test_another_spec_in_the_same_run_directory_is_refused(finished_run, tmp_pat
     result = runner.invoke(app, ["run", str(spec_path), "--runs-dir", str(run_dir.parent)])
     assert result.exit_code == 2 and "holds a run of another spec" in result.output
     assert (run_dir / "manifest.json").read_text() == before
+
+
+def test_a_run_that_stored_no_trial_gives_way_to_the_corrected_spec(tmp_path):
+    spec_path = tmp_path / "spec.yaml"
+    missing = {"name": "cifar10", "root": str(tmp_path / "no-data"), "model_family": "resnet"}
+    spec_path.write_text(json.dumps(tiny_spec(tasks=[missing], strategies=["random"], space={"width": 8})))
+    failed = runner.invoke(app, ["run", str(spec_path), "--runs-dir", str(tmp_path / "runs")])
+    assert failed.exit_code == 2 and "file(s) missing" in failed.output  # the run directory is written by now
+    spec_path.write_text(json.dumps(tiny_spec(tasks=["digits"], strategies=["random"], space=DIGITS_SPACE)))
+    output = run(spec_path, tmp_path / "runs")
+    assert "held a run of another spec" in output and "with no trial" in output
+    assert len(results_of(tmp_path / "runs" / "tiny")) == 2
+    manifest = json.loads((tmp_path / "runs" / "tiny" / "manifest.json").read_text())
+    assert len(manifest["sessions"]) == 1 and manifest["spec"]["tasks"] == ["digits"]
+
+
+def test_an_empty_study_of_another_spec_is_labelled_anew(tmp_path):
+    first = RunStore(build_plan(parse_spec(tiny_spec(tasks=["digits"], space=DIGITS_SPACE))), tmp_path / "runs")
+    first.record_session(resolve_device("cpu"))
+    first.study(first.plan.cells[0])  # made, as a run does before its first trial fails
+    changed = build_plan(parse_spec(tiny_spec(tasks=["digits"], space=DIGITS_SPACE, budget={"trials": 3, "epochs": 1})))
+    second = RunStore(changed, tmp_path / "runs")
+    assert second.check_same_spec() == first.plan.spec.hash()
+    assert second.study(changed.cells[0]).user_attrs["spec_hash"] == changed.spec.hash()
 
 
 def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
