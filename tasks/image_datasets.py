@@ -100,10 +100,11 @@ class ImageDataset(Task):
             raise HarnessError(f"{self.label}: train_size can be at most the {len(labels) - self.val_size} training "
                                f"images val_size leaves, but got {self.train_size}")
         val, train = order[:self.val_size], order[self.val_size:][:self.train_size]
-        mean, std = channel_stats(images[train])
+        train_images = images[train]  # gathered once: a copy of the training set (138 MB on CIFAR-10)
+        mean, std = channel_stats(train_images)
         augment = {"pad": self.crop_padding, "flip": self.flips} if self.augment else {}
         test_images, test_labels = _tensors(test_set)
-        return Data(ImageSplit(images[train], labels[train], mean, std, **augment),
+        return Data(ImageSplit(train_images, labels[train], mean, std, **augment),
                     ImageSplit(images[val], labels[val], mean, std),
                     ImageSplit(test_images, test_labels, mean, std), num_classes=len(train_set.classes))
 
