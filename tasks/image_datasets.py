@@ -7,6 +7,9 @@ set is never used for selection. Normalisation uses the training part's per-chan
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import tarfile
 import tempfile
 import zlib
@@ -33,6 +36,7 @@ from tasks.image_split import ImageSplit, channel_stats
 # What torchvision's idx reader raises on a damaged MNIST-format file (it checks the header with asserts and reads
 # it with int()); there is no checksum to catch it first, as CIFAR's md5 sums do (a RuntimeError)
 DAMAGED = (ValueError, KeyError, AssertionError)
+SCRATCH = ".unpacking-"  # an unpack's scratch folder: this, the "host:pid" unpacking into it, "-", a random part
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,8 @@ class ImageDataset(Task):
         first; a file already there is never replaced.
         """
         files = self.required_files()
+        for folder in {archive.parent for archive in files.archives}:
+            _remove_abandoned_scratch(folder)
         for archive, held in files.archives.items():
             wanted = files.missing(held)
             if wanted and archive.is_file():
@@ -148,8 +154,11 @@ class ImageDataset(Task):
     def _unpack(self, archive: Path, folder: Path, names: list[str]) -> None:
         """Unpack into a scratch folder beside the archive, then move only `names` into `folder`. torchvision writes
         each file as it reads the archive, so a damaged one leaves a file empty or cut short; unpacked in place, it
-        replaced a good file of the same name, or was taken for the real one by the next run."""
-        with tempfile.TemporaryDirectory(prefix=".unpacking-", dir=archive.parent) as scratch:
+        replaced a good file of the same name, or was taken for the real one by the next run. The scratch folder's
+        name holds this process's "host:pid" (taken now, not at import, so a forked process names itself): what a
+        killed unpack leaves, a later load removes (`_remove_abandoned_scratch`)."""
+        owner = f"{socket.gethostname()}:{os.getpid()}"  # the form harness.claims.worker_is_dead reads
+        with tempfile.TemporaryDirectory(prefix=f"{SCRATCH}{owner}-", dir=archive.parent) as scratch:
             try:
                 extract_archive(str(archive), scratch)
             except (OSError, EOFError, tarfile.TarError, zlib.error) as error:
@@ -185,6 +194,23 @@ class MNISTLike(ImageDataset):
         archives = [home / "raw" / name for name, _ in self.source.resources]  # the .gz files torchvision downloads
         return Files(home / "raw", [archive.stem for archive in archives], url,
                      {archive: [archive.stem] for archive in archives})
+
+
+def _remove_abandoned_scratch(folder: Path) -> None:
+    """Remove the scratch folders in `folder` of unpacks killed before they could clean up, which stayed for good.
+
+    Several processes may load a data set at once, so a folder goes only when the "host:pid" in its name is a process
+    of this host that is gone: the name is given when the folder is made, so no live unpack is ever without it. A
+    folder of another host sharing the root (whose processes cannot be checked from here), of a pid a new process has
+    been given since, or named by an older version without an owner, is left.
+    """
+    leftovers = list(folder.glob(f"{SCRATCH}*"))
+    if not leftovers:
+        return
+    from harness.claims import worker_is_dead  # it imports SQLAlchemy: only when there is a leftover
+    for scratch in leftovers:
+        if worker_is_dead(scratch.name.removeprefix(SCRATCH).rpartition("-")[0]):
+            shutil.rmtree(scratch, ignore_errors=True)  # another process may be removing it too
 
 
 def _disagreement(dataset: datasets.VisionDataset) -> str:

@@ -10,9 +10,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import pickle
+import socket
 import struct
+import subprocess
+import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -231,6 +236,22 @@ def test_one_missing_file_among_present_ones_is_the_only_one_named(root):
     (root / "cifar-10-batches-py" / "data_batch_3").unlink()
     with pytest.raises(HarnessError, match=r"1 file\(s\) missing in .*cifar-10-batches-py: data_batch_3; set"):
         tasks.get("cifar10")(root=str(root)).data()
+
+
+def test_a_scratch_folder_left_by_a_killed_unpack_is_removed_and_a_live_one_kept(root):
+    """A process killed while unpacking left its hidden scratch folder beside the archive for good. Other processes
+    may be unpacking there at the same time, so only the folder of a process that is gone may be removed."""
+    host = socket.gethostname()
+    make = f"import os, tempfile; print(tempfile.mkdtemp(prefix=f'.unpacking-{host}:{{os.getpid()}}-', dir='.'))"
+    made = subprocess.run([sys.executable, "-c", make], cwd=root, capture_output=True, text=True, check=True)
+    abandoned = root / Path(made.stdout.strip()).name  # its process has ended without removing it
+    (abandoned / "cifar-10-batches-py").mkdir()
+    (abandoned / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"cut short")
+    live = Path(tempfile.mkdtemp(prefix=f".unpacking-{host}:{os.getpid()}-", dir=root))  # this process is alive
+    elsewhere = root / abandoned.name.replace(host, "another-host")  # its process cannot be checked from here
+    elsewhere.mkdir()
+    assert len(tasks.get("cifar10")(root=str(root), val_size=10).data().train) == TRAIN - 10
+    assert not abandoned.exists() and live.is_dir() and elsewhere.is_dir()
 
 
 def test_a_damaged_file_is_reported_not_raised_as_a_traceback(root):
