@@ -15,7 +15,7 @@ import tempfile
 import zlib
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -24,7 +24,7 @@ import torch
 from pydantic import Field
 from torch import nn
 from torchvision import datasets
-from torchvision.datasets.utils import extract_archive
+from torchvision.datasets.utils import check_integrity, extract_archive
 
 from harness.errors import HarnessError
 from harness.optim import optimizers, training_space
@@ -41,17 +41,23 @@ SCRATCH = ".unpacking-"  # an unpack's scratch folder: this, the "host:pid" unpa
 
 @dataclass(frozen=True)
 class Files:
-    """The files torchvision reads in `folder`, their home page, and the archives that hold them (each with the
-    names of the files it holds)."""
+    """The files torchvision reads in `folder`, their home page, the archives that hold them (each with the
+    names of the files it holds), and the md5 sums of the real files where torchvision knows them (CIFAR's)."""
 
     folder: Path
     names: list[str]
     url: str
     archives: dict[Path, list[str]]
+    md5s: dict[str, str] = field(default_factory=dict)
 
     def missing(self, names: Iterable[str] | None = None) -> list[str]:
         """Those of `names` (by default, all the files) that are not in the folder."""
         return [name for name in (self.names if names is None else names) if not (self.folder / name).is_file()]
+
+    def damaged(self) -> list[str]:
+        """The files in the folder whose md5 sum is not the real file's."""
+        return [name for name, md5 in self.md5s.items()
+                if (self.folder / name).is_file() and not check_integrity(str(self.folder / name), md5)]
 
 
 class ImageDataset(Task):
@@ -141,6 +147,8 @@ class ImageDataset(Task):
         try:
             dataset = self.source(str(Path(self.root).expanduser()), train=train, download=self.download)
         except (RuntimeError, OSError, *DAMAGED) as error:  # also: a checksum mismatch, an unreachable host
+            if not self.download:  # with it, torchvision unpacks its archive over damaged files, or says why not
+                self._refuse_damaged(files)
             # one line: torchvision's failed MNIST download says on three which mirror it tried and what it got
             what = f"a damaged file ({error!r})" if isinstance(error, DAMAGED) else " ".join(str(error).split())
             raise HarnessError(f"{self.label}: cannot load the files in {files.folder} (from {files.url}): "
@@ -150,6 +158,17 @@ class ImageDataset(Task):
             raise HarnessError(f"{self.label}: the {'training' if train else 'test'} files in {files.folder} hold "
                                f"{problem}; one of them is damaged, replace it with the one from {files.url}")
         return dataset
+
+    def _refuse_damaged(self, files: Files) -> None:
+        """Name the files whose md5 sum is not the real file's: torchvision's message ("not found or corrupted")
+        names none, and a damaged file stays, as an archive under `root` is unpacked for missing files only."""
+        damaged = files.damaged()
+        if damaged:
+            raise HarnessError(
+                f"{self.label}: {len(damaged)} damaged file(s) in {files.folder}, not the real ones by their md5 sums: "
+                f"{', '.join(damaged)}; delete them and load again with the archive(s) they come in as "
+                f"{', '.join(map(str, files.archives))} or `download: true` in the task entry (needs internet), or "
+                f"put the files from {files.url} there")
 
     def _unpack(self, archive: Path, folder: Path, names: list[str]) -> None:
         """Unpack into a scratch folder beside the archive, then move only `names` into `folder`. torchvision writes
@@ -178,8 +197,9 @@ class CIFAR(ImageDataset):
 
     def required_files(self) -> Files:
         source, root = self.source, Path(self.root).expanduser()
-        names = [name for name, _ in source.train_list + source.test_list] + [source.meta["filename"]]
-        return Files(root / source.base_folder, names, source.url, {root / source.filename: names})
+        md5s = {name: md5 for name, md5 in source.train_list + source.test_list}
+        md5s[source.meta["filename"]] = source.meta["md5"]
+        return Files(root / source.base_folder, list(md5s), source.url, {root / source.filename: list(md5s)}, md5s)
 
 
 class MNISTLike(ImageDataset):

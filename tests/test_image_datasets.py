@@ -254,10 +254,25 @@ def test_a_scratch_folder_left_by_a_killed_unpack_is_removed_and_a_live_one_kept
     assert not abandoned.exists() and live.is_dir() and elsewhere.is_dir()
 
 
-def test_a_damaged_file_is_reported_not_raised_as_a_traceback(root):
-    (root / "cifar-100-python" / "train").write_bytes(b"not a pickle")
-    with pytest.raises(HarnessError, match="cifar100-resnet: cannot load the files in .*cifar-100-python"):
-        tasks.get("cifar100")(root=str(root)).data()
+@pytest.mark.parametrize("name, damaged, damage", [("cifar10", "data_batch_1", lambda good: good[:len(good) // 2]),
+                                                   ("cifar100", "meta", lambda good: b"not a pickle")],
+                         ids=["a batch cut short", "garbage metadata"])
+def test_a_damaged_cifar_file_is_named_and_deleting_it_lets_the_archive_put_it_back(root, name, damaged, damage):
+    """torchvision said "Dataset not found or corrupted" and named no file; and an archive under the root is unpacked
+    for missing files only, so the damaged file stayed until deleted."""
+    source = tasks.get(name).source
+    folder, archive = root / source.base_folder, root / source.filename
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=folder.name)
+    (folder / damaged).write_bytes(damage((folder / damaged).read_bytes()))
+    with pytest.raises(HarnessError) as raised:
+        tasks.get(name)(root=str(root)).data()
+    assert str(raised.value) == (
+        f"{name}-resnet: 1 damaged file(s) in {folder}, not the real ones by their md5 sums: {damaged}; delete them "
+        f"and load again with the archive(s) they come in as {archive} or `download: true` in the task entry (needs "
+        f"internet), or put the files from {source.url} there")
+    (folder / damaged).unlink()
+    assert len(tasks.get(name)(root=str(root), val_size=10).data().train) == TRAIN - 10
 
 
 @pytest.mark.parametrize("damage", [b"", struct.pack(">II", 0x801, TRAIN)], ids=["empty", "a labels header"])
