@@ -181,6 +181,22 @@ class Space(Mapping[str, Param]):
                              f"when {self._params[name].applies()}")
         return config
 
+    def rows(self) -> list[list[str]]:
+        """[parameter, values, default, used when] for each parameter some configuration uses: the search space
+        as a paper's table states it, and as `harness check` shows it before a run."""
+        idle = self.never_active()
+        return [[name, param.allowed() + (", log scale" if isinstance(param, Range) and param.log else ""),
+                 repr(param.default) if isinstance(param, Choice) else str(param.default), self.used_when(param)]
+                for name, param in self._params.items() if name not in idle]
+
+    def used_when(self, param: Param) -> str:
+        """`param.applies()` in the terms of this space: only the values of its parents that the space offers."""
+        conditions = []
+        for parent, allowed in param.when:
+            offered = self._params[parent].grid(0) if isinstance(self._params[parent], (Choice, Fixed)) else allowed
+            conditions.append(f"{parent} is {' or '.join(str(value) for value in allowed if value in offered)}")
+        return " and ".join(conditions) or "always"
+
     def never_active(self) -> dict[str, str]:
         """The parameters that no value offered for the ones they depend on turns on (momentum in a space without
         SGD), each with why in words: a value a spec sets for one of them would never be used."""

@@ -217,6 +217,7 @@ class RunStore:
             manifest["spec"] = self.plan.spec.model_dump(mode="json")  # the latest executor's options
             manifest["spec_hash"] = self.plan.spec.hash()
             manifest["resolved"] = resolved_options(self.plan)
+            manifest["spaces"] = {run.label: run.space.rows() for run in self.plan.tasks}  # as searched, overrides in
             if spec_dir is not None:
                 manifest["spec_dir"] = str(spec_dir.resolve())  # where workers find the spec's plugins
             manifest["storage"] = self.url  # the latest session's, which a report reads

@@ -10,7 +10,7 @@ import pandas as pd
 
 from reports.analysis import Analysis
 from reports.layout import report_tables
-from reports.provenance import SPEC_FILE, commands, provenance_rows, spec_yaml
+from reports.provenance import SPEC_FILE, commands, provenance_rows, search_space_table, spec_yaml
 from reports.render import Table
 from reports.stats import VALIDATION, Metric
 
@@ -89,5 +89,6 @@ def reproducibility(manifest: dict[str, Any], metric: Metric = VALIDATION) -> Se
         Code("\n".join(commands(manifest, metric)), "bash"),
         Text(f"The spec (hash `{manifest['spec_hash']}`):"),
         Code(spec_yaml(manifest), "yaml"),
+        *filter(None, [search_space_table(manifest)]),
         Table("provenance", "Provenance of every session of the run", provenance, provenance, align="ll"),
     ])

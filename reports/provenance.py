@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import yaml
 
+from reports.render import Table
 from reports.stats import VALIDATION, Metric
 
 SPEC_FILE = "spec.yaml"  # written beside the report, so the command below runs as printed
@@ -43,3 +45,16 @@ def provenance_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
                                                           for name, source in session["plugins"].items())))
     return rows
 
+
+
+def search_space_table(manifest: dict[str, Any]) -> Table | None:
+    """Each task's search space as every strategy searched it (the spec's overrides applied), from the manifest;
+    None for a run recorded before manifests held it."""
+    if "spaces" not in manifest:
+        return None
+    rows = [[task, *row] for task, space in manifest["spaces"].items() for row in space]
+    cells = pd.DataFrame(rows, columns=["Task", "Parameter", "Values", "Default", "Used when"])
+    return Table("search_space", "Search space of each task, the same for every strategy", cells, cells,
+                 note="A range is searched on a linear scale, or on a log scale where marked; a parameter with a "
+                      "condition exists only in the configurations that meet it. The defaults make the configuration "
+                      "`harness train` trains without `--set`.", align="lllll")

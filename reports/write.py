@@ -21,7 +21,7 @@ from reports.figures.search import anytime_bands
 from reports.html import render_html
 from reports.layout import accuracy_table, report_tables
 from reports.markdown import render_markdown
-from reports.provenance import SPEC_FILE, spec_yaml
+from reports.provenance import SPEC_FILE, search_space_table, spec_yaml
 from reports.render import to_latex
 from reports.stats import VALIDATION, Metric, problem_matrix, problem_ranks
 
@@ -81,7 +81,8 @@ def write_report(results: pd.DataFrame, curves: pd.DataFrame, out_dir: Path, man
     if "csv" in formats:
         paths |= _write_csv(analysis, out_dir)
     if "tex" in formats:
-        latex = "\n".join(map(to_latex, report_tables(analysis)))
+        space = search_space_table(manifest) if manifest is not None else None
+        latex = "\n".join(map(to_latex, [*report_tables(analysis), *filter(None, [space])]))
         paths |= _write_text(out_dir / "tables.tex", LATEX_PREAMBLE + latex)
     if {"md", "html"} & set(formats):
         figures = draw_figures(analysis, out_dir)

@@ -105,6 +105,9 @@ def test_results_frame_and_report_files(finished_run):
     report = (run_dir / "report.md").read_text()
     assert "digits-resnet" in report and "listops-transformer" in report and "best_so_far.png" in report
     assert "| Device-hours |" in report
+    assert "| digits-resnet | momentum | 0.8..0.99 | 0.9 | optimizer is sgd |" in report  # the space searched
+    assert "| digits-resnet | width | 8 (fixed) | 8 | always |" in report  # with the spec's override
+    assert "tab:search_space" in (run_dir / "tables.tex").read_text()
     assert (run_dir / "best_so_far.png").stat().st_size > 1000
     assert "report:" in output and "digits-resnet" in output
 
