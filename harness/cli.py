@@ -95,11 +95,10 @@ def run_plan(store: RunStore, device: torch.device, spec_dir: Path) -> None:
     """Run every cell of the store's plan as one session, with progress bars."""
     from harness.budget import Spent
     from harness.executor import Hooks
+    from harness.preflight import plan_line
 
     plan, cells = store.plan, store.plan.cells
-    console.print(f"run [bold]{escape(plan.spec.name)}[/] (spec {plan.spec.hash()}): {len(plan.tasks)} task(s) x "
-                  f"{len(plan.strategies)} strategies x {len(plan.spec.seeds)} seed(s) = {len(cells)} cells, "
-                  f"{plan.budget.describe()} per cell, on {device}")
+    console.print(escape(plan_line(plan, device)))
     with progress_bars() as progress, interrupts(progress.console), store.session(device, spec_dir):
         spent = [Spent.of(store.existing_trials(c)) for c in cells]
         trials = progress.add_task("trials", total=remaining_trials(cells, spent))
@@ -110,6 +109,43 @@ def run_plan(store: RunStore, device: torch.device, spec_dir: Path) -> None:
                       on_warning=lambda message: progress.console.print(f"[yellow]{escape(message)}[/]"))
         plan.executor.run(plan, store, device, hooks)
         progress.remove_task(epochs)  # reset after every trial, it would end at 0 of N
+
+
+@app.command()
+@user_errors
+def check(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
+          runs_dir: Annotated[Path, typer.Option(help="where `harness run` would make the run directory")
+                              ] = Path("runs"),
+          data: Annotated[bool, typer.Option("--data", help="also load each task's data (a download or a tokenizer "
+                                                            "training may take a while)")] = False,
+          ) -> None:
+    """Check a spec and show what `harness run` would do: its cells, budget and each task's search space; nothing
+    is written. Exits 2 on an invalid spec, or with --data on a task whose data do not load."""
+    from harness.plan import build_plan
+    from harness.preflight import check_data, plan_line, run_directory_state
+    from harness.spec import load_spec
+    from harness.store import RunStore
+
+    spec = load_spec(spec_file)
+    plan = build_plan(spec, spec_file.resolve().parent)
+    try:
+        device: Any = check_device(spec.device)
+    except HarnessError as error:
+        device = f"{spec.device} ({error})"  # the spec may be meant for another machine
+    console.print(escape(plan_line(plan, device)), highlight=False)
+    for run in plan.tasks:
+        table = Table("Parameter", "Values", "Default", "Used when", title=f"search space of {run.label}",
+                      title_justify="left")
+        for row in run.space.rows():
+            table.add_row(*map(escape, row))
+        console.print(table)
+    console.print(escape(run_directory_state(RunStore(plan, runs_dir))), highlight=False)
+    if data:
+        checks = [check_data(run) for run in plan.tasks]
+        for result in checks:
+            console.print(f"[{'red' if result.problem else 'green'}]data[/] {escape(result.line())}", highlight=False)
+        if any(result.problem for result in checks):
+            raise typer.Exit(2)
 
 
 @app.command()

@@ -1,0 +1,59 @@
+"""What `harness check` says about a spec before any run: its plan, each task's search space, what the run
+directory holds, and, when asked, whether each task's data load.
+
+Nothing is written, so a spec can be checked on a laptop before it is sent to the machine that runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from harness.errors import HarnessError
+from harness.plan import Plan, TaskRun
+from harness.store import RunStore
+
+
+def plan_line(plan: Plan, device: torch.device | str) -> str:
+    """One line: the run, its cells and the budget each gets."""
+    return (f"run {plan.spec.name} (spec {plan.spec.hash()}): {len(plan.tasks)} task(s) x {len(plan.strategies)} "
+            f"strategies x {len(plan.spec.seeds)} seed(s) = {len(plan.cells)} cells, {plan.budget.describe()} per "
+            f"cell, on {device}")
+
+
+def run_directory_state(store: RunStore) -> str:
+    """What `harness run` would do with the run directory, read from its manifest alone (no storage is opened:
+    opening a new SQLite file or database would write one)."""
+    recorded = store.recorded_hash()
+    if recorded is None:
+        return f"{store.dir} holds no run: `harness run` starts one there"
+    if recorded == store.plan.spec.hash():
+        return f"{store.dir} holds this spec's run: `harness run` resumes it, repeating no finished trial"
+    return (f"{store.dir} holds a run of another spec (hash {recorded}): `harness run` refuses it if it stored any "
+            "trial (give this spec another `name:`, use --runs-dir, or --force-new), and replaces it if not")
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    task: str
+    problem: str = ""  # the load's one-line error; empty when the data loaded
+    sizes: tuple[int, int, int] = (0, 0, 0)  # training, validation and test examples
+    classes: int = 0
+
+    def line(self) -> str:
+        if self.problem:  # the tasks' own messages mostly start with their label
+            return self.problem if self.problem.startswith(self.task) else f"{self.task}: {self.problem}"
+        train, val, test = self.sizes
+        return f"{self.task}: {train:,} training, {val:,} validation and {test:,} test examples, {self.classes} classes"
+
+
+def check_data(run: TaskRun) -> DataCheck:
+    """Load the task's data as its default configuration trains on them (a tokenizer trained here is cached for
+    the run), so a missing file or a wrong column shows before any run directory is written."""
+    try:
+        data = run.task.data_for(run.space.defaults())
+    except HarnessError as error:
+        return DataCheck(run.label, str(error))
+    return DataCheck(run.label, sizes=(len(data.train), len(data.val), len(data.test)), classes=data.num_classes)
+
