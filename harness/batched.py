@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from contextlib import ExitStack
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import optuna
 import torch
 from optuna.trial import TrialState
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from harness import stopping
@@ -168,13 +168,9 @@ def same_keys(keys: list[Hashable]) -> list[list[int]]:
 class Batched(Local):
     """In this process, `batch_trials` trials at a time: stacked on a CPU, taking turns on a GPU's streams."""
 
+    unsupported: ClassVar[dict[str, str]] = {
+        "compile": "compile: true is not supported by the batched executor; use executor: local"}
     batch_trials: Annotated[int, Field(ge=1)] = 8  # 8-32 suit small conv nets on one large GPU
-
-    @model_validator(mode="after")
-    def no_compile(self) -> Batched:
-        if self.compile:
-            raise ValueError("compile: true is not supported by the batched executor; use executor: local")
-        return self
 
     def refuses(self, search: SearchPlan) -> str | None:
         if search.lr_range_test is not None:

@@ -355,8 +355,11 @@ def list_registered() -> None:
 
 
 def options_of(obj: Any) -> str:
-    """A task's or strategy's spec options with their defaults, as one dim line."""
-    fields = getattr(obj, "model_fields", {})
+    """A task's, strategy's or executor's spec options with their defaults, as one dim line: those a spec may set,
+    as the spec check decides (an option the class inherits but refuses is left out)."""
+    from harness.options import Options
+
+    fields = obj.accepted() if isinstance(obj, type) and issubclass(obj, Options) else {}
     listed = ", ".join(f"{name}=(required)" if field.is_required() else f"{name}={field.default!r}"
                        for name, field in fields.items())
     return f"\n[dim]options: {listed}[/]" if listed else ""

@@ -74,13 +74,13 @@ def field_path(loc: tuple) -> str:
 
 
 def fields_around(model: type[BaseModel], loc: tuple) -> list[str] | None:
-    """The fields of the model (or nested model) that `loc`'s last part was given to; None past a non-model."""
+    """The options of the model (or nested model) that `loc`'s last part was given to; None past a non-model."""
     for part in loc[:-1]:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
             return None
         model = field.annotation
-    return sorted(model.model_fields)
+    return sorted(model.accepted() if issubclass(model, Options) else model.model_fields)
 
 
 def describe(error: ValidationError, model: type[BaseModel], prefix: str = "",

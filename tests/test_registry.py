@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from typer.testing import CliRunner
 
@@ -60,3 +62,17 @@ def test_ls_prints_every_name_with_its_help():
         for entry in registry:
             assert entry.name in result.output
             assert entry.help[:30] in result.output.replace("\n", " ") or entry.help[:15] in result.output
+
+
+def listed_options(output: str, executor: str) -> str:
+    """The text `harness ls` prints under an executor's name (its options line, wrapped or not)."""
+    lines = output.split("\nexecutors", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f" {executor} "))
+    return " ".join(itertools.takewhile(lambda line: line.startswith("  "), lines[start + 1:]))
+
+
+def test_ls_lists_only_the_options_each_executor_accepts():
+    output = CliRunner().invoke(app, ["ls"]).output
+    assert "compile=False" in listed_options(output, "local")
+    assert "batch_trials=8" in listed_options(output, "batched")
+    assert "compile" not in listed_options(output, "batched")  # its spec check refuses compile: true
