@@ -15,7 +15,7 @@ import torch
 from harness.registry import Registry, UnknownName
 from harness.schedules import schedule_space, schedules
 from harness.space import Choice, Fixed, Float, Param, Space, when
-from harness.tunable import Tunable, tunable_params
+from harness.tunable import Tunable, shadowed_tunables, tunable_params
 
 optimizers: Registry = Registry("optimizer")
 
@@ -140,17 +140,25 @@ def training_space(lr: tuple[float, float, float] | None = None,
     adam_family = when(optimizer=tuple(entry.name for entry in optimizers if entry.meta.get("betas")))
     betas = {"beta1": Float(default=0.9, low=0.8, high=0.95, when=adam_family),
              "beta2": Float(default=0.999, low=0.99, high=0.9999, when=adam_family)}
-    return {
+    shared = {
         "optimizer": Choice(default=default_optimizer, choices=optimizer_choices),
         "lr": Float(default=default, low=low, high=high, log=True),
         "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
         "nesterov": Choice(default=False, choices=(False, True), when=when(optimizer="sgd")),
         **betas,
         "weight_decay": Float(default=5e-4, low=1e-6, high=1e-3, log=True, when=when(optimizer=taking("weight_decay"))),
-        **tunable_params(optimizers, "optimizer"),  # each optimizer's own arguments, conditional
-        **schedule_space(schedule_choices, default_schedule),  # and each schedule's own arguments, conditional
-        "batch_size": Choice(default=default_batch_size, choices=batch_sizes),
     }
+    batch_size = {"batch_size": Choice(default=default_batch_size, choices=batch_sizes)}
+    # each schedule's own arguments and each optimizer's, conditional; none may take another parameter's name
+    schedule = schedule_space(schedule_choices, default_schedule, taken=[*shared, *batch_size])
+    own_arguments = tunable_params(optimizers, "optimizer", taken=[*shared, *schedule, *batch_size])
+    return {**shared, **own_arguments, **schedule, **batch_size}
+
+
+def shadowed_arguments(space: Space) -> list[str]:
+    """Optimizers' and schedules' tunable arguments that a task's space gives to a parameter of its own: the
+    trainer would hand that parameter's value to the optimizer or schedule, never a value from its range."""
+    return [*shadowed_tunables(space, optimizers, "optimizer"), *shadowed_tunables(space, schedules, "schedule")]
 
 
 def unregistered_names(space: Space) -> list[str]:
@@ -167,4 +175,4 @@ def unregistered_names(space: Space) -> list[str]:
     return problems
 
 
-__all__ = ["fused_on_gpu", "optimizers", "schedules", "training_space", "unregistered_names"]
+__all__ = ["fused_on_gpu", "optimizers", "schedules", "shadowed_arguments", "training_space", "unregistered_names"]

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from harness.budget import Budget
 from harness.errors import SpecError
-from harness.optim import unregistered_names
+from harness.optim import shadowed_arguments, unregistered_names
 from harness.options import Options
 from harness.plugins import load_builtins, load_plugins
 from harness.registry import Registry, UnknownName
@@ -153,6 +153,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
             continue
         task, label, overrides = found
         space = task.space()
+        problems += [f"tasks[{i}]: {problem}" for problem in shadowed_arguments(space)]
         offered |= set(space)
         shared = {k: v for k, v in spec.space.items() if k in space}  # top-level overrides touch tasks that have them
         space = _override(space, shared, "space", problems)

@@ -13,7 +13,7 @@ A schedule's own arguments become hyperparameters that exist only when that sche
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from harness.registry import Registry
 from harness.space import Choice, Param
@@ -108,10 +108,12 @@ def plateau(step: int, total: int, per_epoch: int, val_losses: Sequence[float] =
     return factor
 
 
-def schedule_space(choices: Iterable[str], default: str) -> dict[str, Param]:
+def schedule_space(choices: Iterable[str], default: str, taken: Collection[str] = ()) -> dict[str, Param]:
     """`schedule` as a choice, then every registered schedule's tunable arguments, each active only
-    for the schedules that take it (so a spec that re-chooses the schedules finds them there)."""
-    return {"schedule": Choice(default=default, choices=tuple(choices)), **tunable_params(schedules, "schedule")}
+    for the schedules that take it (so a spec that re-chooses the schedules finds them there); none may be
+    named as one of the `taken` parameters of the space around."""
+    return {"schedule": Choice(default=default, choices=tuple(choices)),
+            **tunable_params(schedules, "schedule", taken)}
 
 
 __all__ = ["schedules", "schedule_space", "Tunable"]

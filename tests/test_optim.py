@@ -1,14 +1,19 @@
-"""Every registered optimizer (schedules: test_schedules.py)."""
+"""Every registered optimizer (schedules: test_schedules.py), and the names their tunable arguments may take."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY_LISTOPS, tiny_spec
 
-from harness.optim import FUSED_ON_CUDA, fused_on_gpu, optimizers, taking
+from harness.errors import HarnessError, SpecError
+from harness.optim import FUSED_ON_CUDA, fused_on_gpu, optimizers, schedules, taking
+from harness.plan import build_plan
 from harness.plugins import load_builtins
+from harness.spec import parse_spec
 from harness.task import tasks
 from harness.trainer import TrainConfig, make_optimizer
+from harness.tunable import Tunable
 
 
 @pytest.mark.parametrize("name", optimizers.names())
@@ -72,3 +77,73 @@ def test_a_fused_step_on_the_gpu_equals_the_multi_tensor_step(name):
             (weight ** 2).sum().backward()
             optimizer.step()
     torch.testing.assert_close(weights[0], weights[1])
+
+
+
+@pytest.fixture
+def plugin_registries(monkeypatch):
+    """The optimizer and schedule registries as they are, restored after the test: a plugin's entries registered
+    in it go with it."""
+    for registry in (optimizers, schedules):
+        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+
+
+# A plugin's optimizers and schedules, each with a tunable argument named as a parameter the space has already
+def self_tuned(params, lr: float = 1e-2) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr)
+
+
+def heavy_ball(params, lr: float, momentum: float = 0.5) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr, momentum=momentum)
+
+
+def stepped_sgd(params, lr: float, step_gamma: float = 0.5) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr * step_gamma)
+
+
+def batch_ramp(step: int, total: int, per_epoch: int, batch_size: float = 0.2) -> float:
+    return 1.0
+
+
+def decay_ramp(step: int, total: int, per_epoch: int, weight_decay: float = 0.2) -> float:
+    return 1.0
+
+
+def dropout_ramp(step: int, total: int, per_epoch: int, dropout: float = 0.2) -> float:
+    return 1.0
+
+
+def kicked_sgd(params, lr: float, kick: float = 0.2) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr * kick)
+
+
+DIGITS = tiny_spec(tasks=["digits"], strategies=["random"], space={"width": 8})
+
+
+@pytest.mark.parametrize("registry, plugin, argument", [
+    (optimizers, self_tuned, "lr"), (optimizers, heavy_ball, "momentum"), (optimizers, stepped_sgd, "step_gamma"),
+    (schedules, batch_ramp, "batch_size"), (schedules, decay_ramp, "weight_decay")],
+    ids=["lr", "momentum", "step_gamma", "batch_size", "weight_decay"])
+def test_a_tunable_argument_named_as_a_training_parameter_is_refused(plugin_registries, registry, plugin, argument):
+    registry.register(plugin.__name__, help="a plugin's", tunable={argument: Tunable(0.1, 0.5)})(plugin)
+    with pytest.raises(HarnessError, match=f"^{registry.kind} '{plugin.__name__}' registers the tunable argument "
+                                           f"'{argument}', but the training space already has a parameter of that "
+                                           "name; give the argument another name$"):
+        build_plan(parse_spec(DIGITS))
+
+
+def test_a_tunable_argument_named_as_a_task_s_own_parameter_is_refused(plugin_registries):
+    schedules.register("dropout_ramp", help="a plugin's", tunable={"dropout": Tunable(0.1, 0.5)})(dropout_ramp)
+    with pytest.raises(SpecError) as raised:
+        build_plan(parse_spec(DIGITS))
+    assert raised.value.problems == [("tasks[0]: schedule 'dropout_ramp' registers the tunable argument 'dropout', "
+                                      "but the task's space already has a parameter of that name; give the argument "
+                                      "another name")]
+
+
+def test_a_tunable_argument_under_a_name_of_its_own_is_searched_and_a_task_may_narrow_one(plugin_registries):
+    optimizers.register("kicked_sgd", help="a plugin's", tunable={"kick": Tunable(0.1, 0.5)})(kicked_sgd)
+    space = build_plan(parse_spec(DIGITS)).tasks[0].space
+    assert space["kick"].when == (("optimizer", ("kicked_sgd",)),) and space["kick"].default == 0.2
+    text = build_plan(parse_spec(tiny_spec(tasks=[TINY_LISTOPS], strategies=["random"], space={}))).tasks[0].space
+    assert text["warmup"].when == (("schedule", ("warmup_cosine",)),)  # its own range of the schedule's argument
