@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar
@@ -15,9 +16,10 @@ from harness.space import Choice, Fixed, Int, Param, Range, Space
 from harness.strategy import SearchPlan, Strategy, strategies
 
 # What practitioners set per optimizer family, laid over a task's defaults wherever its space has the
-# parameter (a value outside the task's range moves to the nearest allowed one; a schedule the task
-# does not offer keeps the task's default; `departures` says which, in the strategy's note). An optimizer
-# with no entry here trains at its registered practical lr (`published`).
+# parameter (a value outside the task's range, or not among its numeric choices, moves to the nearest allowed
+# one; a schedule the task does not offer keeps the task's default; `departures` says which and what trained
+# instead, in the strategy's note). An optimizer with no entry here trains at its registered practical lr
+# (`published`).
 RECIPES: dict[str, dict[str, Any]] = {
     # He et al. (2016) ResNet on CIFAR: SGD, momentum 0.9, lr 0.1, weight decay 5e-4 at these net sizes
     # (1e-4 on ImageNet); cosine annealing (Loshchilov & Hutter, 2017) instead of hand-placed steps.
@@ -42,13 +44,31 @@ def published(optimizer: str) -> dict[str, Any]:
 
 
 def nearest_allowed(param: Param, value: Any) -> Any | None:
-    """`value` moved into a range, kept if a choice allows it; None where the space decides (fixed, or not a choice)."""
+    """`value` moved into a range, kept if a choice allows it, else the choice nearest to it; None where the space
+    decides (fixed, or a choice with nothing near: a schedule's name it does not offer)."""
     if isinstance(param, Range):
         clipped = min(max(value, param.low), param.high)
         return int(round(clipped)) if isinstance(param, Int) else float(clipped)
-    if isinstance(param, Choice) and param.allows(value):
-        return value
+    if isinstance(param, Choice):
+        return value if param.allows(value) else nearest_choice(param.choices, value)
     return None
+
+
+def nearest_choice(choices: Sequence[Any], value: Any) -> Any | None:
+    """The numeric choice nearest to a number, None for anything else (names have no distance). Nearest by ratio
+    where the value and every numeric choice are positive, since learning rates, decays and batch sizes differ by
+    factors (a batch size of 128 among 32 and 256 goes to 256, twice it, not to 32, a quarter of it); by difference
+    otherwise (a decay of 0 goes to the smallest). Ties go to the earlier choice."""
+    numbers = [choice for choice in choices if is_number(choice)]
+    if not is_number(value) or not numbers:
+        return None
+    if value > 0 and min(numbers) > 0:
+        return min(numbers, key=lambda choice: abs(math.log(choice / value)))
+    return min(numbers, key=lambda choice: abs(choice - value))
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def recipe(space: Space, optimizer: str) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.optim import optimizers, schedules, training_space
 from harness.plugins import load_builtins
-from harness.space import Space, config_key
+from harness.space import Choice, Space, config_key
 from harness.strategy import strategies
 from harness.task import tasks
 from strategies.coarse_to_fine import region, shrink
-from strategies.fixed import RECIPES, recipe
+from strategies.fixed import RECIPES, nearest_allowed, recipe
 
 BUDGET = Budget(trials=12, epochs=2)  # two epochs, so a pruner has an epoch to stop a trial after
 FIXED_CONFIGS = ("manual", "lr_range_test")  # their configurations do not depend on the seed
@@ -116,6 +116,24 @@ def test_manual_says_in_its_note_each_recipe_value_the_space_does_not_allow():
     assert "lr 0.1" not in range_test.plan(transformer, BUDGET, 0).note  # the range test picks every lr
     fixed = manual.plan(transformer.override({"lr": 1e-3}), BUDGET, 0).note  # a spec's override
     assert "sgd lr 0.1 -> 0.001 (allowed: 0.001 (fixed))" in fixed
+
+
+def test_manual_takes_the_nearest_choice_for_a_recipe_value_a_spec_s_choices_lack_and_says_what_trained():
+    """A recipe value missing from a spec's choices once trained as the space's default: SGD's momentum 0.9 among
+    0.5 and 0.95 as 0.5."""
+    load_builtins()
+    space = tasks.get("digits")().space().override({"lr": [0.01, 0.03], "momentum": [0.5, 0.95],
+                                                     "weight_decay": [1e-5, 1e-3]})
+    plan = strategies.get("manual")().plan(space, BUDGET, 0)
+    sgd = next(c for c in plan.configs if c["optimizer"] == "sgd")
+    assert (sgd["lr"], sgd["momentum"], sgd["weight_decay"]) == (0.03, 0.95, 1e-3)  # 0.1, 0.9, 5e-4 by ratio
+    adam = next(c for c in plan.configs if c["optimizer"] == "adam")
+    assert adam["weight_decay"] == 1e-5  # L2 off (0): the smallest, by difference
+    assert "sgd lr 0.1 -> 0.03 (allowed: 0.01, 0.03); sgd momentum 0.9 -> 0.95 (allowed: 0.5, 0.95)" in plan.note
+    assert "adam weight_decay 0.0 -> 1e-05 (allowed: 1e-05, 0.001)" in plan.note
+    batch_sizes = Choice(default=32, choices=(32, 256))
+    assert nearest_allowed(batch_sizes, 128) == 256 and nearest_allowed(batch_sizes, 60.0) == 32
+    assert nearest_allowed(Choice(default="cosine", choices=("constant", "cosine")), "warmup_cosine") is None
 
 
 def test_an_optimizer_without_a_recipe_trains_at_its_registered_lr_and_the_note_says_so():
