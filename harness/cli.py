@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 import yaml
@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.errors import YAML_STRING_NUMBER, HarnessError, first_line, storage_failed
+from harness.errors import YAML_STRING_NUMBER, HarnessError, Wording, first_line, storage_failed, worded, wording
 
 if TYPE_CHECKING:
     import torch
@@ -228,12 +228,13 @@ def check_device(name: str) -> torch.device:
 
     from harness.trainer import resolve_device
 
-    device = resolve_device(name)
+    device, words = resolve_device(name), wording()
+    instead = f"use {words.device('auto')} or cpu"
     if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
         raise HarnessError(f"device {name!r} is not available here ({torch.cuda.device_count()} CUDA devices); "
-                           "use device: auto or cpu")
+                           f"{instead}")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise HarnessError("device 'mps' is not available here; use device: auto or cpu")
+        raise HarnessError(f"device 'mps' is not available here; {instead}")
     return device
 
 
@@ -378,6 +379,31 @@ def parse_assignments(pairs: list[str], what: str) -> dict[str, Any]:
     return parsed
 
 
+class TrainWording(Wording):
+    """`harness train`'s words: the arguments it builds its one-task spec from, so that a problem the spec check
+    finds names the argument that gave the value (`--option root`), not the spec field (`tasks[0].root`)."""
+
+    heading = "invalid arguments"
+    FLAGS: ClassVar[dict[str, str]] = {"device": "--device", "budget.epochs": "--epochs", "seeds[0]": "--seed"}
+
+    def path(self, path: str) -> str:
+        entry, _, field = path.partition(".")
+        if entry == "tasks[0]":
+            return "TASK" if field == "name" else f"--option {field}" if field else "--option"
+        if entry.startswith("plugins["):
+            return "--plugin"
+        return self.FLAGS.get(path, path)
+
+    def option(self, name: str) -> str:
+        return f"`--option {name}`"
+
+    def set_option(self, name: str, value: object) -> str:
+        return f"add `--option {name}={json.dumps(value)}`"
+
+    def device(self, name: str) -> str:
+        return f"--device {name}"
+
+
 @app.command()
 @user_errors
 def train(task: Annotated[str, typer.Argument(help="a registered task name")],
@@ -395,29 +421,30 @@ def train(task: Annotated[str, typer.Argument(help="a registered task name")],
     from harness.spec import parse_spec
     from harness.trainer import Diverged, fit
 
-    spec = parse_spec({"name": "train", "tasks": [{"name": task, **parse_assignments(option, "--option")}],
-                       "strategies": ["manual"], "seeds": [seed], "budget": {"trials": 1, "epochs": epochs},
-                       "device": device, "plugins": plugin})
-    run = build_plan(spec, Path.cwd()).tasks[0]
-    try:
-        config = run.space.complete(parse_assignments(set_, "--set"))
-    except ValueError as error:
-        raise HarnessError(f"--set: {error}") from None
-    target = check_device(device)
-    data = run.task.data_for(config).to(target)
-    torch.manual_seed(seed)
-    model = run.task.model(config, data).to(target)
-    console.print(f"{run.label} on {target}: {config}", markup=False)
-    table = Table("epoch", "train loss", "val loss", "val acc.", "lr", "s")
-    try:
-        result = fit(model, data, config, epochs, seed, on_epoch=lambda r: table.add_row(
-            str(r.epoch), f"{r.train_loss:.4f}", f"{r.val_loss:.4f}", f"{r.val_accuracy:.2%}", f"{r.lr:.2e}",
-            f"{r.seconds:.1f}"))
-    except Diverged as error:  # this configuration's outcome, as a trial's failure is: said, not a traceback
-        raise HarnessError(f"training diverged after {len(table.rows)} finished epoch(s): {error}") from None
-    finally:
-        console.print(table)
-    console.print(f"test accuracy {result.test_accuracy:.2%} in {result.seconds:.1f} s")
+    with worded(TrainWording()):  # a problem the spec check or the task finds names the argument, not a spec field
+        spec = parse_spec({"name": "train", "tasks": [{"name": task, **parse_assignments(option, "--option")}],
+                           "strategies": ["manual"], "seeds": [seed], "budget": {"trials": 1, "epochs": epochs},
+                           "device": device, "plugins": plugin})
+        run = build_plan(spec, Path.cwd()).tasks[0]
+        try:
+            config = run.space.complete(parse_assignments(set_, "--set"))
+        except ValueError as error:
+            raise HarnessError(f"--set: {error}") from None
+        target = check_device(device)
+        data = run.task.data_for(config).to(target)
+        torch.manual_seed(seed)
+        model = run.task.model(config, data).to(target)
+        console.print(f"{run.label} on {target}: {config}", markup=False)
+        table = Table("epoch", "train loss", "val loss", "val acc.", "lr", "s")
+        try:
+            result = fit(model, data, config, epochs, seed, on_epoch=lambda r: table.add_row(
+                str(r.epoch), f"{r.train_loss:.4f}", f"{r.val_loss:.4f}", f"{r.val_accuracy:.2%}", f"{r.lr:.2e}",
+                f"{r.seconds:.1f}"))
+        except Diverged as error:  # this configuration's outcome, as a trial's failure is: said, not a traceback
+            raise HarnessError(f"training diverged after {len(table.rows)} finished epoch(s): {error}") from None
+        finally:
+            console.print(table)
+        console.print(f"test accuracy {result.test_accuracy:.2%} in {result.seconds:.1f} s")
 
 
 @app.command()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import errno
+import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # What PyYAML (YAML 1.1) leaves a string although it reads as a number: a float needs a dot and a signed exponent
@@ -13,12 +17,62 @@ class HarnessError(Exception):
     """A problem with the user's input or environment, stated so it can be fixed."""
 
 
+class Wording:
+    """How a message names what the user gave: a spec's field paths and settings, or, in a subclass, the arguments
+    of a command that builds its spec from them (`harness train`). A problem is said once, by the code that finds
+    it, in the wording of the caller (`worded`); this one is the spec's."""
+
+    heading = "invalid spec"  # above the list of a SpecError's problems
+
+    def path(self, path: str) -> str:
+        """Where the spec field at `path` (e.g. `tasks[0].root`) was given."""
+        return path
+
+    def option(self, name: str) -> str:
+        """A task option, named in a sentence."""
+        return f"`{name}:`"
+
+    def set_option(self, name: str, value: object) -> str:
+        """How to set a task option to `value`."""
+        return f"set `{name}: {json.dumps(value)}` in the task entry"
+
+    def device(self, name: str) -> str:
+        """How to choose the device `name`."""
+        return f"device: {name}"
+
+    def problem(self, problem: str) -> str:
+        """A "path: what is wrong" problem with its path in these words."""
+        path, colon, what = problem.partition(": ")
+        return f"{self.path(path)}{colon}{what}" if colon else problem
+
+
+SPEC_WORDING = Wording()
+_wording: ContextVar[Wording] = ContextVar("wording")
+
+
+def wording() -> Wording:
+    """The wording of the caller: the spec's unless a command chose its own with `worded`."""
+    return _wording.get(SPEC_WORDING)
+
+
+@contextmanager
+def worded(words: Wording) -> Iterator[None]:
+    """Say every problem found inside in `words`."""
+    token = _wording.set(words)
+    try:
+        yield
+    finally:
+        _wording.reset(token)
+
+
 class SpecError(HarnessError):
-    """A spec that does not validate; holds every problem found, each with its field path."""
+    """A spec that does not validate; holds every problem found, each with its field path (in the caller's
+    wording)."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid spec:\n" + "\n".join(f"  - {p}" for p in problems))
+        words = wording()
+        self.problems = [words.problem(p) for p in problems]
+        super().__init__(f"{words.heading}:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
 def storage_failed(error: BaseException) -> bool:

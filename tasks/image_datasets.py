@@ -26,7 +26,7 @@ from torch import nn
 from torchvision import datasets
 from torchvision.datasets.utils import check_integrity, extract_archive
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, wording
 from harness.optim import optimizers, training_space
 from harness.space import Choice, Float, Space
 from harness.task import Data, Task, tasks
@@ -139,11 +139,12 @@ class ImageDataset(Task):
                 self._unpack(archive, files.folder, wanted)
         missing = files.missing()
         if missing and not self.download:
+            words = wording()
             raise HarnessError(
-                f"{self.label}: {len(missing)} file(s) missing in {files.folder}: {', '.join(missing)}; set "
-                f"`download: true` in the task entry (needs internet), or put the files from {files.url} there, "
-                f"or the archive(s) they come in as {', '.join(map(str, files.archives))}; `root:` is the directory "
-                f"that holds {files.folder.relative_to(Path(self.root).expanduser())}")
+                f"{self.label}: {len(missing)} file(s) missing in {files.folder}: {', '.join(missing)}; "
+                f"{words.set_option('download', True)} (needs internet), or put the files from {files.url} there, "
+                f"or the archive(s) they come in as {', '.join(map(str, files.archives))}; {words.option('root')} "
+                f"is the directory that holds {files.folder.relative_to(Path(self.root).expanduser())}")
         try:
             dataset = self.source(str(Path(self.root).expanduser()), train=train, download=self.download)
         except (RuntimeError, OSError, *DAMAGED) as error:  # also: a checksum mismatch, an unreachable host

@@ -353,9 +353,12 @@ def test_harness_run_studies_cifar10_end_to_end(root, write_spec, tmp_path):
     assert results[["val_accuracy", "test_accuracy"]].stack().between(0, 1).all() and (results["epochs"] == 1).all()
 
 
-def test_the_cli_prints_the_missing_files_message_and_exits_2(tmp_path):
+def test_the_cli_prints_the_missing_files_message_in_its_own_arguments_and_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["train", "cifar10", "--option", f"root={tmp_path}", "--device", "cpu"])
     assert result.exit_code == 2 and "7 file(s) missing" in result.output and "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert "add `--option download=true` (needs internet)" in message and "in the task entry" not in message
+    assert "`--option root` is the directory that holds cifar-10-batches-py" in message
 
 
 def test_channels_last_only_on_cuda(root):

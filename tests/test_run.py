@@ -275,6 +275,25 @@ def test_train_command_trains_one_configuration():
     assert bad.exit_code == 2 and "lr=7 is outside the space" in bad.output
 
 
+def test_train_command_names_its_own_arguments_in_its_errors_not_spec_fields():
+    """`harness train` builds a spec from its arguments; its errors once named that spec's fields (`tasks[0].name`)."""
+    unknown = runner.invoke(app, ["train", "no_such_task"])
+    assert unknown.exit_code == 2 and "TASK: unknown task 'no_such_task'; registered: " in unknown.output
+    bad = runner.invoke(app, ["train", "digits", "--option", "val_fraction=abc", "--option", "widht=8",
+                              "--plugin", "no_such_plugin_module"])
+    problems = [line.strip() for line in bad.output.splitlines()]
+    assert bad.exit_code == 2 and problems[0] == "error: invalid arguments:"
+    assert "- --option val_fraction: input should be a valid number (got 'abc')" in problems
+    assert any(line.startswith("- --option widht: unknown option; allowed: model_family, ") for line in problems)
+    assert ("- --plugin: cannot import 'no_such_plugin_module': ModuleNotFoundError: No module named "
+            "'no_such_plugin_module'") in problems
+    assert "spec" not in bad.output and "tasks[0]" not in bad.output
+    no_epochs = runner.invoke(app, ["train", "digits", "--epochs", "0"]).output.splitlines()
+    assert "- --epochs: input should be greater than 0 (got 0)" in [line.strip() for line in no_epochs]
+    no_device = runner.invoke(app, ["train", "digits", "--device", "cuda:99"])
+    assert no_device.exit_code == 2 and "use --device auto or cpu" in no_device.output
+
+
 def test_train_command_trains_a_plugin_task_and_says_a_diverged_run_in_one_line(tmp_path, monkeypatch):
     (tmp_path / "wild_plugins.py").write_text(textwrap.dedent('''
         import torch
