@@ -168,8 +168,8 @@ class ImageDataset(Task):
             raise HarnessError(
                 f"{self.label}: {len(damaged)} damaged file(s) in {files.folder}, not the real ones by their md5 sums: "
                 f"{', '.join(damaged)}; delete them and load again with the archive(s) they come in as "
-                f"{', '.join(map(str, files.archives))} or `download: true` in the task entry (needs internet), or "
-                f"put the files from {files.url} there")
+                f"{', '.join(map(str, files.archives))}, or {wording().set_option('download', True)} (needs "
+                f"internet), or put the files from {files.url} there")
 
     def _unpack(self, archive: Path, folder: Path, names: list[str]) -> None:
         """Unpack into a scratch folder beside the archive, then move only `names` into `folder`. torchvision writes

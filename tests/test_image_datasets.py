@@ -269,8 +269,8 @@ def test_a_damaged_cifar_file_is_named_and_deleting_it_lets_the_archive_put_it_b
         tasks.get(name)(root=str(root)).data()
     assert str(raised.value) == (
         f"{name}-resnet: 1 damaged file(s) in {folder}, not the real ones by their md5 sums: {damaged}; delete them "
-        f"and load again with the archive(s) they come in as {archive} or `download: true` in the task entry (needs "
-        f"internet), or put the files from {source.url} there")
+        f"and load again with the archive(s) they come in as {archive}, or set `download: true` in the task entry "
+        f"(needs internet), or put the files from {source.url} there")
     (folder / damaged).unlink()
     assert len(tasks.get(name)(root=str(root), val_size=10).data().train) == TRAIN - 10
 
