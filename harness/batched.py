@@ -126,7 +126,7 @@ class BatchedRunner(CellRunner):
         for trial, outcome in zip(trials, outcomes):
             ended = result_attrs(outcome.result) if outcome.result is not None else {}
             if isinstance(outcome.error, Diverged):
-                ended = lost_epochs(trial, outcome.error)
+                ended = lost_epochs(outcome.error)
             set_user_attrs(trial, {**cost.attrs(share=outcome.seconds / total_seconds), **ended})
             if outcome.result is not None:
                 frozen = study.tell(trial, outcome.result.val_accuracy)

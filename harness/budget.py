@@ -23,7 +23,12 @@ def counts_against_budget(trial: FrozenTrial) -> bool:
 def trial_epochs(trial: FrozenTrial) -> float:
     """Epochs a trial spent: its learning curve, plus any training outside it (a range test's sweep), and one at the
     least: a trial that failed before it finished an epoch (its model could not be built, it ran out of memory)
-    spends one all the same, or trials failing at once would never spend a budget in epochs."""
+    spends one all the same, or trials failing at once would never spend a budget in epochs.
+
+    A sweep counts what it planned until it ends, so a trial that failed during it (an error, not a divergence,
+    whose sweep says what it took) counts the whole plan: what it took is unknown, the plan bounds it, and it is
+    what the claims counted the trial for while it ran, so a budget in epochs stays a cap. A trial interrupted
+    during it (Ctrl-C, a dead worker) spends nothing and runs again."""
     return max(1.0, len(trial.user_attrs.get("curve", ())) + trial.user_attrs.get("extra_epochs", 0.0))
 
 

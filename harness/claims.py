@@ -80,7 +80,7 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
     the user attributes a trial not taken from the queue gets, written under the lock with its worker's.
 
     A running trial counts as spending its full `epochs`, and before them its range test's sweep: the one
-    it recorded, or `sweep_epochs` while it has not."""
+    it recorded (planned before the sweep starts, taken once it ends), or `sweep_epochs` while it has not."""
     with cell_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Heartbeat of storage")  # meant for `optimize`, says Optuna; we beat here
         trials = fail_stale(study, storage)

@@ -42,7 +42,8 @@ from harness.space import config_key
 from harness.store import HEARTBEAT_SECONDS, RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
-from harness.trainer import Diverged, EpochRecord, FitResult, RangeTest, device_bytes, fit, lr_range_test, release_memory
+from harness.trainer import (Diverged, EpochRecord, FitResult, RangeTest, RangeTestResult, device_bytes, fit,
+                             lr_range_test, planned_sweep_epochs, release_memory)
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the caller, in one line
 
@@ -217,11 +218,13 @@ class CellRunner:
         unwritten = {"train_seed": seed}  # written with the configuration, or at the end by a trial that fails first
         ended: dict[str, Any] = {}  # written with the cost, in the trial's last write
         cost = Cost()  # nothing spent by a trial whose data cannot be loaded
+        swept = 0.0  # the range test's sweep, once it ended
         try:
             data = self.data(cell, config)
             with metered(self.device) as cost:  # the range test's sweep included
                 if range_test is not None:
-                    config["lr"] = self.pick_lr(cell, trial, config, range_test, seed)
+                    probe = self.pick_lr(cell, trial, config, range_test, seed)
+                    config["lr"], swept = probe.lr, probe.epochs
                 set_user_attrs(trial, {**unwritten, "config": config})
                 unwritten = {}
                 torch.manual_seed(seed)
@@ -230,20 +233,23 @@ class CellRunner:
                              compile=self.plan.executor.compile)
             ended = result_attrs(result)
         except Diverged as error:  # `finish` records why; the epochs it trained still count
-            ended = lost_epochs(trial, error)
+            ended = lost_epochs(error, swept)
             raise
         finally:
             set_user_attrs(trial, {**unwritten, **cost.attrs(), **ended})
         return result.val_accuracy
 
     def pick_lr(self, cell: Cell, trial: optuna.Trial, config: dict[str, Any], range_test: RangeTest,
-                seed: int) -> float:
-        """Smith's range test on a fresh model with the trial's seed; the sweep is recorded and its epochs counted."""
+                seed: int) -> RangeTestResult:
+        """Smith's range test on a fresh model with the trial's seed. Its epochs count against the budget: those it
+        plans are recorded before it starts, so that other workers' claims count them while it runs, and those
+        it took once it ends (fewer where its loss diverged)."""
         data = self.data(cell, config)
+        set_user_attrs(trial, {"extra_epochs": planned_sweep_epochs(range_test, data, config)})
         torch.manual_seed(seed)
         probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
         set_user_attrs(trial, {"lr_range_test": asdict(probe), "extra_epochs": probe.epochs})
-        return probe.lr
+        return probe
 
 
 def failure_reason(error: Exception) -> str:
@@ -314,9 +320,10 @@ def epoch_reporter(trial: optuna.Trial, on_epoch: EpochHook | None, epochs: int)
     return report
 
 
-def lost_epochs(trial: optuna.Trial, error: Diverged) -> dict[str, float]:
-    """The epochs a diverged trial trained but has no curve for: they count against the budget all the same."""
-    return {"extra_epochs": trial.user_attrs.get("extra_epochs", 0.0) + error.epochs}
+def lost_epochs(error: Diverged, swept: float = 0.0) -> dict[str, float]:
+    """The epochs a diverged trial trained but has no curve for: they count against the budget all the same. Those
+    of a range test's sweep that ended are `swept`; a sweep that diverged is the error's (not what it planned)."""
+    return {"extra_epochs": swept + error.epochs}
 
 
 def result_attrs(result: FitResult) -> dict[str, float]:

@@ -251,11 +251,24 @@ def endless_batches(split: Split, batch_size: int, generator: torch.Generator) -
         yield from split.batches(batch_size, generator)
 
 
+def sweep_length(test: RangeTest, data: Data, config: Mapping[str, Any]) -> tuple[int, int]:
+    """The range test's steps unless its loss diverges first (`test.epochs` of training data, and at least
+    `test.min_steps`), and the batches an epoch of `config`'s batch size has, which turn steps into epochs."""
+    per_epoch = data.train.num_batches(TrainConfig.from_config(config).batch_size)
+    return max(test.min_steps, round(test.epochs * per_epoch)), per_epoch
+
+
+def planned_sweep_epochs(test: RangeTest, data: Data, config: Mapping[str, Any]) -> float:
+    """What the range test will cost, in epochs, unless it stops early: far more than `test.epochs` where an epoch
+    has fewer batches than `test.min_steps`."""
+    steps, per_epoch = sweep_length(test, data, config)
+    return steps / per_epoch
+
+
 def lr_range_test(model: nn.Module, data: Data, config: Mapping[str, Any], test: RangeTest, seed: int) -> RangeTestResult:
     """Sweep the learning rate from `test.min_lr` to `test.max_lr` on `model` and pick one; the model is spent."""
     train = TrainConfig.from_config(config)
-    per_epoch = data.train.num_batches(train.batch_size)
-    steps = max(test.min_steps, round(test.epochs * per_epoch))
+    steps, per_epoch = sweep_length(test, data, config)
     optimizer = make_optimizer(model, train, config)
     generator = torch.Generator().manual_seed(seed)
     lrs: list[float] = []

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import optuna
 import pytest
 import torch
-from conftest import tiny_spec
+from conftest import TINY_LISTOPS, tiny_spec
 from typer.testing import CliRunner
 
+from harness.budget import Spent
+from harness.claims import Slot
 from harness.cli import app
+from harness.executor import CellRunner
+from harness.plan import build_plan
 from harness.plugins import load_builtins
 from harness.seeding import training_seed
-from harness.store import frames, open_storage
+from harness.spec import parse_spec
+from harness.store import RunStore, frames, open_storage
 from harness.task import Data, Split, tasks
-from harness.trainer import Diverged, RangeTest, lr_range_test
+from harness.trainer import Diverged, RangeTest, lr_range_test, resolve_device
 
 load_builtins()
 
@@ -91,5 +98,69 @@ def test_a_trial_whose_range_test_finds_no_rate_records_its_seed_sweep_and_cost(
     (trial,) = optuna.load_study(study_name="tiny/digits-resnet/lr_range_test/seed-0", storage=storage).trials
     assert trial.state.name == "FAIL" and "found no rate" in trial.user_attrs["fail_reason"]
     assert trial.user_attrs["train_seed"] == training_seed(0, 0)  # failed before its configuration was written
-    assert trial.user_attrs["extra_epochs"] > 0 and trial.user_attrs["device_seconds"] > 0
-    assert "config" not in trial.user_attrs
+    assert trial.user_attrs["device_seconds"] > 0 and "config" not in trial.user_attrs
+    assert 0 < trial.user_attrs["extra_epochs"] < 2.0  # what it swept before it diverged, not the 2 epochs planned
+
+
+# ListOps's tiny training set makes 2 batches of 64 an epoch, so a sweep's 20 steps last 10 epochs, not
+# `sweep_epochs`' 1: a trial costs 11 epochs, the whole budget
+SWEEPING_CELL = tiny_spec(tasks=[TINY_LISTOPS], strategies=["lr_range_test"], budget={"total_epochs": 11, "epochs": 1},
+                          space={"d_model": 32, "layers": 1, "batch_size": 64, "optimizer": "sgd"})
+
+
+@pytest.fixture
+def sweeping_cell(tmp_path):
+    """A runner, its cell (open, as a worker opens it) and that cell's study and search plan, on SQLite."""
+    plan = build_plan(parse_spec(SWEEPING_CELL))
+    runner = CellRunner(plan, RunStore(plan, tmp_path / "runs"), resolve_device("cpu"))
+    cell = plan.cells[0]
+    return runner, cell, *runner.open_cell(cell)
+
+
+@contextlib.contextmanager
+def during_the_sweep(action):
+    """Call `action` once, at the first forward pass of a model: the range test's first step."""
+    def once(module, inputs):
+        handle.remove()
+        action()
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(once)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def test_a_claim_made_while_another_trial_sweeps_counts_the_sweep_it_planned(sweeping_cell):
+    """Counted as `sweep_epochs` until it ended, the sweep left room for a second worker's trial, and the
+    cell spent 21 epochs of its 11."""
+    runner, cell, study, search = sweeping_cell
+    other_worker = runner.claims(cell, study, search)
+    recorded, claimed = [], []
+
+    def claim_as_the_other_worker() -> None:
+        (running,) = optuna.load_study(study_name=study.study_name, storage=runner.store.storage).trials
+        recorded.append(running.user_attrs.get("extra_epochs"))
+        claimed.append(other_worker())
+
+    with during_the_sweep(claim_as_the_other_worker):
+        assert runner.run_cell(cell)
+    if isinstance(claimed[0], optuna.Trial):  # the other worker trains it
+        CellRunner.finish(study, claimed[0], lambda: runner.run_trial(cell, claimed[0], None, search.lr_range_test))
+    assert Spent.of(study.get_trials()).epochs == 11  # one trial: its sweep and its epoch
+    assert claimed == [Slot.BUSY] and recorded == [10.0]  # planned before the sweep began
+
+
+def test_a_trial_that_fails_during_its_sweep_counts_the_sweep_it_planned(sweeping_cell):
+    """What it swept before the error is not known; the plan bounds it and is what the claims counted it for
+    while it ran, so a failure never gives back room they had refused."""
+    runner, cell, study, search = sweeping_cell
+    trial = runner.claims(cell, study, search)()
+
+    def task_error() -> None:
+        raise RuntimeError("the task failed")
+
+    with during_the_sweep(task_error):
+        failed = CellRunner.finish(study, trial, lambda: runner.run_trial(cell, trial, None, search.lr_range_test))
+    assert failed.state.name == "FAIL" and "the task failed" in failed.user_attrs["fail_reason"]
+    assert failed.user_attrs["extra_epochs"] == 10.0 and Spent.of([failed]).epochs == 10.0
