@@ -98,12 +98,14 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
 
 
 def trial_claims(study: optuna.Study, storage: optuna.storages.BaseStorage, search: SearchPlan, budget: Budget,
-                 reseeded: Callable[[int], optuna.samplers.BaseSampler]) -> Callable[[], optuna.Trial | Slot]:
+                 reseeded: Callable[[int], optuna.samplers.BaseSampler],
+                 sweep_epochs: float = 0.0) -> Callable[[], optuna.Trial | Slot]:
     """Claims of the study's trials (harness.claims), each with its position: under the claim lock, the
     configurations of interrupted trials and the strategy's fixed ones are queued, a sampler drawing by
     position learns the next one, and a trial not taken from the queue is given it. A sampler that does not
     draw by position (a plugin's) is replaced by `reseeded(trials so far)` when other workers, or an earlier
-    session, added trials, so no two draw the same sequence."""
+    session, added trials, so no two draw the same sequence. A running trial that has not yet planned its range
+    test's sweep counts `sweep_epochs` for it."""
     expected: list[int | None] = [None]
 
     def prepare(trials: list[FrozenTrial]) -> dict[str, int]:
@@ -117,8 +119,7 @@ def trial_claims(study: optuna.Study, storage: optuna.storages.BaseStorage, sear
         expected[0] = len(trials) + 1
         return {POSITION_KEY: fresh}
 
-    sweep = search.lr_range_test.epochs if search.lr_range_test is not None else 0.0
-    return lambda: claim(study, storage, budget, prepare, sweep)
+    return lambda: claim(study, storage, budget, prepare, sweep_epochs)
 
 
 class CellRunner:
@@ -164,7 +165,20 @@ class CellRunner:
     def claims(self, cell: Cell, study: optuna.Study, search: SearchPlan) -> Callable[[], optuna.Trial | Slot]:
         """Claim the cell's next trial, or learn why there is none (harness.claims)."""
         return trial_claims(study, self.store.storage, search, cell.strategy.budget,
-                            lambda trials_so_far: self.search_plan(cell, trials_so_far).sampler)
+                            lambda trials_so_far: self.search_plan(cell, trials_so_far).sampler,
+                            self.longest_sweep(cell, search))
+
+    def longest_sweep(self, cell: Cell, search: SearchPlan) -> float:
+        """The longest range test's sweep the strategy's configurations (or the task's defaults) plan on the cell's
+        data, in epochs: what a claimed trial counts for before it records its own plan (its data may be loading).
+        The strategy's `sweep_epochs` alone undercounts it wherever an epoch has fewer batches than a sweep's
+        least steps."""
+        if search.lr_range_test is None:
+            return 0.0
+        space = cell.task.space
+        data = self.data(cell, space.defaults())  # loaded when the cell was opened
+        return max(planned_sweep_epochs(search.lr_range_test, data, space.complete(config))
+                   for config in search.configs or [{}])
 
     def run_trials(self, cell: Cell, study: optuna.Study, search: SearchPlan, on_trial: TrialHook | None,
                    on_epoch: EpochHook | None) -> bool:

@@ -63,14 +63,15 @@ def test_a_budget_caps_exactly_one_thing():
 
 @pytest.mark.parametrize("recorded", [None, 2.0], ids=["sweeping", "swept"])
 def test_workers_sharing_a_cell_count_the_range_test_sweeps_of_running_trials(recorded):
-    """A running trial counts as its epochs and its sweep (the nominal one until it records its own): counting the
-    epochs alone, six workers of this cell once all started a trial, and spent two or three times its budget."""
+    """A running trial counts as its epochs and its sweep (the one the claims are given until it records its own):
+    counting the epochs alone, six workers of this cell once all started a trial, and spent two or three times its
+    budget."""
     budget = Budget(total_epochs=6, epochs=1)
     plan = strategies.get("lr_range_test")(sweep_epochs=1.0).plan(SPACE, budget, 0)
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage, study_name="synthetic/cell", direction="maximize",
                                 sampler=plan.sampler)
-    next_trial = trial_claims(study, storage, plan, budget, lambda n: plan.sampler)
+    next_trial = trial_claims(study, storage, plan, budget, lambda n: plan.sampler, plan.lr_range_test.epochs)
     claimed = []
     while isinstance(trial := next_trial(), optuna.Trial):  # as workers would, each before any of them ends
         SPACE.suggest(trial)

@@ -151,6 +151,14 @@ def test_a_claim_made_while_another_trial_sweeps_counts_the_sweep_it_planned(swe
     assert claimed == [Slot.BUSY] and recorded == [10.0]  # planned before the sweep began
 
 
+def test_a_claim_made_before_another_trial_planned_its_sweep_counts_the_longest_the_strategy_plans(sweeping_cell):
+    """Between a claim and the claimed trial's record of its plan (its data may be loading), a running trial
+    counts the longest sweep any of the strategy's configurations plans on the cell's data, not `sweep_epochs`."""
+    runner, cell, study, search = sweeping_cell
+    first, second = runner.claims(cell, study, search), runner.claims(cell, study, search)
+    assert isinstance(first(), optuna.Trial) and second() is Slot.BUSY
+
+
 def test_a_trial_that_fails_during_its_sweep_counts_the_sweep_it_planned(sweeping_cell):
     """What it swept before the error is not known; the plan bounds it and is what the claims counted it for
     while it ran, so a failure never gives back room they had refused."""
