@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -226,10 +227,14 @@ def check_device(name: str) -> torch.device:
     """The spec's device, refused with a clear message when this machine lacks it."""
     import torch
 
+    from harness.spec import DEVICE_PATTERN
     from harness.trainer import resolve_device
 
-    device, words = resolve_device(name), wording()
+    words = wording()
     instead = f"use {words.device('auto')} or cpu"
+    if not re.match(DEVICE_PATTERN, name):  # `harness worker --device` is not checked as a spec's field is
+        raise HarnessError(f"device {name!r} is not one of auto, cpu, mps, cuda or cuda:N; {instead}")
+    device = resolve_device(name)
     if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
         raise HarnessError(f"device {name!r} is not available here ({torch.cuda.device_count()} CUDA devices); "
                            f"{instead}")

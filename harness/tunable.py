@@ -40,9 +40,9 @@ def tunable_params(registry: Registry, parent: str, taken: Collection[str] = ())
                 raise HarnessError(name_taken(registry, entry.name, name, "the training space"))
             known = ranges.setdefault(name, (tunable, signature[name].default))
             if known != (tunable, signature[name].default):
-                raise ValueError(f"{registry.kind} argument {name!r} must have one range and default in every "
-                                 f"{registry.kind}, but {entry.name!r} gives {tunable} with default "
-                                 f"{signature[name].default}")
+                raise HarnessError(f"{registry.kind} argument {name!r} must have one range and default in every "
+                                   f"{registry.kind}, but {entry.name!r} gives {tunable} with default "
+                                   f"{signature[name].default}")
             users.setdefault(name, []).append(entry.name)
     params: dict[str, Param] = {}
     for name, (tunable, default) in ranges.items():

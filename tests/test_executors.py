@@ -198,6 +198,13 @@ def test_a_worker_given_the_spec_starts_the_run_when_it_is_the_first(write_spec,
     assert report.exit_code == 0, report.output
 
 
+def test_a_worker_given_a_device_no_torch_knows_says_so_in_one_line(write_spec, tmp_path):
+    spec = write_spec(spec_in(executor={"name": "processes", "workers": 2}))
+    result = runner.invoke(app, ["worker", str(tmp_path / "runs" / "tiny"), "--spec", str(spec), "--device", "gpu"])
+    assert result.exit_code == 2, result.output
+    assert "device 'gpu' is not one of auto, cpu, mps, cuda or cuda:N; use device: auto or cpu" in result.output
+
+
 def test_worker_processes_are_pinned_workers_per_gpu_to_each_visible_gpu(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert visible_gpus() == ["2", "3"]

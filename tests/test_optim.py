@@ -147,3 +147,15 @@ def test_a_tunable_argument_under_a_name_of_its_own_is_searched_and_a_task_may_n
     assert space["kick"].when == (("optimizer", ("kicked_sgd",)),) and space["kick"].default == 0.2
     text = build_plan(parse_spec(tiny_spec(tasks=[TINY_LISTOPS], strategies=["random"], space={}))).tasks[0].space
     assert text["warmup"].when == (("schedule", ("warmup_cosine",)),)  # its own range of the schedule's argument
+
+
+def kicked_adam(params, lr: float, kick: float = 0.3) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr * kick)
+
+
+def test_two_entries_giving_one_tunable_argument_two_defaults_are_one_clear_error(plugin_registries):
+    optimizers.register("kicked_sgd", help="a plugin's", tunable={"kick": Tunable(0.1, 0.5)})(kicked_sgd)
+    optimizers.register("kicked_adam", help="a plugin's", tunable={"kick": Tunable(0.1, 0.5)})(kicked_adam)
+    with pytest.raises(HarnessError, match="optimizer argument 'kick' must have one range and default in every "
+                                           r"optimizer, but 'kicked_(sgd|adam)' gives .* with default 0\.[23]$"):
+        build_plan(parse_spec(DIGITS))
