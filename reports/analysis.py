@@ -16,6 +16,8 @@ from reports.profiles import area_under_profile, cost_ratios
 from reports.stats import VALIDATION, Metric, RankComparison, compare_strategies
 from reports.tables import best_configs, cell_summary, summary
 
+MORE_COMPUTE = 1.1  # epochs per seed over the median strategy's that a reader is told of
+
 
 class Analysis:
     """The strategies' trials (`results`) apart from the noise floor's (`noise`), and what follows from them;
@@ -82,4 +84,18 @@ class Analysis:
         unmeasured = self.cells[self.cells["best_val_accuracy"].notna() & self.cells[self.metric.cells].isna()]
         lines += [f"{row.strategy} on {row.task}, seed {row.seed}: the selected trial has no {self.metric.accuracy}; "
                   f"the rank tests on {self.metric.accuracy} count it last" for row in unmeasured.itertuples()]
-        return lines
+        return lines + self.more_compute()
+
+    def more_compute(self) -> list[str]:
+        """Strategies that trained markedly more epochs per seed than the median strategy on a task, partly
+        outside their trials' learning curves: a range test's sweeps (at least 20 steps, many epochs on a small
+        data set) and epochs before a divergence, which a budget counting trials does not cap."""
+        table = self.summary
+        if "extra_epochs" not in table:
+            return []
+        median = table.groupby("task")["epochs"].transform("median")
+        over = table[(table["epochs"] > MORE_COMPUTE * median) & (table["extra_epochs"] > 0)]
+        return [f"{row.strategy} on {row.task} trained {row.epochs:.3g} epochs per seed, {row.epochs / m:.1f}x the "
+                f"median strategy's {m:.3g}, {row.extra_epochs:.3g} of them outside its trials' learning curves (a "
+                "range test's sweeps, or epochs before a divergence) that the budget did not cap: read its accuracy "
+                "with its cost" for row, m in zip(over.itertuples(), median[over.index])]

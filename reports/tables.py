@@ -19,8 +19,9 @@ CELL = ["task", "strategy", "seed"]
 PAIR = ["task", "strategy"]
 CONFIDENCE = 0.95
 RESOURCES = {"device_seconds": ("device_hours", 1 / 3600), "energy_joules": ("kwh", 1 / 3.6e6),
-             "compile_seconds": ("compile_seconds", 1.0)}  # optional columns
-PER_CELL = ("trials", "epochs", "seconds", "compile_seconds")  # means over seeds; the others are totals
+             "compile_seconds": ("compile_seconds", 1.0),
+             "extra_epochs": ("extra_epochs", 1.0)}  # optional columns; extra epochs: trained outside the curves
+PER_CELL = ("trials", "epochs", "extra_epochs", "seconds", "compile_seconds")  # means over seeds; the others totals
 Band = TypeVar("Band", pd.Series, np.ndarray)
 
 

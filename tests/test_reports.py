@@ -67,6 +67,21 @@ def test_cells_without_result_are_counted_never_averaged() -> None:
     assert any("random has 1 seed(s) on digits-resnet, fewer" in line for line in analysis.warnings())
 
 
+def test_a_strategy_that_trained_more_outside_its_curves_than_the_median_one_is_a_caveat() -> None:
+    def cell(name: str, seed: int, extra: float) -> list[dict]:  # 4 trials of 4 epochs, each with `extra` besides
+        return trials("listops", name, seed, [(t, "COMPLETE", 0.8, 0.7, 4 + extra) for t in range(4)],
+                      extra_epochs=extra)
+
+    results = frame(*[cell(name, seed, extra) for name, extra in (("random", 0), ("tpe", 0), ("lr_range_test", 10))
+                      for seed in (0, 1)])
+    assert Analysis(results).warnings() == [
+        "lr_range_test on listops trained 56 epochs per seed, 3.5x the median strategy's 16, 40 of them outside its "
+        "trials' learning curves (a range test's sweeps, or epochs before a divergence) that the budget did not cap: "
+        "read its accuracy with its cost"]
+    counted = results.assign(epochs=results["epochs"].where(results["strategy"] != "lr_range_test", 4))
+    assert Analysis(counted).warnings() == []  # a budget in epochs counted the sweeps: no more compute than others
+
+
 def test_summary_keeps_first_seen_strategy_order() -> None:
     results = frame(*[trials(task, strategy, 0, [(0, "COMPLETE", 0.5, 0.5, 1)])
                       for task, strategy in [("a", "tpe"), ("a", "random"), ("b", "random"), ("b", "tpe")]])
