@@ -255,10 +255,10 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
             # 3. each member's clipping and optimizer step
             for member in members:
                 member.step()
-            loss_sum += losses.detach()
+            loss_sum += losses.detach() * labels.shape[1]  # weighted by the batch's examples, as `fit` does
         # 4. one read-back per epoch for all members: divergence, validation, reports
         val_loss, val_accuracy = stack_scores(data.val)
-        rows = torch.stack([loss_sum / per_epoch, val_loss, val_accuracy]).T.tolist()
+        rows = torch.stack([loss_sum / len(data.train), val_loss, val_accuracy]).T.tolist()
         share = seconds_since(epoch_start, device) / len(members)
         stop: BaseException | None = None  # a Ctrl-C heard in a member's hook: the others' epochs are recorded first
         for member, lr, (train_loss, loss, accuracy) in zip(members, lrs, rows):

@@ -196,15 +196,14 @@ def training(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: in
             # 1. learning rate for this step, from the schedule's pure function
             lr = train.lr * schedule(epoch * per_epoch + batch, total, per_epoch, **schedule_kwargs)
             # 2. forward, backward, optional clipping and the step, on one batch of device-resident tensors
-            if graphed is not None:
-                loss_sum += graphed(inputs, labels, lr)
-            else:
-                loss_sum += train_step(model, optimizer, inputs, labels, lr, train)
+            step = graphed(inputs, labels, lr) if graphed is not None else train_step(
+                model, optimizer, inputs, labels, lr, train)
+            loss_sum += step * len(labels)  # weighted by the batch's examples: the last batch may be short
             if compile and epoch == batch == 0:
                 compile_seconds = seconds_since(started, device)  # the first step compiles the model
             yield
         # 3. one read-back per epoch: divergence check, validation, report
-        train_loss = (loss_sum / per_epoch).item()
+        train_loss = (loss_sum / len(data.train)).item()  # the mean over the epoch's examples
         val_loss, val_accuracy = evaluate(model, data.val)
         val_losses.append(val_loss)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):

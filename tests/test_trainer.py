@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from harness.plugins import load_builtins
-from harness.task import tasks
+from harness.task import Data, Split, tasks
 from harness.trainer import Diverged, TrainConfig, fit, tune_backends
 
 load_builtins()
@@ -69,3 +69,17 @@ def test_cudnn_autotunes_on_cuda_unless_deterministic_algorithms_were_asked_for(
     finally:
         torch.backends.cudnn.benchmark = before[0]
         torch.use_deterministic_algorithms(before[1])
+
+
+def test_the_epoch_training_loss_is_the_mean_over_its_examples_when_the_last_batch_is_short():
+    """10 examples in batches of 4, 4 and 2 on a model the steps leave unchanged (lr 0): the epoch's loss is the
+    mean over the 10, not the mean of the three batch means, which weighs the 2 of the short batch double."""
+    torch.manual_seed(0)
+    inputs, labels = torch.randn(10, 3), torch.tensor([0, 1] * 5)
+    data = Data(Split(inputs, labels), Split(inputs, labels), Split(inputs, labels), num_classes=2)
+    model = torch.nn.Linear(3, 2)
+    config = {"optimizer": "sgd", "lr": 0.0, "momentum": 0.0, "schedule": "constant", "batch_size": 4}
+    result = fit(model, data, config, epochs=1, seed=0)
+    expected = torch.nn.functional.cross_entropy(model(inputs), labels).item()
+    assert result.curve[0].train_loss == pytest.approx(expected, rel=1e-6)
+    assert result.curve[0].val_loss == pytest.approx(expected, rel=1e-6)
