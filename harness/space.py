@@ -186,7 +186,7 @@ class Space(Mapping[str, Param]):
         as a paper's table states it, and as `harness check` shows it before a run."""
         idle = self.never_active()
         return [[name, param.allowed() + (", log scale" if isinstance(param, Range) and param.log else ""),
-                 repr(param.default) if isinstance(param, Choice) else str(param.default), self.used_when(param)]
+                 repr(param.default) if isinstance(param.default, str) else str(param.default), self.used_when(param)]
                 for name, param in self._params.items() if name not in idle]
 
     def used_when(self, param: Param) -> str:

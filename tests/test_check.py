@@ -50,8 +50,9 @@ def test_space_rows_state_what_is_searched_in_the_space_own_terms():
                    "lr": Float(default=1e-3, low=1e-4, high=1e-2, log=True),
                    "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
                    "beta1": Float(default=0.9, low=0.8, high=0.95, when=when(optimizer=("adam", "nadam", "adamw"))),
-                   "width": Fixed(default=8)})
+                   "schedule": Fixed(default="cosine"), "width": Fixed(default=8)})
     assert space.rows() == [["optimizer", "'adam', 'adamw'", "'adam'", "always"],
                             ["lr", "0.0001..0.01, log scale", "0.001", "always"],
                             ["beta1", "0.8..0.95", "0.9", "optimizer is adam or adamw"],  # not nadam: not offered
+                            ["schedule", "'cosine' (fixed)", "'cosine'", "always"],  # a name quoted alike
                             ["width", "8 (fixed)", "8", "always"]]  # momentum: no offered optimizer uses it
