@@ -255,7 +255,7 @@ def fit_batched(models: Sequence[nn.Module], data: Data, configs: Sequence[Mappi
             # 3. each member's clipping and optimizer step
             for member in members:
                 member.step()
-            loss_sum += losses.detach() * labels.shape[1]  # weighted by the batch's examples, as `fit` does
+            loss_sum.add_(losses.detach(), alpha=labels.shape[1])  # weighted by the batch's examples, as in `fit`
         # 4. one read-back per epoch for all members: divergence, validation, reports
         val_loss, val_accuracy = stack_scores(data.val)
         rows = torch.stack([loss_sum / len(data.train), val_loss, val_accuracy]).T.tolist()

@@ -198,7 +198,7 @@ def training(model: nn.Module, data: Data, config: Mapping[str, Any], epochs: in
             # 2. forward, backward, optional clipping and the step, on one batch of device-resident tensors
             step = graphed(inputs, labels, lr) if graphed is not None else train_step(
                 model, optimizer, inputs, labels, lr, train)
-            loss_sum += step * len(labels)  # weighted by the batch's examples: the last batch may be short
+            loss_sum.add_(step, alpha=len(labels))  # weighted by its examples: the last batch may be short
             if compile and epoch == batch == 0:
                 compile_seconds = seconds_since(started, device)  # the first step compiles the model
             yield
