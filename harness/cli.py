@@ -120,8 +120,8 @@ def check(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
           data: Annotated[bool, typer.Option("--data", help="also load each task's data (a download or a tokenizer "
                                                             "training may take a while)")] = False,
           ) -> None:
-    """Check a spec and show what `harness run` would do: its cells, budget and each task's search space; nothing
-    is written. Exits 2 on an invalid spec, or with --data on a task whose data do not load."""
+    """Check a spec and show what `harness run` would do: its cells, budget and each task's search space; no run
+    directory or storage is written. Exits 2 on an invalid spec, or with --data on a task whose data do not load."""
     from harness.plan import build_plan
     from harness.preflight import check_data, plan_line, run_directory_state
     from harness.spec import load_spec

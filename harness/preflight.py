@@ -1,7 +1,8 @@
 """What `harness check` says about a spec before any run: its plan, each task's search space, what the run
 directory holds, and, when asked, whether each task's data load.
 
-Nothing is written, so a spec can be checked on a laptop before it is sent to the machine that runs it.
+No run directory or storage is written (only, with --data, the data sets' own files and caches), so a spec
+can be checked on a laptop before it is sent to the machine that runs it.
 """
 
 from __future__ import annotations
