@@ -123,7 +123,7 @@ def check(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
     """Check a spec and show what `harness run` would do: its cells, budget and each task's search space; no run
     directory or storage is written. Exits 2 on an invalid spec, or with --data on a task whose data do not load."""
     from harness.plan import build_plan
-    from harness.preflight import check_data, plan_line, run_directory_state
+    from harness.preflight import check_data, plan_line, run_directory_state, strategy_notes
     from harness.spec import load_spec
     from harness.store import RunStore
 
@@ -140,6 +140,8 @@ def check(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         for row in run.space.rows():
             table.add_row(*map(escape, row))
         console.print(table)
+    for note in strategy_notes(plan):
+        console.print(escape(note), highlight=False)
     console.print(escape(run_directory_state(RunStore(plan, runs_dir))), highlight=False)
     if data:
         checks = [check_data(run) for run in plan.tasks]

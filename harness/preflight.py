@@ -23,6 +23,17 @@ def plan_line(plan: Plan, device: torch.device | str) -> str:
             f"cell, on {device}")
 
 
+def strategy_notes(plan: Plan) -> list[str]:
+    """What each strategy will do on each task, as its note in the report will say (a grid's size and the part the
+    budget runs, the recipes `manual` trains and where they depart from the space), for the spec's first seed."""
+    notes = []
+    for task in plan.tasks:
+        for run in plan.strategies:
+            note = run.strategy.plan(task.space, run.budget, plan.spec.seeds[0]).note
+            notes += [f"{run.label} on {task.label}: {note}"] if note else []
+    return notes
+
+
 def run_directory_state(store: RunStore) -> str:
     """What `harness run` would do with the run directory, read from its manifest alone (no storage is opened:
     opening a new SQLite file or database would write one)."""

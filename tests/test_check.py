@@ -27,6 +27,7 @@ def test_check_shows_the_plan_and_each_task_space_and_writes_nothing(tmp_path):
     assert "run tiny (spec " in output and "2 task(s) x 2 strategies x 1 seed(s) = 4 cells" in output
     assert "search space of digits-resnet" in output and "search space of listops-transformer" in output
     assert "momentum │ 0.8..0.99 │ 0.9 │ optimizer is sgd" in output
+    assert "grid on digits-resnet: grid of " in output and "a seeded random 2 of them run" in output  # its note
     assert "holds no run: `harness run` starts one there" in output
     assert not (tmp_path / "runs").exists()
 
