@@ -92,7 +92,7 @@ class ModelBased(SamplerStrategy):
                                f"{strategies.name_of(type(self))} would draw all its {{}} planned trials at random")
 
     def note(self, budget: Budget) -> str:
-        return "; ".join(filter(None, [f"{self.startup(budget)} random start-up trials", self.drawn_at_random]))
+        return "; ".join(filter(None, [f"{self.startup(budget)} random start-up trial(s)", self.drawn_at_random]))
 
 
 @strategies.register("tpe")
