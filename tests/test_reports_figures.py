@@ -6,6 +6,7 @@ import re
 
 import pandas as pd
 import pytest
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from reports_frames import NAN, curves_for, frame, trials
@@ -19,7 +20,7 @@ from reports.figures.outcomes import (
     plot_profiles,
     profiles_figure,
 )
-from reports.figures.search import anytime_figure, expected_max_figure, lr_scatter_figure
+from reports.figures.search import anytime_figure, expected_max_figure, lr_scatter_figure, spread_caption
 from reports.stats import RankComparison
 
 ACCURACY = {"a": 0.6, "b": 0.7, "c": 0.8}
@@ -95,6 +96,36 @@ def test_many_tasks_wrap_onto_rows_of_three_with_no_empty_panel() -> None:
     figure.canvas.draw()
     assert overlaps([ax.get_tightbbox() for ax in figure.axes]) == []
 
+
+
+def seeds_apart(seeds: int) -> pd.DataFrame:
+    """random on `seeds` seeds from 0.2 to 0.8 apart, each seed's best-so-far 0.1 higher after its second epoch."""
+    return frame(*[trials("t", "random", seed, [(trial, "COMPLETE", 0.2 + 0.6 * seed / (seeds - 1) + 0.1 * trial,
+                                                 0.5, 1) for trial in (0, 1)]) for seed in range(seeds)])
+
+
+def test_two_seeds_draw_each_seed_not_a_band_over_the_panel_and_four_seeds_their_band() -> None:
+    """With 2 seeds t = 12.7: their band filled the panel from 0% to 100%, so each seed's own line is drawn, faint
+    and unlabelled under the mean; from 4 seeds the t-band stays and no seed is drawn."""
+    two = anytime_figure(seeds_apart(2)).axes[0]
+    seeds = [line.get_ydata().tolist() for line in two.get_lines() if line.get_label().startswith("_")]
+    assert seeds == [pytest.approx([0.2, 0.3]), pytest.approx([0.8, 0.9])]
+    assert [line.get_label() for line in two.get_lines()] == ["_child0", "_child1", "random"]
+    assert not [c for c in two.collections if isinstance(c, PolyCollection)]
+    four = anytime_figure(seeds_apart(4)).axes[0]
+    assert [line.get_label() for line in four.get_lines()] == ["random"]
+    assert len([c for c in four.collections if isinstance(c, PolyCollection)]) == 1
+
+
+@pytest.mark.parametrize(("seeds", "says"), [
+    ({"a": 2, "b": 3}, "The thin, faint lines are the best-so-far of each seed on its own"),
+    ({"a": 4, "b": 5}, "The band is the Student-t 95% interval of the mean."),
+    ({"a": 2, "b": 4}, "For a strategy with fewer than 4 seeds on a task the thin, faint lines"),
+])
+def test_the_anytime_caption_says_whether_it_draws_seeds_or_a_band(seeds, says) -> None:
+    results = frame(*[trials("t", name, seed, [(0, "COMPLETE", 0.5, 0.5, 1)])
+                      for name, count in seeds.items() for seed in range(count)])
+    assert says in spread_caption(results)
 
 SIX = ["manual", "grid", "random", "tpe", "hyperband", "asha"]
 

@@ -161,9 +161,9 @@ def test_a_best_so_far_of_one_grid_point_is_drawn() -> None:
     """One two-epoch trial per cell: the mean has a value at the last epoch only, which a line does not draw."""
     results = frame(*[trials("t", "manual", seed, [(0, "COMPLETE", value, 0.5, 2)])
                       for seed, value in enumerate([0.6, 0.7])])
-    band = anytime_bands(anytime_frame(results), "epochs_spent")
+    seeds = anytime_frame(results)
     figure, ((ax,),) = panels(1)
-    draw_band(ax, band, "epochs_spent", styles(["manual"])["manual"], "manual")
+    draw_band(ax, anytime_bands(seeds, "epochs_spent"), seeds, "epochs_spent", styles(["manual"])["manual"], "manual")
     figure.canvas.draw()
     drawn = [line.get_xydata().tolist() for line in ax.lines if line.get_marker() not in ("None", "", None)]
     assert [[2.0, pytest.approx(0.65)]] in drawn

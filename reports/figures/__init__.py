@@ -7,7 +7,7 @@ from pathlib import Path
 from reports.analysis import Analysis
 from reports.document import FigureFile
 from reports.figures.outcomes import plot_critical_difference, plot_final_accuracy, plot_learning_curves, plot_profiles
-from reports.figures.search import plot_anytime, plot_expected_max, plot_importance, plot_lr_scatter
+from reports.figures.search import plot_anytime, plot_expected_max, plot_importance, plot_lr_scatter, spread_caption
 
 ANYTIME_STEMS = {"epochs": "best_so_far", "seconds": "best_so_far_seconds"}
 
@@ -28,9 +28,9 @@ def draw_figures(analysis: Analysis, out_dir: Path) -> list[FigureFile]:
                    "normalised area under each curve on τ ∈ [1, 4].",
                    plot_profiles(a.ratios, out / "performance_profiles")),
         *[FigureFile(ANYTIME_STEMS[by], f"Best validation accuracy so far vs {by} spent",
-                     f"Per task, the mean over seeds of each cell's best-so-far with its Student-t 95% band, against "
-                     f"the {by} its trials spent (pruned trials spend less). A line starts where every seed with a "
-                     "result has one, so it never falls; one seed has no band. A cell that spent less than the most "
+                     f"Per task, the mean over seeds of each cell's best-so-far against the {by} its trials spent "
+                     f"(pruned trials spend less). {spread_caption(a.results)} A mean starts where every seed with a "
+                     "result has one, so it never falls. A cell that spent less than the most "
                      "any cell of the task spent keeps its final best to the end of the axis: a line runs on past "
                      f"the {by} its strategy spent.",
                      plot_anytime(a.results, out / ANYTIME_STEMS[by], by)) for by in ANYTIME_STEMS],

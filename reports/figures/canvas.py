@@ -32,6 +32,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # 7 against 8 colours: no (colour
 LINESTYLES = ("-", "--", ":", "-.")  # with the markers, lines apart in black and white too
 MARK_STEP = 0.1  # markers on a long line: one per tenth of the axes' diagonal
 NO_LINE = {"linestyle": "none"}
+FAINT_WIDTH, FAINT_ALPHA = 0.9, 0.5  # pale enough that the means stand out, dark enough to follow in print
 LEGEND_WIDTH = 0.95  # of the figure's, at most
 Colour = tuple[float, float, float]
 
@@ -50,6 +51,12 @@ class Style:
         every = (self.offset, MARK_STEP) if dense else None
         return {"color": self.colour, "marker": self.marker, "linestyle": self.linestyle, "markevery": every,
                 "markersize": 5}
+
+    def faint(self, alone: bool = False) -> dict[str, Any]:
+        """Keywords for `Axes.plot`: a thin, pale line under this style's own (one seed under the mean); a line of
+        one point, which draws nothing, as a small marker `alone`."""
+        return {"color": self.colour, "linestyle": self.linestyle, "linewidth": FAINT_WIDTH, "alpha": FAINT_ALPHA,
+                "marker": self.marker if alone else "none", "markersize": 3}
 
 
 def panels(columns: int, rows: int = 1) -> tuple[Figure, list[list[Axes]]]:

@@ -16,6 +16,8 @@ from reports.figures.canvas import Style, empty_note, integer_ticks, percent, sa
 from reports.tables import PAIR, complete_trials, unit_band
 
 X_LABELS = {"epochs": "Epochs spent", "seconds": "Seconds spent"}
+# t(0.975, n - 1) is 12.7 for 2 seeds and 4.3 for 3: their band fills the panel, so each seed is drawn instead
+SEEDS_FOR_A_BAND = 4
 
 
 def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[Path]:
@@ -23,19 +25,22 @@ def plot_anytime(results: pd.DataFrame, stem: Path, by: str = "epochs") -> list[
 
 
 def anytime_figure(results: pd.DataFrame, by: str = "epochs") -> Figure:
-    """One subplot per task, one line per strategy: the mean over seeds with its Student-t 95% band.
+    """One subplot per task, one line per strategy: the mean over seeds, in its Student-t 95% band from
+    SEEDS_FOR_A_BAND seeds, over each seed's own best-so-far with fewer (`spread_caption` says which).
 
     The band is the same interval as the tables' (a bootstrap at every grid point would cost seconds
     per figure and say the same thing).
     """
     x = SPENT[by]
-    bands = anytime_bands(anytime_frame(results, by), x)
+    frame = anytime_frame(results, by)
+    bands = anytime_bands(frame, x)
     tasks = list(pd.unique(results["task"]))
     looks = styles(results["strategy"])
     figure, (axes,) = task_panels(len(tasks))
     for ax, task in zip(axes, tasks):
         for strategy, band in bands[bands["task"] == task].groupby("strategy", sort=False):
-            draw_band(ax, band, x, looks[strategy], strategy)
+            seeds = frame[frame["task"].eq(task) & frame["strategy"].eq(strategy)]
+            draw_band(ax, band, seeds, x, looks[strategy], strategy)
         if not (bands["task"] == task).any():
             empty_note(ax, "no COMPLETE trial")
         ax.set(title=str(task), xlabel=X_LABELS[by], ylabel="Best validation accuracy so far")
@@ -47,15 +52,44 @@ def anytime_figure(results: pd.DataFrame, by: str = "epochs") -> Figure:
     return figure
 
 
-def draw_band(ax: Axes, band: pd.DataFrame, x: str, style: Style, label: str) -> None:
-    """One strategy's mean as a line in its band; a single grid point (every seed's first result came with the
-    task's last epoch, as with one trial per cell) as a marker with an error bar, where a line draws nothing."""
+def draw_band(ax: Axes, band: pd.DataFrame, seeds: pd.DataFrame, x: str, style: Style, label: str) -> None:
+    """One strategy's mean as a line in its t-band from SEEDS_FOR_A_BAND seeds, over each seed's own line (`seeds`:
+    its rows of the anytime frame) with fewer. A single grid point (every seed's first result came with the task's
+    last epoch, as with one trial per cell), where a line draws nothing, as a marker, with an error bar for a band."""
+    banded = band["count"].iat[0] >= SEEDS_FOR_A_BAND
+    if not banded:
+        draw_seeds(ax, seeds, x, style)
     if len(band) == 1:
-        ax.errorbar(band[x], band["mean"], yerr=[band["mean"] - band["low"], band["high"] - band["mean"]],
-                    fmt=style.marker, color=style.colour, capsize=3, label=label)
+        spread = [band["mean"] - band["low"], band["high"] - band["mean"]] if banded else None
+        ax.errorbar(band[x], band["mean"], yerr=spread, fmt=style.marker, color=style.colour, capsize=3, label=label)
         return
     ax.plot(band[x], band["mean"], label=label, **style.line(dense=True))
-    ax.fill_between(band[x], band["low"], band["high"], color=style.colour, alpha=0.2, linewidth=0)
+    if banded:
+        ax.fill_between(band[x], band["low"], band["high"], color=style.colour, alpha=0.2, linewidth=0)
+
+
+def draw_seeds(ax: Axes, frame: pd.DataFrame, x: str, style: Style) -> None:
+    """Each seed's own best-so-far, faint, from its first result: with few seeds the spread itself, where a
+    t-band would fill the panel. Unlabelled, so the legend has one entry per strategy."""
+    for _, seed in frame.groupby("seed", sort=False):
+        ax.plot(seed[x], seed["best_val_accuracy"], **style.faint(alone=len(seed) == 1))
+
+
+def spread_caption(results: pd.DataFrame) -> str:
+    """What the anytime figures draw around each strategy's mean, for the seeds this run has: a caption's sentence."""
+    seeds = complete_trials(results).groupby(PAIR)["seed"].nunique()
+    few = ("thin, faint lines are the best-so-far of each seed on its own, in its strategy's colour and line style, "
+           f"and no band is drawn: a Student-t 95% band of fewer than {SEEDS_FOR_A_BAND} seeds would fill the panel "
+           "(t = " + ", ".join(f"{stats.t.ppf(0.975, n - 1):.1f} for {n} seeds" for n in range(2, SEEDS_FOR_A_BAND))
+           + ")")
+    band = "band is the Student-t 95% interval of the mean"
+    banded = seeds >= SEEDS_FOR_A_BAND
+    if seeds.empty:
+        return ""
+    if banded.all() or not banded.any():
+        return f"The {band if banded.all() else few}."
+    return (f"For a strategy with fewer than {SEEDS_FOR_A_BAND} seeds on a task the {few}; for one with "
+            f"{SEEDS_FOR_A_BAND} or more, the {band}.")
 
 
 def anytime_bands(frame: pd.DataFrame, x: str) -> pd.DataFrame:
