@@ -47,8 +47,9 @@ def _write_csv(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     frames = {"summary": analysis.summary, "cells": analysis.cells, "problem_ranks": ranks,
               "expected_max": analysis.expected_max,
               "importance": analysis.importance, "profile_ratios": analysis.ratios.reset_index()}
-    frames |= {stem: anytime_bands(anytime_frame(analysis.results, by), SPENT[by])
-               for by, stem in ANYTIME_STEMS.items()}
+    for by, stem in ANYTIME_STEMS.items():
+        frames[f"{stem}_seeds"] = anytime_frame(analysis.results, by)  # each seed's line, drawn with few seeds
+        frames[stem] = anytime_bands(frames[f"{stem}_seeds"], SPENT[by])
     frames |= {table.name: table.data for table in report_tables(analysis) if table.name != "accuracy"}
     paths = {}
     for name, frame in frames.items():

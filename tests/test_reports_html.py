@@ -72,6 +72,9 @@ def test_csv_holds_the_numbers_of_the_tables(written) -> None:
     means = pd.read_csv(written["summary.csv"]).set_index("strategy")["val_mean"]
     assert ends.to_dict() == pytest.approx(means.to_dict())
     assert {"seconds_spent", "mean", "low", "high"} <= set(pd.read_csv(written["best_so_far_seconds.csv"]))
+    seeds = pd.read_csv(written["best_so_far_seeds.csv"])  # each seed's own line, whose mean the bands hold
+    last = seeds.groupby(["strategy", "seed"])["best_val_accuracy"].last().groupby("strategy").mean()
+    assert last.to_dict() == pytest.approx(ends.to_dict())
 
 
 def test_markdown_has_every_section_and_the_reproduction(written) -> None:
