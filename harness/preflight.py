@@ -17,10 +17,13 @@ from harness.store import RunStore
 
 
 def plan_line(plan: Plan, device: torch.device | str) -> str:
-    """One line: the run, its cells and the budget each gets."""
+    """One line: the run, its cells and the budget each gets (the noise floor's cells apart: theirs differs)."""
+    crossed = len(plan.tasks) * len(plan.strategies) * len(plan.spec.seeds)
+    floor = (f", and {len(plan.cells) - crossed} noise-floor cell(s) of {plan.noise_floor.budget.describe()}"
+             if plan.noise_floor is not None else "")
     return (f"run {plan.spec.name} (spec {plan.spec.hash()}): {len(plan.tasks)} task(s) x {len(plan.strategies)} "
-            f"strategies x {len(plan.spec.seeds)} seed(s) = {len(plan.cells)} cells, {plan.budget.describe()} per "
-            f"cell, on {device}")
+            f"strategies x {len(plan.spec.seeds)} seed(s) = {crossed} cells, {plan.budget.describe()} per cell"
+            f"{floor}, on {device}")
 
 
 def strategy_notes(plan: Plan) -> list[str]:

@@ -32,6 +32,13 @@ def test_check_shows_the_plan_and_each_task_space_and_writes_nothing(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_noise_floor_cells_are_counted_apart_with_their_own_budget(tmp_path):
+    code, output = check(tiny_spec(noise_floor=3), tmp_path)
+    assert code == 0, output
+    assert ("x 1 seed(s) = 4 cells, 2 trials x 1 epochs each per cell, and 2 noise-floor cell(s) of 3 trials x 1 "
+            "epochs each, on") in output
+
+
 def test_check_with_data_names_a_task_whose_files_are_missing(tmp_path):
     missing = {"name": "cifar10", "root": str(tmp_path / "no-data")}
     code, output = check(tiny_spec(tasks=[missing, "digits"], space={"width": 8}), tmp_path, "--data")
