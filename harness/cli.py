@@ -424,12 +424,17 @@ def train(task: Annotated[str, typer.Argument(help="a registered task name")],
     """Train one configuration (the task's defaults plus --set) with no study around it."""
     import torch
 
-    from harness.plan import build_plan
+    from harness.plan import TASK_KEYS, build_plan
     from harness.spec import parse_spec
     from harness.trainer import Diverged, fit
 
+    options = parse_assignments(option, "--option")
+    entry_keys = [key for key in TASK_KEYS if key in options]  # a spec entry's, not the task's: name would swap it
+    if entry_keys:
+        raise HarnessError(f"--option {entry_keys[0]}: not an option of the task; the task is the TASK argument, "
+                           "its hyperparameters go in --set, and `harness ls` lists each task's options")
     with worded(TrainWording()):  # a problem the spec check or the task finds names the argument, not a spec field
-        spec = parse_spec({"name": "train", "tasks": [{"name": task, **parse_assignments(option, "--option")}],
+        spec = parse_spec({"name": "train", "tasks": [{"name": task, **options}],
                            "strategies": ["manual"], "seeds": [seed], "budget": {"trials": 1, "epochs": epochs},
                            "device": device, "plugins": plugin})
         run = build_plan(spec, Path.cwd()).tasks[0]

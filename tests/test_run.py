@@ -273,6 +273,8 @@ def test_train_command_trains_one_configuration():
     assert "'lr': 0.05" in result.output  # 5e-2 is a number on a command line, though YAML 1.1 reads a string
     bad = runner.invoke(app, ["train", "digits", "--set", "lr=7"])
     assert bad.exit_code == 2 and "lr=7 is outside the space" in bad.output
+    swapped = runner.invoke(app, ["train", "digits", "--option", "name=listops"])  # would have trained ListOps
+    assert swapped.exit_code == 2 and "--option name: not an option of the task" in swapped.output
 
 
 def test_train_command_names_its_own_arguments_in_its_errors_not_spec_fields():
