@@ -57,4 +57,4 @@ def search_space_table(manifest: dict[str, Any]) -> Table | None:
     return Table("search_space", "Search space of each task, the same for every strategy", cells, cells,
                  note="A range is searched on a linear scale, or on a log scale where marked; a parameter with a "
                       "condition exists only in the configurations that meet it. The defaults make the configuration "
-                      "`harness train` trains without `--set`.", align="lllll")
+                      "that harness train trains when no --set is given.", align="lllll")
