@@ -14,6 +14,10 @@ from harness.trainer import RangeTest
 from strategies.fixed import Manual
 
 
+# a budget in trials counts trials alone: the sweeps come on top, as the report's cost table and caveats show
+UNCAPPED = "; a budget in trials does not cap the sweeps (a budget in total_epochs does)"
+
+
 @strategies.register("lr_range_test")
 class LRRangeTest(Manual):
     """Smith's range test (2017) on a short run picks each trial's learning rate; the rest as `manual`."""
@@ -38,4 +42,4 @@ class LRRangeTest(Manual):
                        note=f"{manual.note}; lr of each trial from a range test over {test.min_lr:g}..{test.max_lr:g}, "
                             f"picked within {lr.low:g}..{lr.high:g}, lasting {self.sweep_epochs:g} epoch(s) and at "
                             f"least {test.min_steps} steps (more epochs where an epoch has fewer batches), counted "
-                            "in its epochs")
+                            f"in its epochs{UNCAPPED if budget.trials is not None else ''}")

@@ -102,6 +102,14 @@ def test_manual_gives_one_recipe_per_optimizer_family_moved_into_the_space():
     assert all("momentum" not in c for c in (adam, adamw)) and all("decoupled_decay" not in c for c in (adam, sgd))
 
 
+def test_the_range_test_note_says_a_budget_in_trials_does_not_cap_its_sweeps():
+    load_builtins()
+    range_test, space = strategies.get("lr_range_test")(), tasks.get("digits")().space()
+    uncapped = "a budget in trials does not cap the sweeps (a budget in total_epochs does)"
+    assert uncapped in range_test.plan(space, Budget(trials=4, epochs=2), 0).note
+    assert uncapped not in range_test.plan(space, Budget(total_epochs=8, epochs=2), 0).note
+
+
 def test_manual_says_in_its_note_each_recipe_value_the_space_does_not_allow():
     """AdamW's warm-up once trained as cosine under a note naming the recipes. (Its decoupled weight decay 1e-2 also
     trained as 1e-3, the top of the L2 decay's range, until it became a parameter of its own.)"""
