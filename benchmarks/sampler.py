@@ -42,7 +42,7 @@ def per_trial_seconds(name: str, sizes: list[int]) -> dict[int, float]:
     budget = Budget(epochs=2, trials=max(sizes))  # two epochs: a pruner needs one it could stop a trial after
     search = strategies.get(name)().plan(space, budget, seed=0)
     study = optuna.create_study(direction="maximize", sampler=search.sampler, pruner=search.pruner)
-    enqueue_planned(study, search, budget)
+    enqueue_planned(study, search, budget, space)
     seconds: list[float] = []
     started = time.perf_counter()
     while len(seconds) < max(sizes) and time.perf_counter() - started < SECONDS_PER_STRATEGY:

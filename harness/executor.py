@@ -38,7 +38,7 @@ from harness.plan import Cell, Plan
 from harness.positions import INTERRUPTED_KEY, POSITION_KEY, ByPosition, next_position, position, requeue_interrupted
 from harness.registry import Registry
 from harness.seeding import sampler_seed, training_seed
-from harness.space import config_key
+from harness.space import Space, config_key
 from harness.store import HEARTBEAT_SECONDS, RunStore
 from harness.strategy import SearchPlan
 from harness.task import Data
@@ -76,8 +76,9 @@ def missing_configs(planned: Iterable[Mapping[str, Any]], trials: list[FrozenTri
             yield config
 
 
-def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> None:
-    """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run.
+def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget, space: Space) -> None:
+    """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run, each as the
+    Optuna parameters `space` draws for it.
 
     A budget in trials queues them all up front (workers sharing the study share the queue). A
     budget in epochs or seconds has no trial count known in advance: called before each trial,
@@ -88,7 +89,7 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
         return
     trials = study.get_trials(deepcopy=False)
     first = next_position(trials)
-    cycle = (search.configs[i % len(search.configs)] for i in itertools.count())
+    cycle = (space.as_searched(search.configs[i % len(search.configs)]) for i in itertools.count())
     if budget.trials is not None:
         missing = list(missing_configs(itertools.islice(cycle, budget.trials), trials))
     else:  # the first one no trial holds, whatever the other workers are running
@@ -98,7 +99,7 @@ def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget) -> 
 
 
 def trial_claims(study: optuna.Study, storage: optuna.storages.BaseStorage, search: SearchPlan, budget: Budget,
-                 reseeded: Callable[[int], optuna.samplers.BaseSampler],
+                 space: Space, reseeded: Callable[[int], optuna.samplers.BaseSampler],
                  sweep_epochs: float = 0.0) -> Callable[[], optuna.Trial | Slot]:
     """Claims of the study's trials (harness.claims), each with its position: under the claim lock, the
     configurations of interrupted trials and the strategy's fixed ones are queued, a sampler drawing by
@@ -110,7 +111,7 @@ def trial_claims(study: optuna.Study, storage: optuna.storages.BaseStorage, sear
 
     def prepare(trials: list[FrozenTrial]) -> dict[str, int]:
         requeue_interrupted(study, trials)
-        enqueue_planned(study, search, budget)
+        enqueue_planned(study, search, budget, space)
         fresh = next_position(trials)
         if isinstance(study.sampler, ByPosition):
             study.sampler.next_position = fresh
@@ -164,7 +165,7 @@ class CellRunner:
 
     def claims(self, cell: Cell, study: optuna.Study, search: SearchPlan) -> Callable[[], optuna.Trial | Slot]:
         """Claim the cell's next trial, or learn why there is none (harness.claims)."""
-        return trial_claims(study, self.store.storage, search, cell.strategy.budget,
+        return trial_claims(study, self.store.storage, search, cell.strategy.budget, cell.task.space,
                             lambda trials_so_far: self.search_plan(cell, trials_so_far).sampler,
                             self.longest_sweep(cell, search))
 
@@ -255,11 +256,14 @@ class CellRunner:
 
     def pick_lr(self, cell: Cell, trial: optuna.Trial, config: dict[str, Any], range_test: RangeTest,
                 seed: int) -> RangeTestResult:
-        """Smith's range test on a fresh model with the trial's seed. Its epochs count against the budget: those it
-        plans are recorded before it starts, so that other workers' claims count them while it runs, and those
-        it took once it ends (fewer where its loss diverged)."""
+        """Smith's range test on a fresh model with the trial's seed, around the lr range of the trial's optimizer
+        where the space gives each its own. Its epochs count against the budget: those it plans are recorded before
+        it starts, so that other workers' claims count them while it runs, and those it took once it ends (fewer
+        where its loss diverged)."""
         data = self.data(cell, config)
         set_user_attrs(trial, {"extra_epochs": planned_sweep_epochs(range_test, data, config)})
+        lr = cell.task.space["lr"].within(config)
+        range_test = range_test.around(lr.low, lr.high)  # the trial's optimizer's own range
         torch.manual_seed(seed)
         probe = lr_range_test(cell.task.task.model(config, data).to(self.device), data, config, range_test, seed)
         set_user_attrs(trial, {"lr_range_test": asdict(probe), "extra_epochs": probe.epochs})

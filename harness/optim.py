@@ -14,7 +14,7 @@ import torch
 
 from harness.registry import Registry, UnknownName
 from harness.schedules import schedule_space, schedules
-from harness.space import Choice, Fixed, Float, Param, Space, when
+from harness.space import Choice, Fixed, Float, FloatBy, Param, Space, when
 from harness.tunable import Tunable, shadowed_tunables, tunable_params
 
 optimizers: Registry = Registry("optimizer")
@@ -127,14 +127,17 @@ def training_space(lr: tuple[float, float, float] | None = None,
                    default_batch_size: int = 64) -> dict[str, Param]:
     """The training hyperparameters every task searches: lr is (low, high, default), searched on a log scale.
 
-    Without `lr`, the range spans the practical ranges of the optimizer choices and the default is the
-    default optimizer's. Momentum and Nesterov only exist for SGD, betas for the Adam family. L2 weight
+    Without `lr`, each optimizer searches its own practical range (`FloatBy`), that of every registered one, so that
+    a spec re-choosing the optimizers keeps theirs. Momentum and Nesterov only exist for SGD, betas for the Adam
+    family. L2 weight
     decay (`weight_decay`, 1e-6..1e-3, 5e-4 the conv-net default) exists for the optimizers that add it to
     the gradient, AdamW's decoupled decay as its own `decoupled_decay` (1e-4..1e-1, default 1e-2).
     """
-    ranges = [practical_lr(name) for name in optimizer_choices]
-    low, high, default = lr or (min(r[0] for r in ranges), max(r[1] for r in ranges),
-                                practical_lr(default_optimizer)[2])
+    offered = [practical_lr(name) for name in optimizer_choices]
+    envelope = (min(r[0] for r in offered), max(r[1] for r in offered), practical_lr(default_optimizer)[2])
+    learning_rate = Float(default=lr[2], low=lr[0], high=lr[1], log=True) if lr else FloatBy(
+        default=envelope[2], low=envelope[0], high=envelope[1], log=True, by="optimizer",
+        ranges=tuple((entry.name, *practical_lr(entry.name)) for entry in optimizers))
     # every registered Adam-family rule, not only the offered ones: a spec that re-chooses the optimizers (NAdam on
     # a task offering Adam) searches its betas too
     adam_family = when(optimizer=tuple(entry.name for entry in optimizers if entry.meta.get("betas")))
@@ -142,7 +145,7 @@ def training_space(lr: tuple[float, float, float] | None = None,
              "beta2": Float(default=0.999, low=0.99, high=0.9999, when=adam_family)}
     shared = {
         "optimizer": Choice(default=default_optimizer, choices=optimizer_choices),
-        "lr": Float(default=default, low=low, high=high, log=True),
+        "lr": learning_rate,
         "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
         "nesterov": Choice(default=False, choices=(False, True), when=when(optimizer="sgd")),
         **betas,

@@ -2,7 +2,9 @@
 
 It turns into Optuna suggestions (for samplers), into a finite grid at a stated resolution
 (for grid search, with no meaningless points: an inactive parameter is simply absent), and into
-one default configuration (the practitioner's setting, used by manual search).
+one default configuration (the practitioner's setting, used by manual search). A range may follow an
+earlier choice (`FloatBy`: each optimizer's own learning-rate range), searched through one parameter in every
+configuration, so that model-based samplers keep it in their model.
 """
 
 from __future__ import annotations
@@ -33,6 +35,20 @@ class Param:
     def applies(self) -> str:
         """When the parameter is used, in words: what a value given for it elsewhere is told."""
         return " and ".join(f"{parent} is {' or '.join(map(str, allowed))}" for parent, allowed in self.when)
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """The earlier parameters whose values this one depends on."""
+        return tuple(parent for parent, _ in self.when)
+
+    def within(self, config: Mapping[str, Any]) -> Param:
+        """The parameter as it stands in a configuration holding its parents' values."""
+        return self
+
+    def searched(self, name: str, value: Any) -> dict[str, Any]:
+        """The Optuna parameter(s) a sampler draws for `value` of this parameter: what a fixed configuration is
+        enqueued as, so that a trial's suggestions return it."""
+        return {name: value}
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,70 @@ class Float(Range):
 
     def grid(self, resolution: int) -> list[float]:
         return sorted({float(v) for v in self.points(resolution)})
+
+    def plain(self, when: tuple[tuple[str, tuple[Value, ...]], ...] | None = None) -> Float:
+        """This range as a plain `Float`, searched by its own value (a `FloatBy` as its envelope), used `when`
+        given, else when this one is."""
+        return Float(default=self.default, low=self.low, high=self.high, log=self.log,
+                     when=self.when if when is None else when)
+
+
+POSITION_SUFFIX = "_position"
+
+
+@dataclass(frozen=True)
+class InRange(Float):
+    """One choice's own range of a `FloatBy`, drawn by its position in the range (0 at `low`, 1 at `high`, on the
+    range's scale): the parameter samplers see keeps one distribution whichever range a trial draws in."""
+
+    where: str = ""  # the choice this range belongs to, in words, for messages
+
+    def suggest(self, trial: optuna.Trial, name: str) -> float:
+        return self.at(trial.suggest_float(name + POSITION_SUFFIX, 0.0, 1.0))
+
+    def searched(self, name: str, value: Any) -> dict[str, Any]:
+        return {name + POSITION_SUFFIX: self.position(value)}
+
+    def at(self, position: float) -> float:
+        """The value at `position`, to 12 significant digits, so that an enqueued value trains as given."""
+        scale, unscale = (math.log, math.exp) if self.log else (float, float)
+        low, high = scale(self.low), scale(self.high)
+        value = float(f"{unscale(low + position * (high - low)):.12g}")
+        return min(max(value, self.low), self.high)
+
+    def position(self, value: float) -> float:
+        scale = math.log if self.log else float
+        return (scale(value) - scale(self.low)) / (scale(self.high) - scale(self.low)) if self.high > self.low else 0.0
+
+    def allowed(self) -> str:
+        return f"{super().allowed()} ({self.where})" if self.where else super().allowed()
+
+
+@dataclass(frozen=True)
+class FloatBy(Float):
+    """A range that follows an earlier choice: each optimizer has its own practical learning rates (SGD 1e-3..1e-1,
+    Adam 1e-3..1e-2, Adadelta 0.1..1), and one range spanning them all has random search train Adam at 0.5.
+
+    `low`, `high` and `default` are the envelope and the default configuration's value; `ranges` gives each choice
+    of `by` its (low, high, default), and a choice without one takes the envelope. Bounds an override gives replace
+    the envelope, as one range for every choice. Samplers draw the position in the chosen range (`InRange`): a
+    parameter whose bounds changed from trial to trial would drop out of the model of a GP or CMA-ES sampler, which
+    models only the parameters every trial shares with one distribution.
+    """
+
+    by: str = ""
+    ranges: tuple[tuple[Value, float, float, float], ...] = ()  # (choice, low, high, default)
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return (*super().parents, self.by)
+
+    def within(self, config: Mapping[str, Any]) -> InRange:
+        choice = config.get(self.by)
+        low, high, default = next(((low, high, default) for value, low, high, default in self.ranges
+                                    if value == choice), (self.low, self.high, self.default))
+        return InRange(default=default, low=low, high=high, log=self.log, when=self.when,
+                       where=f"with {self.by} {choice}")
 
 
 @dataclass(frozen=True)
@@ -133,7 +213,7 @@ class Space(Mapping[str, Param]):
         self._params = dict(params)
         seen: set[str] = set()
         for name, param in self._params.items():
-            for parent, _ in param.when:
+            for parent in param.parents:
                 if parent not in seen:
                     raise ValueError(f"{name!r} depends on {parent!r}, which must come before it")
             seen.add(name)
@@ -152,14 +232,14 @@ class Space(Mapping[str, Param]):
         config: dict[str, Any] = {}
         for name, param in self._params.items():
             if param.active(config):
-                config[name] = param.suggest(trial, name)
+                config[name] = param.within(config).suggest(trial, name)
         return config
 
     def defaults(self) -> dict[str, Any]:
         config: dict[str, Any] = {}
         for name, param in self._params.items():
             if param.active(config):
-                config[name] = param.default
+                config[name] = param.within(config).default
         return config
 
     def complete(self, partial: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,6 +250,7 @@ class Space(Mapping[str, Param]):
         config: dict[str, Any] = {}
         for name, param in self._params.items():
             if param.active(config):
+                param = param.within(config)
                 value = partial.get(name, param.default)
                 if not param.allows(value):
                     raise ValueError(f"{name}={value!r} is outside the space; allowed: {param.allowed()}")
@@ -183,17 +264,30 @@ class Space(Mapping[str, Param]):
 
     def rows(self) -> list[list[str]]:
         """[parameter, values, default, used when] for each parameter some configuration uses: the search space
-        as a paper's table states it, and as `harness check` shows it before a run."""
+        as a paper's table states it, and as `harness check` shows it before a run. A range that follows a choice
+        has a row for each value the space offers."""
         idle = self.never_active()
-        return [[name, param.allowed() + (", log scale" if isinstance(param, Range) and param.log else ""),
-                 repr(param.default) if isinstance(param.default, str) else str(param.default), self.used_when(param)]
-                for name, param in self._params.items() if name not in idle]
+        return [[name, part.allowed() + (", log scale" if isinstance(part, Range) and part.log else ""),
+                 repr(part.default) if isinstance(part.default, str) else str(part.default), self.used_when(part)]
+                for name, param in self._params.items() if name not in idle for part in self.parts(param)]
+
+    def offered(self, name: str) -> tuple[Any, ...] | None:
+        """The values a choice (or a fixed parameter) offers; None for a range."""
+        param = self._params[name]
+        return tuple(param.grid(0)) if isinstance(param, (Choice, Fixed)) else None
+
+    def parts(self, param: Param) -> tuple[Param, ...]:
+        """`param`, or a `FloatBy` as one range for each value this space offers of the choice it follows."""
+        if isinstance(param, FloatBy) and (offered := self.offered(param.by)) is not None:
+            return tuple(param.within({param.by: value}).plain(when=(*param.when, (param.by, (value,))))
+                         for value in offered)
+        return (param,)
 
     def used_when(self, param: Param) -> str:
         """`param.applies()` in the terms of this space: only the values of its parents that the space offers."""
         conditions = []
         for parent, allowed in param.when:
-            offered = self._params[parent].grid(0) if isinstance(self._params[parent], (Choice, Fixed)) else allowed
+            offered = self.offered(parent) or allowed
             conditions.append(f"{parent} is {' or '.join(str(value) for value in allowed if value in offered)}")
         return " and ".join(conditions) or "always"
 
@@ -217,6 +311,13 @@ class Space(Mapping[str, Param]):
     def searched_part(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The entries a strategy chooses (fixed parameters are filled in by `suggest`, never enqueued)."""
         return {k: v for k, v in config.items() if not isinstance(self._params[k], Fixed)}
+
+    def as_searched(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A (possibly partial) configuration as the Optuna parameters `suggest` draws for it: what a fixed
+        configuration is enqueued as. Fixed parameters are left out; a `FloatBy` is its position in its range."""
+        whole = self.complete(config)
+        return {key: value for name, value in self.searched_part(whole).items()
+                for key, value in self._params[name].within(whole).searched(name, value).items()}
 
     def grid(self, resolution: int) -> Grid:
         """Every combination at `resolution` points per numeric range; inactive parameters are absent."""
@@ -245,13 +346,26 @@ class Grid(Sequence[dict[str, Any]]):
     in trials runs a seeded handful."""
 
     def __init__(self, params: Mapping[str, Param], resolution: int) -> None:
-        self._params = list(params.items())
-        self._values = [param.grid(resolution) for param in params.values()]
-        # what the points after parameter i depend on: the parents named by the conditions from i on
-        self._parents = [sorted({parent for _, p in self._params[i:] for parent, _ in p.when})
+        self._params, self._resolution = list(params.items()), resolution
+        self._values: dict[tuple, list[Any]] = {}  # a parameter's grid values, by its index and its parents' values
+        # what the points after parameter i depend on: the parents of the parameters from i on
+        self._parents = [sorted({parent for _, p in self._params[i:] for parent in p.parents})
                          for i in range(len(self._params) + 1)]
         self._counts: dict[tuple, int] = {}
         self._size = self._completions({}, 0)
+
+    def _options(self, config: Mapping[str, Any], start: int) -> list[Any]:
+        """The values parameter `start` takes after `config`: [None] where it is inactive (absent from the point)."""
+        param = self._params[start][1]
+        if not param.active(config):
+            return [None]
+        key = (start, *(config.get(parent) for parent in param.parents))
+        if key not in self._values:
+            self._values[key] = param.within(config).grid(self._resolution)
+        return self._values[key]
+
+    def _extended(self, config: Mapping[str, Any], start: int, value: Any) -> Mapping[str, Any]:
+        return config if value is None else {**config, self._params[start][0]: value}
 
     def _completions(self, config: Mapping[str, Any], start: int) -> int:
         """How many points extend `config`, which sets parameters before `start`."""
@@ -259,10 +373,8 @@ class Grid(Sequence[dict[str, Any]]):
             return 1
         key = (start, *(config.get(parent) for parent in self._parents[start]))
         if key not in self._counts:
-            name, param = self._params[start]
-            values = self._values[start] if param.active(config) else [None]
-            self._counts[key] = sum(self._completions(config if v is None else {**config, name: v}, start + 1)
-                                    for v in values)
+            self._counts[key] = sum(self._completions(self._extended(config, start, v), start + 1)
+                                    for v in self._options(config, start))
         return self._counts[key]
 
     def __len__(self) -> int:
@@ -274,35 +386,33 @@ class Grid(Sequence[dict[str, Any]]):
         if not -self._size <= index < self._size:
             raise IndexError(f"grid index {index} is outside a grid of {self._size} points")
         index %= self._size
-        config: dict[str, Any] = {}
-        for start, (name, param) in enumerate(self._params):
-            if not param.active(config):
-                continue
-            for value in self._values[start]:
-                count = self._completions({**config, name: value}, start + 1)
+        config: Mapping[str, Any] = {}
+        for start in range(len(self._params)):
+            for value in self._options(config, start):
+                count = self._completions(self._extended(config, start, value), start + 1)
                 if index < count:
-                    config[name] = value
+                    config = self._extended(config, start, value)
                     break
                 index -= count
-        return config
+        return dict(config)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self._extend({}, 0)
 
-    def _extend(self, config: dict[str, Any], start: int) -> Iterator[dict[str, Any]]:
+    def _extend(self, config: Mapping[str, Any], start: int) -> Iterator[dict[str, Any]]:
         if start == len(self._params):
-            yield config
+            yield dict(config)
             return
-        name, param = self._params[start]
-        values = self._values[start] if param.active(config) else [None]
-        for value in values:
-            yield from self._extend(config if value is None else {**config, name: value}, start + 1)
+        for value in self._options(config, start):
+            yield from self._extend(self._extended(config, start, value), start + 1)
 
 
 def override_param(param: Param, value: Any) -> Param:
     """A scalar fixes the parameter, a list becomes its choices, a mapping updates its fields; every value given
-    must have the parameter's type, so that a mistake stops the spec rather than failing every trial."""
+    must have the parameter's type, so that a mistake stops the spec rather than failing every trial. Bounds given
+    for a `FloatBy` make it one range for every choice."""
     if isinstance(value, Mapping):
+        param = param.plain() if isinstance(param, FloatBy) else param
         allowed = {f for f in ("low", "high", "log", "default", "choices") if hasattr(param, f)}
         bad = set(value) - allowed
         if bad:
@@ -347,9 +457,16 @@ def _with_valid_default(param: Param) -> Param:
     return param
 
 
+def without_positions(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's Optuna parameters less the positions `FloatBy` ranges are drawn by, which are no value of the
+    space: what a trial that failed before its configuration was written shows of it."""
+    return {name: value for name, value in params.items() if not name.endswith(POSITION_SUFFIX)}
+
+
 def config_key(config: Mapping[str, Any]) -> tuple:
     """A hashable form of a configuration, with floats compared at storage precision."""
     return tuple(sorted((k, round(v, 12) if isinstance(v, float) and math.isfinite(v) else v) for k, v in config.items()))
 
 
-__all__ = ["Param", "Range", "Float", "Int", "Choice", "Fixed", "Space", "Grid", "when", "override_param", "config_key"]
+__all__ = ["Param", "Range", "Float", "InRange", "FloatBy", "Int", "Choice", "Fixed", "Space", "Grid", "when",
+           "override_param", "config_key", "without_positions"]

@@ -35,6 +35,7 @@ from harness.plan import Cell, Plan
 from harness.plugins import plugin_sources
 from harness.positions import position
 from harness.registry import Registry
+from harness.space import without_positions
 from harness.strategy import strategies
 from harness.task import tasks
 
@@ -391,6 +392,7 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
                          "device_seconds": attrs.get("device_seconds", math.nan),
                          "energy_joules": attrs.get("energy_joules", math.nan),
                          "compile_seconds": attrs.get("compile_seconds", math.nan),
-                         **{f"param_{k}": v for k, v in attrs.get("config", trial.params).items()}})
+                         **{f"param_{k}": v
+                            for k, v in attrs.get("config", without_positions(trial.params)).items()}})
             curve_rows += [{**key, **record} for record in curve]
     return pd.DataFrame(rows), pd.DataFrame(curve_rows)

@@ -11,7 +11,7 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import torch
@@ -234,6 +234,14 @@ class RangeTest:
     divide: float = 10.0
     smoothing: float = 0.9  # exponential moving average of the loss, bias-corrected
     stop_factor: float = 4.0  # stop once the smoothed loss exceeds this multiple of its best: it diverged
+
+    def around(self, low: float, high: float) -> RangeTest:
+        """The same test for the bounds `low..high` (one optimizer's own range): its sweep starts and ends as far
+        outside them as this one's does outside its bounds."""
+        if self.bounds is None:
+            return self
+        below, above = self.bounds[0] / self.min_lr, self.max_lr / self.bounds[1]
+        return replace(self, min_lr=low / below, max_lr=high * above, bounds=(low, high))
 
 
 @dataclass(frozen=True)

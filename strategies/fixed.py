@@ -74,7 +74,8 @@ def is_number(value: Any) -> bool:
 def recipe(space: Space, optimizer: str) -> dict[str, Any]:
     """The task's defaults with the practitioner's settings for `optimizer` laid over them."""
     wanted = {"optimizer": optimizer, **published(optimizer)}
-    moved = {name: nearest_allowed(space[name], value) for name, value in wanted.items() if name in space}
+    moved = {name: nearest_allowed(space[name].within(wanted), value)
+             for name, value in wanted.items() if name in space}
     return space.complete({name: value for name, value in moved.items() if value is not None})
 
 
@@ -87,7 +88,8 @@ def departures(space: Space, optimizer: str, config: Mapping[str, Any], skip: tu
     for name, value in published(optimizer).items():
         if name not in skip and config.get(name) != value:
             got = repr(config[name]) if name in config else "the optimizer's own default"
-            allowed = f"allowed: {space[name].allowed()}" if name in space else f"the space has no {name}"
+            allowed = (f"allowed: {space[name].within(config).allowed()}" if name in space
+                       else f"the space has no {name}")
             changed.append(f"{optimizer} {name} {value!r} -> {got} ({allowed})")
     return changed
 

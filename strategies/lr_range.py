@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from harness.budget import Budget
-from harness.space import Range, Space
+from harness.space import FloatBy, Range, Space
 from harness.strategy import SearchPlan, strategies
 from harness.trainer import RangeTest
 from strategies.fixed import Manual
@@ -26,7 +26,8 @@ class LRRangeTest(Manual):
 
     # the test run's length, whose epochs count against the budget
     sweep_epochs: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
-    # the sweep runs from the space's lowest lr / widen to its highest lr x widen
+    # the sweep runs from the space's lowest lr / widen to its highest lr x widen (the trial's optimizer's, where each
+    # has its own)
     widen: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 10.0
     # pick the rate at the lowest smoothed loss, divided by this, within the space's lr range
     divide: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
@@ -38,8 +39,12 @@ class LRRangeTest(Manual):
         test = RangeTest(min_lr=lr.low / self.widen, max_lr=lr.high * self.widen, bounds=(lr.low, lr.high),
                          epochs=self.sweep_epochs, divide=self.divide)
         manual = super().plan(space, budget, seed)
+        swept = (f"over {test.min_lr:g}..{test.max_lr:g}, picked within {lr.low:g}..{lr.high:g}"
+                 if not isinstance(lr, FloatBy) else
+                 f"from each {lr.by}'s lowest lr / {self.widen:g} to its highest x {self.widen:g}, picked within "
+                 f"its range")
         return replace(manual, lr_range_test=test,
-                       note=f"{manual.note}; lr of each trial from a range test over {test.min_lr:g}..{test.max_lr:g}, "
-                            f"picked within {lr.low:g}..{lr.high:g}, lasting {self.sweep_epochs:g} epoch(s) and at "
+                       note=f"{manual.note}; lr of each trial from a range test {swept}, "
+                            f"lasting {self.sweep_epochs:g} epoch(s) and at "
                             f"least {test.min_steps} steps (more epochs where an epoch has fewer batches), counted "
                             f"in its epochs{UNCAPPED if budget.trials is not None else ''}")

@@ -64,6 +64,7 @@ def run_strategy(name: str, seed: int, budget: Budget, seconds_per_epoch: float 
 
     def objective(trial: optuna.Trial) -> float:
         config = space.suggest(trial)
+        trial.set_user_attr("config", config)  # as the runner records it: what trained, in the space's own terms
         curve = []
         for epoch in range(1, budget.epochs + 1):
             time.sleep(seconds_per_epoch)
@@ -78,7 +79,8 @@ def run_strategy(name: str, seed: int, budget: Budget, seconds_per_epoch: float 
                 raise optuna.TrialPruned()
         return curve[-1]["val_accuracy"]
 
-    next_trial = trial_claims(study, storage, plan, budget, lambda n: strategy.plan(space, budget, derive(seed, n)).sampler)
+    next_trial = trial_claims(study, storage, plan, budget, space,
+                              lambda n: strategy.plan(space, budget, derive(seed, n)).sampler)
     while not isinstance(trial := next_trial(), Slot):
         CellRunner.finish(study, trial, lambda: objective(trial))
     return study.get_trials(deepcopy=False)

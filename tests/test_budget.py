@@ -71,7 +71,7 @@ def test_workers_sharing_a_cell_count_the_range_test_sweeps_of_running_trials(re
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage, study_name="synthetic/cell", direction="maximize",
                                 sampler=plan.sampler)
-    next_trial = trial_claims(study, storage, plan, budget, lambda n: plan.sampler, plan.lr_range_test.epochs)
+    next_trial = trial_claims(study, storage, plan, budget, SPACE, lambda n: plan.sampler, plan.lr_range_test.epochs)
     claimed = []
     while isinstance(trial := next_trial(), optuna.Trial):  # as workers would, each before any of them ends
         SPACE.suggest(trial)

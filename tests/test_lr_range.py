@@ -88,6 +88,31 @@ def test_lr_range_test_strategy_end_to_end_counts_the_sweep_against_the_budget(w
     assert study.user_attrs["spent"]["trials"] == study.user_attrs["spent"]["completed"] == len(results)
 
 
+def test_range_test_around_another_range_sweeps_as_far_outside_it():
+    test = RangeTest(min_lr=1e-4, max_lr=10.0, bounds=(1e-3, 1.0), epochs=2.0)
+    assert test.around(1e-2, 1e-1) == RangeTest(min_lr=1e-3, max_lr=1.0, bounds=(1e-2, 1e-1), epochs=2.0)
+    assert RangeTest(min_lr=1e-4, max_lr=10.0).around(1e-2, 1e-1) == RangeTest(min_lr=1e-4, max_lr=10.0)
+
+
+def test_each_trials_range_test_sweeps_and_picks_in_its_optimizers_own_range(write_spec, tmp_path):
+    """Where each optimizer has its own lr range, Adam's rate is picked within Adam's, as every other strategy
+    searches it, and its sweep starts a tenth below it, not below SGD's."""
+    spec = tiny_spec(tasks=["blobs_by_optimizer"], strategies=["lr_range_test"], budget={"trials": 2, "epochs": 1},
+                     space={}, plugins=["harness.testing.tasks"])
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    storage = open_storage(f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'studies.db'}")
+    study = optuna.load_study(study_name="tiny/blobs_by_optimizer/lr_range_test/seed-0", storage=storage)
+    ranges = {"adam": (1e-3, 1e-2), "sgd": (1e-3, 1e-1)}
+    for trial in study.trials:
+        config, swept = trial.user_attrs["config"], trial.user_attrs["lr_range_test"]
+        low, high = ranges[config["optimizer"]]
+        assert low <= config["lr"] == swept["lr"] <= high and swept["lrs"][0] == pytest.approx(low / 10)
+    assert sorted(trial.user_attrs["config"]["optimizer"] for trial in study.trials) == ["adam", "sgd"]
+    assert "from each optimizer's lowest lr / 10 to its highest x 10, picked within its range" in (
+        study.user_attrs["strategy_note"])
+
+
 def test_a_trial_whose_range_test_finds_no_rate_records_its_seed_sweep_and_cost(write_spec, tmp_path):
     spec = tiny_spec(tasks=["digits"], strategies=["lr_range_test"], budget={"trials": 1, "epochs": 1},
                      space={"width": 8, "batch_size": 128, "optimizer": "sgd", "schedule": "constant",

@@ -66,7 +66,7 @@ def test_trials_cut_short_in_a_batch_are_run_again_at_their_positions():
 def claims_of(study: optuna.Study, budget: Budget):
     plan = strategies.get("random")().plan(SPACE, budget, 0)
     study.sampler = plan.sampler
-    return trial_claims(study, study._storage, plan, budget, lambda n: plan.sampler)
+    return trial_claims(study, study._storage, plan, budget, SPACE, lambda n: plan.sampler)
 
 
 def test_an_interrupted_trial_is_queued_again_once_and_a_dead_workers_trial_gives_its_position_up():

@@ -122,6 +122,20 @@ def test_results_frame_has_compile_seconds_where_a_trial_compiled(tmp_path):
     assert results["compile_seconds"].iloc[0] == 80.0 and pd.isna(results["compile_seconds"].iloc[1])
 
 
+def test_a_trial_that_failed_before_writing_its_configuration_shows_its_drawn_values_but_no_position(tmp_path):
+    """A range that follows the optimizer is drawn as a position in the optimizer's range, which is no value of the
+    space: the results frame, which is the configuration's, leaves it out."""
+    plan = build_plan(parse_spec(tiny_spec()))
+    store = RunStore(plan, tmp_path)
+    distributions = {"optimizer": optuna.distributions.CategoricalDistribution(["sgd", "adam"]),
+                     "lr_position": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    store.study(plan.cells[0]).add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.FAIL, params={"optimizer": "adam", "lr_position": 0.5},
+        distributions=distributions, user_attrs={"fail_reason": "no data"}))
+    results = frames(store.storage, plan.spec.hash())[0]
+    assert results.filter(like="param_").to_dict("records") == [{"param_optimizer": "adam"}]
+
+
 @pytest.mark.filterwarnings("ignore:Dynamo does not know how to trace")  # the plugin's model sleeps (for 0 s here)
 def test_a_compiled_trial_records_its_compile_time_apart(tmp_path):
     spec = tiny_spec(tasks=["slow"], plugins=["harness.testing.tasks"], strategies=["random"], space={},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from harness.space import Choice, Fixed, Float, Int, Space, when
+from harness.space import Choice, Fixed, Float, FloatBy, Int, Space, when
 
 
 def space() -> Space:
@@ -127,3 +127,68 @@ def test_conditional_parameter_must_follow_its_parent():
     with pytest.raises(ValueError, match="must come before"):
         Space({"momentum": Float(default=0.9, when=when(optimizer="sgd")),
                "optimizer": Choice(default="sgd", choices=("sgd",))})
+
+
+def per_optimizer() -> Space:
+    """An lr range for each optimizer, as the image tasks search it."""
+    return Space({
+        "optimizer": Choice(default="adam", choices=("sgd", "adam")),
+        "lr": FloatBy(default=1e-3, low=1e-3, high=1e-1, log=True, by="optimizer",
+                      ranges=(("sgd", 1e-2, 1e-1, 3e-2), ("adam", 1e-3, 1e-2, 1e-3), ("nadam", 5e-4, 1e-2, 2e-3))),
+        "momentum": Float(default=0.9, low=0.8, high=0.99, when=when(optimizer="sgd")),
+    })
+
+
+def test_a_range_that_follows_a_choice_draws_each_value_in_the_chosen_ones_range():
+    """One range over every optimizer's had random search train Adam at 0.05."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [per_optimizer().suggest(study.ask()) for _ in range(60)]
+    sgd, adam = ([c["lr"] for c in drawn if c["optimizer"] == name] for name in ("sgd", "adam"))
+    assert sgd and adam and all(1e-2 <= lr <= 1e-1 for lr in sgd) and all(1e-3 <= lr <= 1e-2 for lr in adam)
+    assert max(adam) > 5e-3 and min(sgd) < 2e-2  # each range is searched to its ends, on a log scale
+
+
+def test_a_model_based_sampler_keeps_a_range_that_follows_a_choice_in_its_model():
+    """GP and CMA-ES model only the parameters every trial holds with one distribution: an lr whose bounds
+    changed with the optimizer would be drawn at random, the most important parameter left out of the model."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(8):
+        trial = study.ask()
+        study.tell(trial, per_optimizer().suggest(trial)["lr"])
+    assert {c.params["optimizer"] for c in study.trials} == {"sgd", "adam"}
+    model = optuna.samplers.GPSampler(seed=0).infer_relative_search_space(study, study.trials[-1])
+    assert set(model) == {"optimizer", "lr_position"}  # momentum exists only with SGD
+    assert model["lr_position"] == optuna.distributions.FloatDistribution(0.0, 1.0)
+
+
+def test_a_configuration_enqueued_for_a_range_that_follows_a_choice_trains_as_given():
+    space = per_optimizer()
+    study = optuna.create_study()
+    for config in ({"optimizer": "sgd", "lr": 0.05}, {"optimizer": "adam", "lr": 1e-3}, {"optimizer": "adam"}):
+        study.enqueue_trial(space.as_searched(config))
+        assert space.suggest(study.ask()) == space.complete(config)
+    assert space.as_searched({"optimizer": "adam", "lr": 1e-2}) == {"optimizer": "adam", "lr_position": 1.0}
+    assert space.override({"optimizer": "sgd"}).as_searched({"lr": 1e-2}) == {"lr_position": 0.0, "momentum": 0.9}
+
+
+def test_a_range_that_follows_a_choice_has_each_ones_grid_default_and_bounds():
+    grid = per_optimizer().grid(3)
+    assert sorted(c["lr"] for c in grid if c["optimizer"] == "adam") == pytest.approx([1e-3, 10 ** -2.5, 1e-2])
+    assert sorted({c["lr"] for c in grid if c["optimizer"] == "sgd"}) == pytest.approx([1e-2, 10 ** -1.5, 1e-1])
+    assert len(grid) == 3 * 3 + 3 and len(list(grid)) == len(grid) and grid[len(grid) - 1] == list(grid)[-1]
+    assert per_optimizer().defaults()["lr"] == 1e-3 and per_optimizer().complete({"optimizer": "sgd"})["lr"] == 3e-2
+    assert per_optimizer().override({"optimizer": ["nadam"]}).defaults() == {"optimizer": "nadam", "lr": 2e-3}
+    with pytest.raises(ValueError, match=r"lr=0.05 is outside the space; allowed: 0.001..0.01 \(with optimizer adam\)"):
+        per_optimizer().complete({"lr": 0.05})
+
+
+def test_bounds_given_for_a_range_that_follows_a_choice_make_it_one_range():
+    widened = per_optimizer().override({"lr": {"low": 1e-4}})["lr"]
+    assert type(widened) is Float and (widened.low, widened.high, widened.default) == (1e-4, 1e-1, 1e-3)
+    assert isinstance(per_optimizer().override({"lr": 0.01})["lr"], Fixed)
+
+
+def test_the_table_of_a_range_that_follows_a_choice_has_a_row_for_each_offered_choice():
+    assert [row for row in per_optimizer().rows() if row[0] == "lr"] == [
+        ["lr", "0.01..0.1, log scale", "0.03", "optimizer is sgd"],
+        ["lr", "0.001..0.01, log scale", "0.001", "optimizer is adam"]]

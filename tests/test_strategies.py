@@ -163,7 +163,7 @@ def test_manual_runs_the_default_optimizer_first_and_says_when_the_budget_runs_o
     load_builtins()
     space, budget = tasks.get("cifar10")().space(), Budget(trials=4, epochs=1)
     ran = run_strategy("manual", 0, budget, space=space)
-    assert [(t.params["optimizer"], t.params["lr"]) for t in ran] == [
+    assert [(t.user_attrs["config"]["optimizer"], t.user_attrs["config"]["lr"]) for t in ran] == [
         ("sgd", 0.1), ("adam", 1e-3), ("adamw", 1e-3), ("rmsprop", 1e-3)]  # then those without a recipe
     note = strategies.get("manual")().plan(space, budget, 0).note
     assert note.startswith("8 configuration(s), practitioner settings (sgd, adam, adamw, rmsprop, adadelta, ")
@@ -201,7 +201,7 @@ def test_fixed_configurations_are_queued_while_other_workers_run_the_whole_cycle
     plan = strategies.get("manual")().plan(SPACE, budget, 0)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=plan.sampler)
     for _ in range(len(plan.configs) + 1):  # workers claim in turn; none of their trials has ended yet
-        enqueue_planned(study, plan, budget)
+        enqueue_planned(study, plan, budget, SPACE)
         SPACE.suggest(study.ask())
     assert [t.params for t in study.trials] == [*plan.configs, plan.configs[0]]
 

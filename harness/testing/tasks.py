@@ -50,6 +50,21 @@ class Slow(Task):
         return Sleepy(self.pause)
 
 
+@tasks.register("blobs_by_optimizer")
+class BlobsByOptimizer(Slow):
+    """Blobs searched as the image tasks are: SGD or Adam, each in its own practical lr range. The model starts at
+    chance, so that a range test's loss falls from its first step, whatever the seed."""
+
+    def space(self) -> Space:
+        return Space(training_space(optimizer_choices=("sgd", "adam"), batch_sizes=(8,), default_batch_size=8))
+
+    def model(self, config, data: Data) -> nn.Module:
+        model = super().model(config, data)
+        for weights in model.parameters():
+            nn.init.zeros_(weights)
+        return model
+
+
 class Crashing(Sleepy):
     """A linear layer that fails in every training step, as a model with a bug in its forward does."""
 
