@@ -63,7 +63,8 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL or journal:///path, instead of the "
                                                          "spec's `storage:`")] = None,
         force_new: Annotated[bool, typer.Option(help="move aside a run directory that holds another spec's "
-                                                     "run and start afresh")] = False,
+                                                     "run, or trials drawn in another search space, and start "
+                                                     "afresh")] = False,
         ) -> None:
     """Run (or resume) every task x strategy x seed of a spec, then write its report."""
     from harness.plan import build_plan
@@ -82,6 +83,8 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         store.check_storage()
     if force_new and store.recorded_hash() not in (None, spec.hash()):
         console.print(f"moved the run of another spec aside, to {escape(str(store.move_aside()))}")
+    elif force_new and spec.storage is None and store.space_change() is not None:  # its studies go with it
+        console.print(f"moved the run drawn in another search space aside, to {escape(str(store.move_aside()))}")
     store.check_writable()
     with store.sole_writer():
         replaced = store.check_same_spec()  # opens the storage: an unreachable one fails before anything is written

@@ -43,6 +43,9 @@ def run_directory_state(store: RunStore) -> str:
     recorded = store.recorded_hash()
     if recorded is None:
         return f"{store.dir} holds no run: `harness run` starts one there"
+    if recorded == store.plan.spec.hash() and (changed := store.space_change()) is not None:
+        return (f"{store.dir} holds this spec's run, drawn in another search space ({changed}): `harness run` "
+                "refuses to resume it if it stored any trial (--force-new moves it aside)")
     if recorded == store.plan.spec.hash():
         return f"{store.dir} holds this spec's run: `harness run` resumes it, repeating no finished trial"
     return (f"{store.dir} holds a run of another spec (hash {recorded}): `harness run` refuses it if it stored any "

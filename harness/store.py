@@ -165,14 +165,34 @@ class RunStore:
                                    "run aside")
             self.manifest_path.unlink()
             replaced = recorded
+        elif (changed := self.space_change()) is not None and self.holds_trials(spec_hash):
+            raise HarnessError(f"{self.dir} holds trials drawn in another search space than the tasks state now "
+                               f"({changed}): the harness or a plugin changed since the run started, and a resumed "
+                               "run would mix the two; resume it with the version it started with (its manifest "
+                               "names the git commit), or start anew: give the spec another `name:`, or use "
+                               "--force-new to move the run directory aside where it holds its own storage")
         self.check_storage()
         return replaced
+
+    def space_change(self) -> str | None:
+        """Where a task's search space as the manifest recorded it differs from the one the task states now, in
+        words; None where they agree or where the manifest recorded none (a run made before manifests did)."""
+        recorded = self.recorded_manifest().get("spaces", {})
+        for run in self.plan.tasks:
+            then, now = recorded.get(run.label, run.space.rows()), run.space.rows()
+            changed = [name for name in dict.fromkeys(row[0] for row in [*then, *now])
+                       if rows_of(then, name) != rows_of(now, name)]
+            if changed:
+                name = changed[0]
+                return (f"{run.label}'s {name} was {rows_of(then, name) or 'not searched'} when the run started, "
+                        f"and is {rows_of(now, name) or 'not searched'} now")
+        return None
 
     def holds_trials(self, spec_hash: str) -> bool:
         """Whether the run directory's run of `spec_hash` stored any trial, in the storage its manifest names; one
         that cannot be opened is taken to hold some."""
         try:
-            storage = open_storage(recorded_storage(self.dir, json.loads(self.manifest_path.read_text())))
+            storage = open_storage(recorded_storage(self.dir, self.recorded_manifest()))
         except HarnessError:
             return True
         return any(summary.n_trials for summary in optuna.get_all_study_summaries(storage)
@@ -191,12 +211,19 @@ class RunStore:
 
     def recorded_hash(self) -> str | None:
         """The spec hash in the run directory's manifest, if there is one."""
+        return self.recorded_manifest().get("spec_hash")
+
+    def recorded_manifest(self) -> dict[str, Any]:
+        """The run directory's manifest; empty if there is none."""
         if not self.manifest_path.exists():
-            return None
+            return {}
         try:
-            return json.loads(self.manifest_path.read_text())["spec_hash"]
-        except (ValueError, KeyError):
-            raise HarnessError(f"{self.manifest_path} is not a readable manifest; move the run directory away") from None
+            manifest = json.loads(self.manifest_path.read_text())
+        except ValueError:
+            manifest = None
+        if not isinstance(manifest, dict) or "spec_hash" not in manifest:
+            raise HarnessError(f"{self.manifest_path} is not a readable manifest; move the run directory away")
+        return manifest
 
     def move_aside(self) -> Path:
         """Rename an existing run directory (its trials and storage file go with it) so a new run starts."""
@@ -315,6 +342,12 @@ def held_alone(lock_path: Path, refusal: str) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def rows_of(rows: list[list[str]], name: str) -> str:
+    """A parameter's rows of a search-space table (`Space.rows`), in words."""
+    return "; ".join(f"{values} (default {default})" + ("" if used == "always" else f" when {used}")
+                     for param, values, default, used in rows if param == name)
 
 
 def recorded_storage(run_dir: Path, manifest: dict[str, Any]) -> str:

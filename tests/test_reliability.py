@@ -319,6 +319,31 @@ def test_another_spec_is_refused_unless_force_new_which_moves_the_old_run_aside(
     assert report.exit_code == 0, report.output
 
 
+def test_trials_drawn_in_another_search_space_are_not_resumed_unless_force_new_moves_them_aside(finished_run,
+                                                                                                 tmp_path):
+    """A run started before the harness (or a plugin) changed a task's space, resumed after it, would mix trials of
+    two spaces: those of the image tasks' lr once drawn as the rate, now as a position in the optimizer's range."""
+    root = tmp_path / "runs"
+    shutil.copytree(finished_run, root / "tiny")
+    manifest = json.loads((root / "tiny" / "manifest.json").read_text())
+    for row in manifest["spaces"]["slow"]:
+        row[1] = "0.0001..1.0, log scale" if row[0] == "lr" else row[1]  # as an older version stated it
+    (root / "tiny" / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "spec.yaml").write_text(json.dumps(slow(0.0)))
+    drawn = trials_of(f"sqlite:///{root / 'tiny' / 'studies.db'}")  # opened here first: SQLite adds its WAL files
+    before = snapshot(root / "tiny")
+    check = runner.invoke(app, ["check", str(tmp_path / "spec.yaml"), "--runs-dir", str(root)])
+    assert "holds this spec's run, drawn in another search space (slow's lr was 0.0001..1.0, log scale (default " in (
+        " ".join(check.output.split()))
+    output = refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(root)], "resume it with the version")
+    assert "slow's lr was 0.0001..1.0, log scale (default 0.01) when the run started, and is 0.001..0.1, log " \
+           "scale (default 0.01) now" in " ".join(output.split())
+    assert snapshot(root / "tiny") == before and trials_of(f"sqlite:///{root / 'tiny' / 'studies.db'}") == drawn
+    result = runner.invoke(app, ["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(root), "--force-new"])
+    assert result.exit_code == 0 and "moved the run drawn in another search space aside" in result.output
+    assert snapshot(next(root.glob("tiny.*"))) == before
+
+
 def test_force_new_moves_nothing_when_the_storage_apart_from_the_run_refuses(tmp_path):
     url = f"journal://{tmp_path / 'shared.log'}"
     (tmp_path / "old.yaml").write_text(json.dumps(slow(0.0, storage=url)))
