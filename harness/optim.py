@@ -127,17 +127,18 @@ def training_space(lr: tuple[float, float, float] | None = None,
                    default_batch_size: int = 64) -> dict[str, Param]:
     """The training hyperparameters every task searches: lr is (low, high, default), searched on a log scale.
 
-    Without `lr`, each optimizer searches its own practical range (`FloatBy`), that of every registered one, so that
-    a spec re-choosing the optimizers keeps theirs. Momentum and Nesterov only exist for SGD, betas for the Adam
-    family. L2 weight
+    Without `lr`, each optimizer searches its own practical range, that of every registered one, so that a spec
+    re-choosing the optimizers keeps theirs; with it, every optimizer searches that one range. Either way, `lr`
+    follows the optimizer (`FloatBy`), so a spec may give each its own range. Momentum and Nesterov only exist for
+    SGD, betas for the Adam family. L2 weight
     decay (`weight_decay`, 1e-6..1e-3, 5e-4 the conv-net default) exists for the optimizers that add it to
     the gradient, AdamW's decoupled decay as its own `decoupled_decay` (1e-4..1e-1, default 1e-2).
     """
-    offered = [practical_lr(name) for name in optimizer_choices]
-    envelope = (min(r[0] for r in offered), max(r[1] for r in offered), practical_lr(default_optimizer)[2])
-    learning_rate = Float(default=lr[2], low=lr[0], high=lr[1], log=True) if lr else FloatBy(
-        default=envelope[2], low=envelope[0], high=envelope[1], log=True, by="optimizer",
-        ranges=tuple((entry.name, *practical_lr(entry.name)) for entry in optimizers))
+    own = {entry.name: lr or practical_lr(entry.name) for entry in optimizers}
+    offered = [own[name] for name in optimizer_choices]
+    learning_rate = FloatBy(default=own[default_optimizer][2], low=min(r[0] for r in offered),
+                            high=max(r[1] for r in offered), log=True, by="optimizer",
+                            ranges=tuple((name, *lr_range) for name, lr_range in own.items()))
     # every registered Adam-family rule, not only the offered ones: a spec that re-chooses the optimizers (NAdam on
     # a task offering Adam) searches its betas too
     adam_family = when(optimizer=tuple(entry.name for entry in optimizers if entry.meta.get("betas")))

@@ -118,7 +118,7 @@ class InRange(Float):
         return (scale(value) - scale(self.low)) / (scale(self.high) - scale(self.low)) if self.high > self.low else 0.0
 
     def allowed(self) -> str:
-        return f"{super().allowed()} ({self.where})" if self.where else super().allowed()
+        return f"{super().allowed()} {self.where}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,33 @@ class FloatBy(Float):
                                     if value == choice), (self.low, self.high, self.default))
         return InRange(default=default, low=low, high=high, log=self.log, when=self.when,
                        where=f"with {self.by} {choice}")
+
+    def has_range(self, choice: Any) -> bool:
+        return any(value == choice for value, *_ in self.ranges)
+
+    def changed(self, changes: Mapping[Any, Any]) -> FloatBy:
+        """Each named choice's range changed as a mapping changes a range (`low`, `high`, `default`), the others
+        kept: a paper's "SGD in 0.01..0.3, AdamW in 1e-4..3e-3"."""
+        unknown = [str(choice) for choice in changes if not self.has_range(choice)]
+        if unknown:
+            raise KeyError(f"cannot set {unknown}: give either low, high, default or log, one range for every "
+                           f"{self.by}, or a mapping for each {self.by} of its own range: "
+                           f"{', '.join(str(value) for value, *_ in self.ranges)}")
+        ranges = []
+        for value, low, high, default in self.ranges:
+            own = Float(default=default, low=low, high=high, log=self.log)
+            change = changes.get(value, {})
+            if not isinstance(change, Mapping) or "log" in change:
+                raise TypeError(f"{value}: give its range as a mapping of low, high and default (the scale is every "
+                                f"{self.by}'s), but got {change!r}")
+            try:
+                own = override_param(own, change)
+            except (KeyError, ValueError, TypeError) as error:
+                raise type(error)(f"{value}: {error.args[0] if error.args else error}") from None
+            ranges.append((value, own.low, own.high, own.default))
+        changed = [r for r in ranges if r[0] in changes]
+        return replace(self, ranges=tuple(ranges), low=min(self.low, *(r[1] for r in changed)),
+                       high=max(self.high, *(r[2] for r in changed)))
 
 
 @dataclass(frozen=True)
@@ -277,10 +304,13 @@ class Space(Mapping[str, Param]):
         return tuple(param.grid(0)) if isinstance(param, (Choice, Fixed)) else None
 
     def parts(self, param: Param) -> tuple[Param, ...]:
-        """`param`, or a `FloatBy` as one range for each value this space offers of the choice it follows."""
+        """`param`, or a `FloatBy` as one range for each value this space offers of the choice it follows (one range
+        where they all have the same)."""
         if isinstance(param, FloatBy) and (offered := self.offered(param.by)) is not None:
-            return tuple(param.within({param.by: value}).plain(when=(*param.when, (param.by, (value,))))
-                         for value in offered)
+            parts = [param.within({param.by: value}) for value in offered]
+            if len({(part.low, part.high, part.default) for part in parts}) == 1:
+                return (parts[0].plain(),)  # one range for every choice offered
+            return tuple(part.plain(when=(*param.when, (param.by, (value,)))) for part, value in zip(parts, offered))
         return (param,)
 
     def used_when(self, param: Param) -> str:
@@ -409,8 +439,11 @@ class Grid(Sequence[dict[str, Any]]):
 
 def override_param(param: Param, value: Any) -> Param:
     """A scalar fixes the parameter, a list becomes its choices, a mapping updates its fields; every value given
-    must have the parameter's type, so that a mistake stops the spec rather than failing every trial. Bounds given
-    for a `FloatBy` make it one range for every choice."""
+    must have the parameter's type, so that a mistake stops the spec rather than failing every trial. A `FloatBy`
+    takes a mapping of choices to their ranges' changes (`FloatBy.changed`), or fields that make it one range for
+    every choice."""
+    if isinstance(value, Mapping) and isinstance(param, FloatBy) and any(param.has_range(key) for key in value):
+        return param.changed(value)
     if isinstance(value, Mapping):
         param = param.plain() if isinstance(param, FloatBy) else param
         allowed = {f for f in ("low", "high", "log", "default", "choices") if hasattr(param, f)}

@@ -241,7 +241,8 @@ def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
     planned = runner.search_plan(plan.cells[0], trials_so_far=0)
     done = {json.dumps(t.params, sort_keys=True) for t in grid if t.state.name == "COMPLETE"}
     assert len(done) == 4  # the interrupted grid point was queued again, none run twice
-    assert all(t.params in [dict(c) for c in planned.configs] for t in grid if t.state.name == "COMPLETE")
+    enqueued = [plan.cells[0].task.space.as_searched(c) for c in planned.configs]  # Optuna's form: lr's position
+    assert all(t.params in enqueued for t in grid if t.state.name == "COMPLETE")
     results = results_of(tmp_path / "runs" / "tiny")
     assert results.groupby(["strategy"]).size().to_dict() == {"grid": 4, "random": 4}
 

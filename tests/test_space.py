@@ -178,7 +178,7 @@ def test_a_range_that_follows_a_choice_has_each_ones_grid_default_and_bounds():
     assert len(grid) == 3 * 3 + 3 and len(list(grid)) == len(grid) and grid[len(grid) - 1] == list(grid)[-1]
     assert per_optimizer().defaults()["lr"] == 1e-3 and per_optimizer().complete({"optimizer": "sgd"})["lr"] == 3e-2
     assert per_optimizer().override({"optimizer": ["nadam"]}).defaults() == {"optimizer": "nadam", "lr": 2e-3}
-    with pytest.raises(ValueError, match=r"lr=0.05 is outside the space; allowed: 0.001..0.01 \(with optimizer adam\)"):
+    with pytest.raises(ValueError, match=r"lr=0.05 is outside the space; allowed: 0.001..0.01 with optimizer adam$"):
         per_optimizer().complete({"lr": 0.05})
 
 
@@ -192,3 +192,31 @@ def test_the_table_of_a_range_that_follows_a_choice_has_a_row_for_each_offered_c
     assert [row for row in per_optimizer().rows() if row[0] == "lr"] == [
         ["lr", "0.01..0.1, log scale", "0.03", "optimizer is sgd"],
         ["lr", "0.001..0.01, log scale", "0.001", "optimizer is adam"]]
+
+
+def test_a_spec_may_give_each_optimizer_its_own_range():
+    """A paper states "SGD in 0.02..0.1, Adam in 1e-3..1e-2": one range for all could not say it."""
+    space = per_optimizer().override({"lr": {"sgd": {"low": 0.02, "default": 0.05}, "adam": {"high": 5e-3}}})
+    assert space.complete({"optimizer": "sgd"})["lr"] == 0.05 and space.complete({"optimizer": "adam"})["lr"] == 1e-3
+    assert [row[1] for row in space.rows() if row[0] == "lr"] == ["0.02..0.1, log scale", "0.001..0.005, log scale"]
+    assert space.override({"lr": {"nadam": {"low": 1e-4}}})["lr"].within({"optimizer": "nadam"}).low == 1e-4
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"sgd": {"low": "0.01"}}, "lr: sgd: low must be a number, but got '0.01'"),
+    ({"sgd": {"low": 1.0}}, "lr: sgd: `low <= high` must hold, but got (low=1.0, high=0.1)"),
+    ({"sgd": [0.01, 0.1]}, "lr: sgd: give its range as a mapping of low, high and default (the scale is every "
+                           "optimizer's), but got [0.01, 0.1]"),
+    ({"sgd": {"high": 0.3}, "low": 1e-4}, "lr: cannot set ['low']: give either low, high, default or log, one range "
+                                          "for every optimizer, or a mapping for each optimizer of its own range: "
+                                          "sgd, adam, nadam"),
+])
+def test_a_range_given_to_one_optimizer_is_checked_as_any_range(override, message):
+    with pytest.raises(ValueError) as raised:
+        per_optimizer().override({"lr": override})
+    assert str(raised.value) == message
+
+
+def test_one_range_for_every_offered_choice_is_one_row_of_the_table():
+    space = per_optimizer().override({"lr": {"adam": {"low": 1e-2, "high": 1e-1, "default": 3e-2}}})
+    assert [row for row in space.rows() if row[0] == "lr"] == [["lr", "0.01..0.1, log scale", "0.03", "always"]]

@@ -120,7 +120,7 @@ def test_manual_says_in_its_note_each_recipe_value_the_space_does_not_allow():
     assert "adamw weight_decay" not in note and "adamw decoupled_decay" not in note  # AdamW's recipe decay trains
     assert "sgd " not in note.split("does not allow")[1]  # SGD's recipe fits this space
     transformer = tasks.get("listops")(model_family="transformer").space()
-    assert "sgd lr 0.1 -> 0.003 (allowed: 1e-05..0.003)" in manual.plan(transformer, BUDGET, 0).note
+    assert "sgd lr 0.1 -> 0.003 (allowed: 1e-05..0.003 with optimizer sgd)" in manual.plan(transformer, BUDGET, 0).note
     assert "lr 0.1" not in range_test.plan(transformer, BUDGET, 0).note  # the range test picks every lr
     fixed = manual.plan(transformer.override({"lr": 1e-3}), BUDGET, 0).note  # a spec's override
     assert "sgd lr 0.1 -> 0.001 (allowed: 0.001 (fixed))" in fixed
@@ -154,7 +154,7 @@ def test_an_optimizer_without_a_recipe_trains_at_its_registered_lr_and_the_note_
     assert "no published recipe for adadelta, adagrad, adamax, nadam: the optimizer's registered lr" in plan.note
     digits = tasks.get("digits")().space().override({"optimizer": ["adadelta", "sgdd"]})  # the spec check names sgdd
     note = strategies.get("manual")().plan(digits, BUDGET, 0).note
-    assert "adadelta lr 1.0 -> 0.3 (allowed: 0.001..0.3)" in note
+    assert "adadelta lr 1.0 -> 0.3 (allowed: 0.001..0.3 with optimizer adadelta)" in note
 
 
 def test_manual_runs_the_default_optimizer_first_and_says_when_the_budget_runs_only_some_recipes():
