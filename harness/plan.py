@@ -145,7 +145,7 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
 
     task_runs = []
     offered: set[str] = set()  # every named task's parameters, also of a task whose overrides were refused
-    shared_idle: dict[str, str] = {}  # a top-level override a task never uses, and why
+    shared_idle: dict[str, str] = {}  # a top-level override (or its range for one choice) a task never uses, and why
     shared_used: set[str] = set()  # the top-level overrides some task uses
     for i, entry in enumerate(spec.tasks):
         found = _instantiate(tasks, entry, f"tasks[{i}]", problems, TASK_KEYS)
@@ -168,8 +168,17 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
             idle = space.never_active()
             problems += [f"tasks[{i}].space.{name}: {never_used(value, idle[name])}"
                          for name, value in overrides.items() if name in idle]
+            problems += [f"tasks[{i}].space.{name}: {why}" for name, value in overrides.items()
+                         for why in space.ranges_never_used(name, value).values() if why]
             shared_used |= {name for name in shared if name not in idle}
-            shared_idle |= {name: idle[name] for name in shared if name in idle and name not in shared_idle}
+            for name, value in shared.items():
+                if name in idle:
+                    shared_idle.setdefault(name, never_used(value, idle[name]))
+                for choice, why in space.ranges_never_used(name, value).items():  # a range given to one choice
+                    if why is None:
+                        shared_used.add(f"{name}.{choice}")
+                    else:
+                        shared_idle.setdefault(f"{name}.{choice}", why)
             task_runs.append(TaskRun(label or task.label, task, space))
 
     strategy_runs = []
@@ -188,11 +197,9 @@ def build_plan(spec: Spec, spec_dir: Path | None = None) -> Plan:
             except ValueError as error:
                 problems.append(f"strategies[{j}] on task {run.label!r}: {error}")
 
-    for name in spec.space:
-        if offered and name not in offered:
-            problems.append(f"space.{name}: no task has this parameter; they have: {', '.join(sorted(offered))}")
-        elif name in shared_idle and name not in shared_used:
-            problems.append(f"space.{name}: {never_used(spec.space[name], shared_idle[name])}")
+    problems += [f"space.{name}: no task has this parameter; they have: {', '.join(sorted(offered))}"
+                 for name in spec.space if offered and name not in offered]
+    problems += [f"space.{name}: {why}" for name, why in shared_idle.items() if name not in shared_used]
     _check_unique([t.label for t in task_runs], "tasks", problems)
     noise_floor = noise_floor_run(spec, budget)
     _check_unique([s.label for s in strategy_runs] + ([NOISE_FLOOR_LABEL] if noise_floor else []), "strategies",

@@ -338,6 +338,18 @@ class Space(Mapping[str, Param]):
             idle[name] = f"{name} is used only when {param.applies()}, but {gives}"
         return idle
 
+    def ranges_never_used(self, name: str, value: Any) -> dict[str, str | None]:
+        """Each choice an override of `name` gives a range of its own (`FloatBy.changed`), with why that range is
+        never used where this space does not offer the choice; None for one it offers."""
+        param = self._params.get(name)
+        offered = self.offered(param.by) if isinstance(param, FloatBy) else None
+        if offered is None or not isinstance(value, Mapping):
+            return {}
+        return {str(choice): None if choice in offered else
+                f"the range for {choice} is never used: this space offers {param.by} "
+                f"{' or '.join(map(str, offered))} only; drop it, or offer {choice}"
+                for choice in value if param.has_range(choice)}
+
     def searched_part(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The entries a strategy chooses (fixed parameters are filled in by `suggest`, never enqueued)."""
         return {k: v for k, v in config.items() if not isinstance(self._params[k], Fixed)}

@@ -182,6 +182,18 @@ def test_a_value_for_a_parameter_no_offered_choice_uses_is_refused():
          "offers optimizer adam only; drop it, or offer a choice that uses it")]
 
 
+def test_a_range_given_to_an_optimizer_the_space_does_not_offer_is_refused():
+    """A top-level one only when no task offers the optimizer."""
+    listops = {**TINY_LISTOPS, "space": {"optimizer": ["adamw", "sgd"], "lr": {"rmsprop": {"high": 1e-3}}}}
+    found = problems(tiny_spec(space={"lr": {"sgd": {"high": 0.3}, "adam": {"low": 1e-4}, "nadam": {"low": 1e-4}}},
+                               tasks=["digits", listops]))
+    assert found == [
+        ("tasks[1].space.lr: the range for rmsprop is never used: this space offers optimizer adamw or sgd only; "
+         "drop it, or offer rmsprop"),
+        ("space.lr.nadam: the range for nadam is never used: this space offers optimizer sgd or adam or adamw only; "
+         "drop it, or offer nadam")]
+
+
 def test_l2_weight_decay_set_where_only_adamw_is_offered_is_refused_and_its_decoupled_decay_kept():
     """AdamW takes its decay as `decoupled_decay`: a `weight_decay` beside it alone would train no trial."""
     found = problems(tiny_spec(tasks=[{**TINY_LISTOPS, "space": {"optimizer": "adamw", "weight_decay": 1e-4}}],
