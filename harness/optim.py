@@ -8,7 +8,8 @@ An optimizer's own arguments that only it takes (AdamW's `decoupled_decay`) are 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Union
 
 import torch
 
@@ -120,21 +121,25 @@ def taking(argument: str) -> tuple[str, ...]:
     return tuple(entry.name for entry in optimizers if argument in inspect.signature(entry.obj).parameters)
 
 
-def training_space(lr: tuple[float, float, float] | None = None,
+LearningRates = Union[tuple[float, float, float], Mapping[str, tuple[float, float, float]]]
+
+
+def training_space(lr: LearningRates | None = None,
                    optimizer_choices: tuple[str, ...] = ("sgd", "adam", "adamw"),
                    batch_sizes: tuple[int, ...] = (32, 64, 128), schedule_choices: tuple[str, ...] = ("constant", "cosine"),
                    default_optimizer: str = "adam", default_schedule: str = "cosine",
                    default_batch_size: int = 64) -> dict[str, Param]:
     """The training hyperparameters every task searches: lr is (low, high, default), searched on a log scale.
 
-    Without `lr`, each optimizer searches its own practical range, that of every registered one, so that a spec
-    re-choosing the optimizers keeps theirs; with it, every optimizer searches that one range. Either way, `lr`
-    follows the optimizer (`FloatBy`), so a spec may give each its own range. Momentum and Nesterov only exist for
-    SGD, betas for the Adam family. L2 weight
+    Each optimizer searches its own practical range (that of every registered one, so that a spec re-choosing the
+    optimizers keeps theirs), unless `lr` gives one range for all or, as a mapping, a range for each optimizer it
+    names. Either way, `lr` follows the optimizer (`FloatBy`), so a spec may give each its own range. Momentum and
+    Nesterov only exist for SGD, betas for the Adam family. L2 weight
     decay (`weight_decay`, 1e-6..1e-3, 5e-4 the conv-net default) exists for the optimizers that add it to
     the gradient, AdamW's decoupled decay as its own `decoupled_decay` (1e-4..1e-1, default 1e-2).
     """
-    own = {entry.name: lr or practical_lr(entry.name) for entry in optimizers}
+    given = lr if isinstance(lr, Mapping) else dict.fromkeys(optimizers.names(), lr) if lr else {}
+    own = {entry.name: given.get(entry.name) or practical_lr(entry.name) for entry in optimizers}
     offered = [own[name] for name in optimizer_choices]
     learning_rate = FloatBy(default=own[default_optimizer][2], low=min(r[0] for r in offered),
                             high=max(r[1] for r in offered), log=True, by="optimizer",
@@ -179,4 +184,5 @@ def unregistered_names(space: Space) -> list[str]:
     return problems
 
 
-__all__ = ["fused_on_gpu", "optimizers", "schedules", "shadowed_arguments", "training_space", "unregistered_names"]
+__all__ = ["LearningRates", "fused_on_gpu", "optimizers", "schedules", "shadowed_arguments", "taking",
+           "training_space", "unregistered_names"]

@@ -304,13 +304,17 @@ class Space(Mapping[str, Param]):
         return tuple(param.grid(0)) if isinstance(param, (Choice, Fixed)) else None
 
     def parts(self, param: Param) -> tuple[Param, ...]:
-        """`param`, or a `FloatBy` as one range for each value this space offers of the choice it follows (one range
-        where they all have the same)."""
+        """`param`, or a `FloatBy` as one range for each value this space offers of the choice it follows, the
+        values that have the same range together."""
         if isinstance(param, FloatBy) and (offered := self.offered(param.by)) is not None:
-            parts = [param.within({param.by: value}) for value in offered]
-            if len({(part.low, part.high, part.default) for part in parts}) == 1:
-                return (parts[0].plain(),)  # one range for every choice offered
-            return tuple(part.plain(when=(*param.when, (param.by, (value,)))) for part, value in zip(parts, offered))
+            sharing: dict[tuple[float, float, float], list[Any]] = {}  # each range, and the choices that have it
+            for value in offered:
+                part = param.within({param.by: value})
+                sharing.setdefault((part.low, part.high, part.default), []).append(value)
+            if len(sharing) == 1:
+                return (param.within({param.by: offered[0]}).plain(),)
+            return tuple(param.within({param.by: values[0]}).plain(when=(*param.when, (param.by, tuple(values))))
+                         for values in sharing.values())
         return (param,)
 
     def used_when(self, param: Param) -> str:

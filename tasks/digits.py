@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from sklearn.datasets import load_digits
 from torch import nn
 
-from harness.optim import training_space
+from harness.optim import taking, training_space
 from harness.space import Choice, Float, Int, Space
 from harness.task import Data, Split, Task, tasks
 from tasks.image_models import COMPACT_FAMILIES
@@ -60,7 +60,8 @@ class Digits(Task):
 
     def space(self) -> Space:
         return Space({
-            **training_space(lr=(1e-3, 3e-1, 1e-2)),
+            # measured on this task (4 epochs, 3 seeds): Adam best at 3e-3..3e-2, SGD below 3e-2 far behind
+            **training_space(lr={**dict.fromkeys(taking("beta1"), (1e-3, 1e-1, 1e-2)), "sgd": (1e-2, 3e-1, 1e-1)}),
             "width": Choice(default=16, choices=(8, 16, 32)),
             "depth": Int(default=1, low=1, high=2),
             "dropout": Float(default=0.0, low=0.0, high=0.5),

@@ -92,6 +92,17 @@ def test_a_space_without_adam_family_never_uses_betas_and_an_explicit_lr_is_kept
     assert (space["lr"].low, space["lr"].high, space["lr"].default) == (1e-3, 3e-1, 1e-2)
 
 
+def test_a_task_may_give_the_optimizers_it_names_a_range_of_its_own_and_the_others_keep_theirs():
+    """The text tasks give the Adam family their own range and leave SGD its registered one: in the Adam range, SGD
+    could not reach its rates that learn. One table row for the choices that share a range."""
+    space = Space(training_space(lr=dict.fromkeys(("adam", "adamw"), (1e-4, 1e-2, 2e-3)),
+                                 optimizer_choices=("adam", "adamw", "sgd")))
+    assert [space.complete({"optimizer": name})["lr"] for name in ("adam", "adamw", "sgd")] == [2e-3, 2e-3, 1e-2]
+    assert [row[1:] for row in space.rows() if row[0] == "lr"] == [
+        ["0.0001..0.01, log scale", "0.002", "optimizer is adam or adamw"],
+        ["0.001..0.1, log scale", "0.01", "optimizer is sgd"]]
+
+
 def test_betas_are_searched_for_an_adam_family_rule_a_spec_chooses_where_the_task_offers_another():
     """The betas existed only for the task's own Adam-family choices: NAdam chosen by a spec trained without them."""
     space = Space(training_space(optimizer_choices=("adam", "sgd"))).override({"optimizer": ["nadam", "sgd"]})

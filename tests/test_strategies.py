@@ -120,7 +120,9 @@ def test_manual_says_in_its_note_each_recipe_value_the_space_does_not_allow():
     assert "adamw weight_decay" not in note and "adamw decoupled_decay" not in note  # AdamW's recipe decay trains
     assert "sgd " not in note.split("does not allow")[1]  # SGD's recipe fits this space
     transformer = tasks.get("listops")(model_family="transformer").space()
-    assert "sgd lr 0.1 -> 0.003 (allowed: 1e-05..0.003 with optimizer sgd)" in manual.plan(transformer, BUDGET, 0).note
+    assert "sgd lr" not in manual.plan(transformer, BUDGET, 0).note  # SGD's own range holds its recipe's 0.1
+    narrowed = transformer.override({"lr": {"sgd": {"high": 3e-2}}})  # a spec's range for SGD
+    assert "sgd lr 0.1 -> 0.03 (allowed: 0.001..0.03 with optimizer sgd)" in manual.plan(narrowed, BUDGET, 0).note
     assert "lr 0.1" not in range_test.plan(transformer, BUDGET, 0).note  # the range test picks every lr
     fixed = manual.plan(transformer.override({"lr": 1e-3}), BUDGET, 0).note  # a spec's override
     assert "sgd lr 0.1 -> 0.001 (allowed: 0.001 (fixed))" in fixed
@@ -152,9 +154,10 @@ def test_an_optimizer_without_a_recipe_trains_at_its_registered_lr_and_the_note_
     assert {name: lrs[name] for name in optimizers.names() if name not in RECIPES} == {
         "adadelta": 1.0, "adagrad": 1e-2, "adamax": 2e-3, "nadam": 2e-3}  # each one's registered default
     assert "no published recipe for adadelta, adagrad, adamax, nadam: the optimizer's registered lr" in plan.note
-    digits = tasks.get("digits")().space().override({"optimizer": ["adadelta", "sgdd"]})  # the spec check names sgdd
+    digits = tasks.get("digits")().space().override({"optimizer": ["adadelta", "sgdd"],  # the spec check names sgdd
+                                                      "lr": {"adadelta": {"high": 0.3}}})
     note = strategies.get("manual")().plan(digits, BUDGET, 0).note
-    assert "adadelta lr 1.0 -> 0.3 (allowed: 0.001..0.3 with optimizer adadelta)" in note
+    assert "adadelta lr 1.0 -> 0.3 (allowed: 0.1..0.3 with optimizer adadelta)" in note
 
 
 def test_manual_runs_the_default_optimizer_first_and_says_when_the_budget_runs_only_some_recipes():
