@@ -292,7 +292,7 @@ class Space(Mapping[str, Param]):
     def rows(self) -> list[list[str]]:
         """[parameter, values, default, used when] for each parameter some configuration uses: the search space
         as a paper's table states it, and as `harness check` shows it before a run. A range that follows a choice
-        has a row for each value the space offers."""
+        has a row for each of its ranges, naming the values offered that have it."""
         idle = self.never_active()
         return [[name, part.allowed() + (", log scale" if isinstance(part, Range) and part.log else ""),
                  repr(part.default) if isinstance(part.default, str) else str(part.default), self.used_when(part)]

@@ -179,13 +179,12 @@ class RunStore:
         words; None where they agree or where the manifest recorded none (a run made before manifests did)."""
         recorded = self.recorded_manifest().get("spaces", {})
         for run in self.plan.tasks:
-            then, now = recorded.get(run.label, run.space.rows()), run.space.rows()
-            changed = [name for name in dict.fromkeys(row[0] for row in [*then, *now])
-                       if rows_of(then, name) != rows_of(now, name)]
-            if changed:
-                name = changed[0]
-                return (f"{run.label}'s {name} was {rows_of(then, name) or 'not searched'} when the run started, "
-                        f"and is {rows_of(now, name) or 'not searched'} now")
+            now = run.space.rows()
+            then = recorded.get(run.label, now)
+            for name in dict.fromkeys(row[0] for row in [*then, *now]):
+                if rows_of(then, name) != rows_of(now, name):
+                    return (f"{run.label}'s {name} was {rows_of(then, name) or 'not searched'} when the run started, "
+                            f"and is {rows_of(now, name) or 'not searched'} now")
         return None
 
     def holds_trials(self, spec_hash: str) -> bool:
