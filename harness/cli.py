@@ -147,7 +147,7 @@ def check(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         console.print(escape(note), highlight=False)
     console.print(escape(run_directory_state(RunStore(plan, runs_dir))), highlight=False)
     if data:
-        checks = [check_data(run) for run in plan.tasks]
+        checks = [check for run in plan.tasks for check in check_data(run)]
         for result in checks:
             console.print(f"[{'red' if result.problem else 'green'}]data[/] {escape(result.line())}", highlight=False)
         if any(result.problem for result in checks):

@@ -8,6 +8,7 @@ can be checked on a laptop before it is sent to the machine that runs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -66,12 +67,34 @@ class DataCheck:
         return f"{self.task}: {train:,} training, {val:,} validation and {test:,} test examples, {self.classes} classes"
 
 
-def check_data(run: TaskRun) -> DataCheck:
-    """Load the task's data as its default configuration trains on them (a tokenizer trained here is cached for
-    the run), so a missing file or a wrong column shows before any run directory is written."""
-    try:
-        data = run.task.data_for(run.space.defaults())
-    except HarnessError as error:
-        return DataCheck(run.label, str(error))
-    return DataCheck(run.label, sizes=(len(data.train), len(data.val), len(data.test)), classes=data.num_classes)
+def check_data(run: TaskRun) -> list[DataCheck]:
+    """Load the task's data as each configuration the space offers trains on them (one load per distinct data: a
+    text task's vocabulary sizes each train a tokenizer, cached for the run), so a missing file or a wrong column
+    shows before any run directory is written."""
+    checks = []
+    for label, config in data_variants(run).items():
+        try:
+            data = run.task.data_for(config)
+        except HarnessError as error:
+            if all(check.problem != str(error) for check in checks):  # a missing file is said once, not per variant
+                checks.append(DataCheck(label, str(error)))
+        else:
+            checks.append(DataCheck(label, sizes=(len(data.train), len(data.val), len(data.test)),
+                                    classes=data.num_classes))
+    return checks
+
+
+def data_variants(run: TaskRun) -> dict[str, dict[str, Any]]:
+    """A configuration for each distinct data the task's space can ask for (`Task.data_key`), labelled by what sets
+    it apart from the defaults: each offered value of every choice, the others at their defaults."""
+    defaults = run.space.defaults()
+    variants = {run.task.data_key(defaults): (run.label, defaults)}
+    for name in run.space:
+        for value in run.space.offered(name) or ():
+            try:
+                config = run.space.complete({name: value})
+            except ValueError:  # a choice used only with other values of its parents
+                continue
+            variants.setdefault(run.task.data_key(config), (f"{run.label} with {name}={value!r}", config))
+    return dict(variants.values())
 

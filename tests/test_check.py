@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import tiny_spec
+from text_helpers import topic_rows, write_local
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -46,6 +47,20 @@ def test_check_with_data_names_a_task_whose_files_are_missing(tmp_path):
     assert "data cifar10-resnet: 7 file(s) missing in" in output  # the task's own one-line message
     assert "data digits-resnet: 1,257 training, 270 validation and 270 test examples, 10 classes" in output
     assert not (tmp_path / "runs").exists()
+
+
+def test_check_with_data_loads_each_vocabulary_size_the_space_offers(tmp_path, monkeypatch):
+    """Each size trains its own tokenizer at the first trial that draws it: a size that fails on the data would
+    once have shown only on the machine the run was sent to."""
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    train = write_local(tmp_path / "train.csv", topic_rows(120))
+    local = {"name": "local", "train": str(train), "vocab_size": 200, "max_length": 32, "model_family": "rnn"}
+    code, output = check(tiny_spec(tasks=[local], space={"embed_dim": 32, "hidden": 32}), tmp_path, "--data")
+    assert code == 0, output
+    assert output.count(" training, ") == 3 and "with vocab_size=100: " in output and "with vocab_size=400: " in output
+    missing = {**local, "train": str(tmp_path / "no-such.csv")}
+    code, output = check(tiny_spec(tasks=[missing], space={"embed_dim": 32, "hidden": 32}), tmp_path, "--data")
+    assert code == 2 and output.count("no-such.csv") == 1, output  # said once, not for each size
 
 
 def test_an_invalid_spec_is_refused_by_check(tmp_path):
