@@ -47,6 +47,20 @@ def interrupted(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and INTERRUPTED_KEY in trial.user_attrs
 
 
+class WithoutInterrupted:
+    """A study as a pruner sees it, less the trials an interruption failed: each runs again at its position and
+    reaches its rungs itself, so counted too it would compete twice."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+
+    def get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
+        return [t for t in self.study.get_trials(deepcopy=deepcopy, states=states) if not interrupted(t)]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.study, name)
+
+
 def requeue_interrupted(study: optuna.Study, trials: list[FrozenTrial]) -> int:
     """Queue again, each under its own position, the configurations of interrupted trials whose position no
     trial holds (ended, running or queued); returns how many were queued."""

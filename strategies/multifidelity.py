@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 from pydantic import Field, field_validator
 
 from harness.budget import Budget
-from harness.positions import placed
+from harness.positions import WithoutInterrupted, interrupted, placed
 from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
 from strategies.samplers import SamplerStrategy, start_up_trials
@@ -109,8 +109,7 @@ class ASHA(Halving):
     """Asynchronous successive halving (Li et al., 2020): only the best 1/reduction_factor go on at each rung."""
 
     def pruner(self, budget: Budget) -> optuna.pruners.BasePruner:
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=self.min_epochs,
-                                                      reduction_factor=self.reduction_factor)
+        return ResumedHalving(min_resource=self.min_epochs, reduction_factor=self.reduction_factor)
 
     def note(self, budget: Budget) -> str:
         return f"successive halving at epochs {rungs(self.min_epochs, self.reduction_factor, budget.epochs)}"
@@ -128,9 +127,17 @@ class Hyperband(Halving):
         return f"hyperband from {self.min_epochs} to {budget.epochs} epochs, reduction factor {self.reduction_factor}"
 
 
+class ResumedHalving(optuna.pruners.SuccessiveHalvingPruner):
+    """Optuna's successive halving, less the rungs of trials an interruption failed (`WithoutInterrupted`)."""
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return super().prune(WithoutInterrupted(study), trial)  # type: ignore[arg-type]  # a study's view
+
+
 class PlacedHyperband(optuna.pruners.HyperbandPruner):
     """Optuna's Hyperband with each trial's bracket drawn from its position rather than its number, so a trial run
-    again after an interruption stays in its bracket."""
+    again after an interruption stays in its bracket; a trial an interruption failed is in none, as its re-run
+    reaches its rungs (`WithoutInterrupted`)."""
 
     def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
-        return super()._get_bracket_id(study, placed(trial))
+        return -1 if interrupted(trial) else super()._get_bracket_id(study, placed(trial))

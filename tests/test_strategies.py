@@ -21,6 +21,7 @@ from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.optim import optimizers, schedules, training_space
 from harness.plugins import load_builtins
+from harness.positions import INTERRUPTED_KEY
 from harness.space import Choice, Space, config_key
 from harness.strategy import strategies
 from harness.task import tasks
@@ -269,6 +270,24 @@ def test_multi_fidelity_stops_trials_early_and_frees_epochs(name):
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert pruned and all(len(t.user_attrs["curve"]) < budget.epochs for t in pruned)
     assert len(trials) > budget.planned_trials  # the saved epochs paid for more trials
+
+
+@pytest.mark.parametrize("name", ["asha", "hyperband"])
+def test_successive_halving_leaves_out_the_rungs_of_a_trial_an_interruption_failed(name):
+    """The interrupted trial runs again at its position and reaches its rungs itself: counted too, it competed
+    twice, and here it would stop a trial that the finished one alone lets go on. (Hyperband from 2 to 3 epochs
+    has one bracket, so every trial competes in it.)"""
+    rung = 2  # the first rung's epoch
+    halving = strategies.get(name)(reduction_factor=2, min_epochs=rung)
+    study = optuna.create_study(direction="maximize", pruner=halving.plan(SPACE, Budget(trials=4, epochs=3), 0).pruner)
+    study.add_trial(optuna.trial.create_trial(value=0.5, intermediate_values={rung: 0.5},
+                                              system_attrs={"completed_rung_0": 0.5}))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, intermediate_values={rung: 0.9},
+                                              system_attrs={"completed_rung_0": 0.9},
+                                              user_attrs={INTERRUPTED_KEY: "KeyboardInterrupt"}))
+    running = study.ask()
+    running.report(0.7, rung)
+    assert not running.should_prune()
 
 
 @pytest.mark.parametrize("name, options", [("asha", {"min_epochs": 3}), ("hyperband", {"min_epochs": 3}),
