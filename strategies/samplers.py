@@ -12,10 +12,12 @@ from abc import abstractmethod
 from typing import Annotated, Any, ClassVar
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial
 from pydantic import Field
 
 from harness.budget import Budget
-from harness.positions import ByPosition
+from harness.positions import ByPosition, placed
 from harness.seeding import derive
 from harness.space import Space
 from harness.strategy import SearchPlan, Strategy, strategies
@@ -121,5 +123,13 @@ class CMAES(ModelBased):
     drawn_at_random: ClassVar[str] = "categorical and conditional parameters drawn at random"
 
     def sampler(self, budget: Budget, seed: int, draws: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.CmaEsSampler(seed=draws, n_startup_trials=self.startup(budget),
-                                            **random_fallback(draws))
+        return PlacedCmaEs(seed=draws, n_startup_trials=self.startup(budget), **random_fallback(draws))
+
+
+class PlacedCmaEs(optuna.samplers.CmaEsSampler):
+    """Optuna's CMA-ES, which seeds each draw with the trial's number, seeding it with the trial's position: a
+    resumed cell, whose re-run trials have later numbers, then draws what an uninterrupted one does."""
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return super().sample_relative(study, placed(trial), search_space)

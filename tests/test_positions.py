@@ -44,7 +44,8 @@ def cell_frame(strategy: Any, interrupt_at: int | None, executor: str = "local")
 
 
 @pytest.mark.parametrize("strategy", ["random", {"name": "tpe", "startup_trials": 2}, "qmc",
-                                      {"name": "gp", "startup_trials": 3}, {"name": "grid", "resolution": 2},
+                                      {"name": "gp", "startup_trials": 3}, {"name": "cmaes", "startup_trials": 2},
+                                      {"name": "grid", "resolution": 2},
                                       "manual", "lr_range_test", {"name": "coarse_to_fine", "top_k": 1},
                                       {"name": "median", "startup_trials": 1},
                                       {"name": "asha", "reduction_factor": 2},
