@@ -101,7 +101,9 @@ class ImageDataset(Task):
 
     def data(self) -> Data:
         train_set, test_set = self._load(train=True), self._load(train=False)
+        num_classes = len(train_set.classes)
         images, labels = _tensors(train_set)
+        del train_set  # its own array of the images: `_tensors` copied colour ones channels-first (150 MB on CIFAR)
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
         if self.val_size >= len(labels):
             raise HarnessError(f"{self.label}: val_size must be below the {len(labels)} training images, "
@@ -116,7 +118,7 @@ class ImageDataset(Task):
         test_images, test_labels = _tensors(test_set)
         return Data(ImageSplit(train_images, labels[train], mean, std, **augment),
                     ImageSplit(images[val], labels[val], mean, std),
-                    ImageSplit(test_images, test_labels, mean, std), num_classes=len(train_set.classes))
+                    ImageSplit(test_images, test_labels, mean, std), num_classes=num_classes)
 
     def model(self, config: Mapping[str, Any], data: Data) -> nn.Module:
         model = FAMILIES[self.model_family](config["depth"], in_channels=data.train.inputs.shape[1],
