@@ -83,7 +83,7 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         store.check_storage()
     if force_new and store.recorded_hash() not in (None, spec.hash()):
         console.print(f"moved the run of another spec aside, to {escape(str(store.move_aside()))}")
-    elif force_new and spec.storage is None and store.space_change() is not None:  # its studies go with it
+    elif force_new and spec.storage is None and (store.space_change() or store.params_not_drawn()):  # and studies
         console.print(f"moved the run drawn in another search space aside, to {escape(str(store.move_aside()))}")
     store.check_writable()
     with store.sole_writer():

@@ -354,6 +354,11 @@ class Space(Mapping[str, Param]):
                 f"{' or '.join(map(str, offered))} only; drop it, or offer {choice}"
                 for choice in value if param.has_range(choice)}
 
+    def drawn_names(self) -> set[str]:
+        """The names of the Optuna parameters `suggest` may draw: what a trial of this space can hold."""
+        return {name + POSITION_SUFFIX if isinstance(param, FloatBy) else name
+                for name, param in self._params.items() if not isinstance(param, Fixed)}
+
     def searched_part(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The entries a strategy chooses (fixed parameters are filled in by `suggest`, never enqueued)."""
         return {k: v for k, v in config.items() if not isinstance(self._params[k], Fixed)}

@@ -165,7 +165,7 @@ class RunStore:
                                    "run aside")
             self.manifest_path.unlink()
             replaced = recorded
-        elif (changed := self.space_change()) is not None and self.holds_trials(spec_hash):
+        elif (changed := self.space_change() or self.params_not_drawn()) is not None and self.holds_trials(spec_hash):
             raise HarnessError(f"{self.dir} holds trials drawn in another search space than the tasks state now "
                                f"({changed}): the harness or a plugin changed since the run started, and a resumed "
                                "run would mix the two; resume it with the version it started with (its manifest "
@@ -185,6 +185,27 @@ class RunStore:
                 if rows_of(then, name) != rows_of(now, name):
                     return (f"{run.label}'s {name} was {rows_of(then, name) or 'not searched'} when the run started, "
                             f"and is {rows_of(now, name) or 'not searched'} now")
+        return None
+
+    def params_not_drawn(self) -> str | None:
+        """For a run whose manifest recorded no spaces (made before manifests did): a parameter its trials hold that
+        its task's space no longer draws, in words; None if there is none, or no run."""
+        manifest = self.recorded_manifest()
+        if not manifest or "spaces" in manifest:
+            return None
+        try:
+            storage = open_storage(recorded_storage(self.dir, manifest))
+        except HarnessError:
+            return None  # opening the storage again says why
+        spaces = {run.label: run.space for run in self.plan.tasks}
+        for summary in optuna.get_all_study_summaries(storage):
+            space = spaces.get(summary.user_attrs.get("task"))
+            if summary.user_attrs.get("spec_hash") != manifest["spec_hash"] or space is None:
+                continue
+            held = {name for trial in optuna.load_study(study_name=summary.study_name, storage=storage).trials
+                    for name in trial.params}
+            if extra := sorted(held - space.drawn_names()):
+                return f"{summary.user_attrs['task']}'s trials hold {', '.join(extra)}, which its space no longer draws"
         return None
 
     def holds_trials(self, spec_hash: str) -> bool:

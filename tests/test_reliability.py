@@ -344,6 +344,26 @@ def test_trials_drawn_in_another_search_space_are_not_resumed_unless_force_new_m
     assert snapshot(next(root.glob("tiny.*"))) == before
 
 
+def test_a_run_recorded_before_manifests_held_spaces_is_not_resumed_where_its_trials_hold_another_parameter(
+        finished_run, tmp_path):
+    """Such a run's trials are the only record of its space: an image task's held `lr` before it became a
+    position in the optimizer's range."""
+    root = tmp_path / "runs"
+    shutil.copytree(finished_run, root / "tiny")
+    manifest = json.loads((root / "tiny" / "manifest.json").read_text())
+    del manifest["spaces"]
+    (root / "tiny" / "manifest.json").write_text(json.dumps(manifest))
+    spec = slow(0.0)
+    assert RunStore(build_plan(parse_spec(spec)), root).params_not_drawn() is None  # its trials are this space's
+    study = optuna.load_study(study_name="tiny/slow/random/seed-0", storage=open_storage(
+        f"sqlite:///{root / 'tiny' / 'studies.db'}"))
+    study.add_trial(optuna.trial.create_trial(value=0.5, params={"lr": 0.01},
+                                              distributions={"lr": optuna.distributions.FloatDistribution(1e-3, 0.1)}))
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+    refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(root)],
+            "(slow's trials hold lr, which its space no longer draws)")
+
+
 def test_force_new_moves_nothing_when_the_storage_apart_from_the_run_refuses(tmp_path):
     url = f"journal://{tmp_path / 'shared.log'}"
     (tmp_path / "old.yaml").write_text(json.dumps(slow(0.0, storage=url)))
