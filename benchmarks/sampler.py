@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 
 from harness.budget import Budget
-from harness.executor import enqueue_planned
+from harness.executor import AsSearched, enqueue_planned
 from harness.plugins import load_builtins
 from harness.strategy import strategies
 from tasks.digits import Digits
@@ -42,7 +42,7 @@ def per_trial_seconds(name: str, sizes: list[int]) -> dict[int, float]:
     budget = Budget(epochs=2, trials=max(sizes))  # two epochs: a pruner needs one it could stop a trial after
     search = strategies.get(name)().plan(space, budget, seed=0)
     study = optuna.create_study(direction="maximize", sampler=search.sampler, pruner=search.pruner)
-    enqueue_planned(study, search, budget, space)
+    enqueue_planned(study, AsSearched(search.configs, space), budget)
     seconds: list[float] = []
     started = time.perf_counter()
     while len(seconds) < max(sizes) and time.perf_counter() - started < SECONDS_PER_STRATEGY:

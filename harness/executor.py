@@ -18,7 +18,7 @@ import math
 import time
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -76,20 +76,36 @@ def missing_configs(planned: Iterable[Mapping[str, Any]], trials: list[FrozenTri
             yield config
 
 
-def enqueue_planned(study: optuna.Study, search: SearchPlan, budget: Budget, space: Space) -> None:
-    """Queue a strategy's fixed configurations, cycled to fill the budget, skipping those already run, each as the
-    Optuna parameters `space` draws for it.
+class AsSearched(Sequence[dict[str, Any]]):
+    """A strategy's fixed configurations as the Optuna parameters `space` draws for each (`Space.as_searched`),
+    each converted once: every claim looks the whole cycle over, and a conversion costs several times a lookup."""
+
+    def __init__(self, configs: Sequence[Mapping[str, Any]], space: Space) -> None:
+        self._configs, self._space = configs, space
+        self._searched: dict[int, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._configs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]  # no slices
+        if index not in self._searched:
+            self._searched[index] = self._space.as_searched(self._configs[index])
+        return self._searched[index]
+
+
+def enqueue_planned(study: optuna.Study, planned: Sequence[Mapping[str, Any]], budget: Budget) -> None:
+    """Queue a strategy's fixed configurations (`AsSearched`), cycled to fill the budget, skipping those already run.
 
     A budget in trials queues them all up front (workers sharing the study share the queue). A
     budget in epochs or seconds has no trial count known in advance: called before each trial,
     this queues the next configuration of the cycle, for as long as the budget lasts. Only as many
     configurations are looked at as the study has trials (a grid in a seeded order draws no more).
     """
-    if not search.configs:
+    if not planned:
         return
     trials = study.get_trials(deepcopy=False)
     first = next_position(trials)
-    cycle = (space.as_searched(search.configs[i % len(search.configs)]) for i in itertools.count())
+    cycle = (planned[i % len(planned)] for i in itertools.count())
     if budget.trials is not None:
         missing = list(missing_configs(itertools.islice(cycle, budget.trials), trials))
     else:  # the first one no trial holds, whatever the other workers are running
@@ -108,10 +124,11 @@ def trial_claims(study: optuna.Study, storage: optuna.storages.BaseStorage, sear
     session, added trials, so no two draw the same sequence. A running trial that has not yet planned its range
     test's sweep counts `sweep_epochs` for it."""
     expected: list[int | None] = [None]
+    planned = AsSearched(search.configs, space)
 
     def prepare(trials: list[FrozenTrial]) -> dict[str, int]:
         requeue_interrupted(study, trials)
-        enqueue_planned(study, search, budget, space)
+        enqueue_planned(study, planned, budget)
         fresh = next_position(trials)
         if isinstance(study.sampler, ByPosition):
             study.sampler.next_position = fresh

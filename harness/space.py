@@ -334,7 +334,7 @@ class Space(Mapping[str, Param]):
             unmet = [parent for parent, allowed in param.when
                      if parent in idle or (offered[parent] is not None and not offered[parent] & set(allowed))]
             if not unmet:
-                offered[name] = set(param.grid(0)) if isinstance(param, (Choice, Fixed)) else None
+                offered[name] = set(values) if (values := self.offered(name)) is not None else None
                 continue
             gives = "; ".join(f"{parent} is never used itself" if parent in idle else
                               f"this space offers {parent} {' or '.join(map(str, self._params[parent].grid(0)))} only"

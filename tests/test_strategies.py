@@ -16,7 +16,7 @@ from synthetic import SPACE, run_strategy
 
 from harness.budget import Budget
 from harness.errors import SpecError
-from harness.executor import enqueue_planned
+from harness.executor import AsSearched, enqueue_planned
 from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.optim import optimizers, schedules, training_space
@@ -205,7 +205,7 @@ def test_fixed_configurations_are_queued_while_other_workers_run_the_whole_cycle
     plan = strategies.get("manual")().plan(SPACE, budget, 0)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=plan.sampler)
     for _ in range(len(plan.configs) + 1):  # workers claim in turn; none of their trials has ended yet
-        enqueue_planned(study, plan, budget, SPACE)
+        enqueue_planned(study, AsSearched(plan.configs, SPACE), budget)
         SPACE.suggest(study.ask())
     assert [t.params for t in study.trials] == [*plan.configs, plan.configs[0]]
 
