@@ -13,6 +13,7 @@ class Stopped(KeyboardInterrupt):
     """Raised between epochs after a first Ctrl-C; the trial it stops spends no budget."""
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _requested = threading.Event()
 _signals = [0]  # how many arrived while the handler was installed
 
@@ -47,9 +48,22 @@ def graceful_interrupts(notify: Callable[[str], None]) -> Iterator[None]:
         _requested.set()
         notify("stopping after the current epoch; press Ctrl-C again to stop at once")
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    with handlers_kept():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, handle)
+        yield
+
+
+@contextmanager
+def handlers_kept() -> Iterator[None]:
+    """Put the SIGINT and SIGTERM handlers back after the body: a library that installs its own (`ray.init`
+    does, for SIGTERM) would otherwise turn a first SIGTERM into an exit that marks no trial."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
+        for sig, handler in kept.items():
             signal.signal(sig, handler)

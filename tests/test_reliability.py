@@ -588,15 +588,17 @@ def test_a_first_ctrl_c_finishes_the_epoch_of_trials_trained_together_and_marks_
     assert [len(t.user_attrs["curve"]) for t in trials] == [1, 1]  # the epoch under way was finished and recorded
 
 
-@pytest.mark.parametrize("executor", [{"name": "processes", "workers": 2}, {"name": "ray", "workers": 2}],
+@pytest.mark.parametrize(("executor", "stop"), [({"name": "processes", "workers": 2}, signal.SIGINT),
+                                               ({"name": "ray", "workers": 2}, signal.SIGTERM)],
                          ids=["processes", "ray"])
-def test_a_first_ctrl_c_stops_every_worker_and_marks_their_trials(tmp_path, executor):
+def test_a_first_ctrl_c_or_sigterm_stops_every_worker_and_marks_their_trials(tmp_path, executor, stop):
     """Workers in other processes (forwarded the signal) and Ray tasks (cancelled) stop too; their trials spend no
-    budget and are marked, so a resume runs them again at their positions."""
+    budget and are marked, so a resume runs them again at their positions. SIGTERM is a first Ctrl-C, under Ray
+    too, which installs its own SIGTERM handler when it starts."""
     if executor["name"] == "ray":
         pytest.importorskip("ray")
     process, url = slow_run(tmp_path, executor)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and "run the same command again to resume" in stderr
     trials = trials_of(url)["tiny/slow/random/seed-0"]

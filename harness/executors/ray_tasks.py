@@ -61,7 +61,8 @@ class RayTasks(Executor):
     def run(self, plan: Plan, store: RunStore, device: torch.device, hooks: Hooks) -> None:
         ray = import_ray()
         if not ray.is_initialized():
-            ray.init(address=self.ray_address, log_to_driver=False)
+            with stopping.handlers_kept():
+                ray.init(address=self.ray_address, log_to_driver=False)
         tasks = self.start(ray, store)
         failures = watch(ray, tasks, TrialWatcher(plan, store, hooks))
         if stopping.requested():
