@@ -67,3 +67,13 @@ def handlers_kept() -> Iterator[None]:
     finally:
         for sig, handler in kept.items():
             signal.signal(sig, handler)
+
+
+def stop_at_every_interrupt() -> None:
+    """In a process its driver stops by interrupting it (a cancelled Ray task), make every SIGINT a first Ctrl-C:
+    the epoch under way ends, its trial is marked and no other trial starts. The driver repeats its cancel until
+    the task ends, since Ray loses one that reaches a task still starting, so no count is kept; and the handler
+    stays once the task has ended, where a late repeat would otherwise raise inside Ray's own bookkeeping."""
+    if threading.current_thread() is threading.main_thread():
+        _requested.clear()
+        signal.signal(signal.SIGINT, lambda signum, frame: _requested.set())

@@ -606,6 +606,15 @@ def test_a_first_ctrl_c_or_sigterm_stops_every_worker_and_marks_their_trials(tmp
     assert all("fail_reason" not in t.user_attrs and INTERRUPTED_KEY in t.user_attrs for t in trials)
 
 
+def test_a_ray_task_takes_every_cancel_as_a_first_ctrl_c():
+    """The driver cancels a Ray task again at every poll until it ends, since Ray loses a cancel that reaches a task
+    still starting; so a repeat must not stop a task at once, which would leave its trial unmarked."""
+    code = ("import _thread\nfrom harness import stopping\nstopping.stop_at_every_interrupt()\n"
+            "for _ in range(3):\n    _thread.interrupt_main()\nprint(stopping.requested())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+
+
 def test_a_second_ctrl_c_stops_at_once(tmp_path):
     process, url = slow_run(tmp_path)
     process.send_signal(signal.SIGINT)

@@ -27,7 +27,8 @@ POLL_SECONDS = 0.5
 
 
 def join_and_work(run_dir: str, storage: str, device: str) -> None:
-    """One worker, inside a Ray task."""
+    """One worker, inside a Ray task; a cancel stops it as a first Ctrl-C would."""
+    stopping.stop_at_every_interrupt()
     from harness.trainer import resolve_device
     from harness.worker import open_run, work
 
@@ -84,16 +85,15 @@ def watch(ray: Any, tasks: list[Any], watcher: TrialWatcher) -> list[str]:
     A failed task does not stop the others: they may still spend every budget. Tasks a Ctrl-C cancelled
     are not failures."""
     numbers = {ref: i for i, ref in enumerate(tasks)}
-    pending, failures, cancelled = list(tasks), [], False
+    pending, failures = list(tasks), []
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
             watcher.poll()
-            if stopping.requested() and not cancelled:
-                for ref in pending:
-                    ray.cancel(ref)  # a KeyboardInterrupt inside the task: its trial is marked, not counted
-                cancelled = True
-            if not cancelled:
+            if stopping.requested():
+                for ref in pending:  # at every poll: Ray loses a cancel that reaches a task still starting
+                    ray.cancel(ref)  # a first Ctrl-C inside the task: its trial is marked, not counted
+            else:
                 failures += [f"worker {numbers[ref]} failed: {error}" for ref in done if (error := raised(ray, ref))]
     except KeyboardInterrupt:
         for ref in pending:
