@@ -517,10 +517,17 @@ def without_positions(params: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in params.items() if not name.endswith(POSITION_SUFFIX)}
 
 
+def positions(params: Mapping[str, Any]) -> dict[str, float]:
+    """The positions a trial's `FloatBy` parameters were drawn at, by parameter name: what an analysis that takes
+    its parameters as independent (fANOVA) needs in place of a value whose range follows another choice."""
+    return {name.removesuffix(POSITION_SUFFIX): value for name, value in params.items()
+            if name.endswith(POSITION_SUFFIX)}
+
+
 def config_key(config: Mapping[str, Any]) -> tuple:
     """A hashable form of a configuration, with floats compared at storage precision."""
     return tuple(sorted((k, round(v, 12) if isinstance(v, float) and math.isfinite(v) else v) for k, v in config.items()))
 
 
 __all__ = ["Param", "Range", "Float", "InRange", "FloatBy", "Int", "Choice", "Fixed", "Space", "Grid", "when",
-           "override_param", "config_key", "without_positions"]
+           "override_param", "config_key", "positions", "without_positions"]

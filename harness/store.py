@@ -35,7 +35,7 @@ from harness.plan import Cell, Plan
 from harness.plugins import plugin_sources
 from harness.positions import position
 from harness.registry import Registry
-from harness.space import without_positions
+from harness.space import positions, without_positions
 from harness.strategy import strategies
 from harness.task import tasks
 
@@ -422,7 +422,8 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
     Read from the storage alone (each study's user attributes name its run and cell), so a report
     needs neither the spec nor the plugins that ran it. `compile_seconds` (NaN unless the trial ran with
     `compile: true`) is the first training step's time, which compiles the model for training; recompiles
-    for evaluation or other batch shapes fall in the epochs' seconds.
+    for evaluation or other batch shapes fall in the epochs' seconds. `position_*` columns hold where in its
+    optimizer's range each rate was drawn (0 at the range's low end, 1 at its high end, on its scale).
     """
     rows, curve_rows = [], []
     for summary in optuna.get_all_study_summaries(storage):
@@ -446,6 +447,7 @@ def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.Dat
                          "energy_joules": attrs.get("energy_joules", math.nan),
                          "compile_seconds": attrs.get("compile_seconds", math.nan),
                          **{f"param_{k}": v
-                            for k, v in attrs.get("config", without_positions(trial.params)).items()}})
+                            for k, v in attrs.get("config", without_positions(trial.params)).items()},
+                         **{f"position_{k}": v for k, v in positions(trial.params).items()}})
             curve_rows += [{**key, **record} for record in curve]
     return pd.DataFrame(rows), pd.DataFrame(curve_rows)

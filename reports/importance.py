@@ -3,7 +3,11 @@
 Reports read the results frame only, so the trials are rebuilt from its `param_*` columns as Optuna
 FrozenTrials in a temporary in-memory study. The frame keeps values, not distributions: numbers are
 taken as a range from their smallest to largest value, on a log scale when positive and spanning two
-decades or more (learning rates, weight decays); anything else is categorical.
+decades or more (learning rates, weight decays); anything else is categorical. A value whose range
+follows another choice (`lr`, whose range is the optimizer's own) is taken as its position in that
+range (its `position_*` column), as it was drawn: fANOVA averages each parameter over every value of
+the others, and a rate read as itself would be averaged over optimizers whose ranges never held it,
+crediting the optimizers' different scales to `lr`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from reports.tables import complete_trials, in_first_seen_order, is_missing, par
 FANOVA_SEED = 0
 FANOVA_DEPTH = 8  # Optuna's default (64) costs ~7x more on 1,000 trials for the same ranking (benchmarks/)
 LOG_SPAN = 100.0  # max/min at or above this: the parameter was searched on a log scale
+POSITION_PREFIX = "position_"  # the results frame's columns of positions in ranges that follow a choice
 
 
 def plain(value: object) -> object:
@@ -39,22 +44,36 @@ def infer_distribution(values: pd.Series) -> BaseDistribution | None:
     return FloatDistribution(float(low), float(high), log=bool(log))
 
 
-def _frozen_trials(trials: pd.DataFrame, distributions: dict[str, BaseDistribution]) -> list:
+def as_drawn(trials: pd.DataFrame) -> dict[str, tuple[pd.Series, BaseDistribution | None]]:
+    """Each parameter's values as the samplers drew them, with their distribution (None: never varied). A value
+    with a position in every trial that holds it is taken as that position, on 0..1; runs recorded before
+    positions were, and parameters a spec fixed have none, and are taken as values."""
+    drawn = {}
+    for column in param_columns(trials):
+        name, values = column.removeprefix("param_"), trials[column]
+        position = trials.get(POSITION_PREFIX + name)
+        if position is not None and position.notna().equals(values.notna()):
+            drawn[name] = (position, FloatDistribution(0.0, 1.0) if position.nunique() > 1 else None)
+        else:
+            drawn[name] = (values, infer_distribution(values))
+    return drawn
+
+
+def _frozen_trials(trials: pd.DataFrame, drawn: dict[str, tuple[pd.Series, BaseDistribution]]) -> list:
     """One FrozenTrial per row, with the parameters it had (conditional ones may be missing)."""
     frozen = []
-    for _, row in trials.iterrows():
-        params = {name: plain(row[f"param_{name}"]) for name in distributions if not is_missing(row[f"param_{name}"])}
-        frozen.append(optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params},
-                                                value=float(row["val_accuracy"])))
+    for i, accuracy in enumerate(trials["val_accuracy"]):
+        params = {name: plain(values.iloc[i]) for name, (values, _) in drawn.items() if not is_missing(values.iloc[i])}
+        frozen.append(optuna.trial.create_trial(params=params, distributions={k: drawn[k][1] for k in params},
+                                                value=float(accuracy)))
     return frozen
 
 
 def task_importances(trials: pd.DataFrame, max_depth: int = FANOVA_DEPTH) -> dict[str, float]:
     """fANOVA importances (summing to 1) of the task's varied parameters; empty when fewer than two vary, or when
     every trial reached the same accuracy (nothing to explain: fANOVA's variance is zero)."""
-    distributions = {c.removeprefix("param_"): infer_distribution(trials[c]) for c in param_columns(trials)}
-    distributions = {k: d for k, d in distributions.items() if d is not None}
-    if not distributions or trials["val_accuracy"].nunique() < 2:
+    drawn = {name: found for name, found in as_drawn(trials).items() if found[1] is not None}
+    if not drawn or trials["val_accuracy"].nunique() < 2:
         return {}
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line for a throwaway study
@@ -62,7 +81,7 @@ def task_importances(trials: pd.DataFrame, max_depth: int = FANOVA_DEPTH) -> dic
         study = optuna.create_study(direction="maximize")  # in memory, gone after this call
     finally:
         optuna.logging.set_verbosity(verbosity)
-    study.add_trials(_frozen_trials(trials, distributions))
+    study.add_trials(_frozen_trials(trials, drawn))
     evaluator = FanovaImportanceEvaluator(max_depth=max_depth, seed=FANOVA_SEED)
     importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
     return {name: float(value) for name, value in importances.items()}

@@ -276,6 +276,7 @@ def test_the_batched_executor_spends_the_budget_of_every_strategy(batched_run):
     assert table.groupby("strategy").size().to_dict() == {name: 3 for name in ["gp", "grid", "manual", "qmc", "random", "tpe"]}
     assert (table["state"] == "COMPLETE").all() and (table["epochs"] == 1).all()
     assert table["test_accuracy"].between(0, 1).all() and table["train_seed"].notna().all()
+    assert table["position_lr"].between(0, 1).all()  # where in its optimizer's range each rate was drawn
     assert (table["device_seconds"] > 0).all() and len(curves) == 18
 
 

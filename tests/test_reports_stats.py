@@ -312,6 +312,23 @@ def test_fanova_importance_from_the_frame() -> None:
     assert importance["lr"] > 0.8 and importance.sum() == pytest.approx(1.0)
 
 
+def test_a_rate_whose_range_follows_the_optimizer_is_weighed_by_its_position_in_that_range() -> None:
+    """SGD searches 1e-2..0.3 and Adam 1e-3..1e-2; accuracy follows the optimizer alone. Read as values, the rate
+    told the optimizers apart as well as `optimizer` did and took 37% of the importance."""
+    rng = np.random.default_rng(0)
+    ranges = {"sgd": (-2.0, np.log10(0.3)), "adam": (-3.0, -2.0)}
+    rows = []
+    for i in range(32):
+        optimizer, position = ("sgd", "adam")[i % 2], rng.uniform()
+        low, high = ranges[optimizer]
+        rows.append({"task": "t", "strategy": "random", "seed": 0, "trial": i, "state": "COMPLETE",
+                     "val_accuracy": {"sgd": 0.9, "adam": 0.5}[optimizer] + 0.01 * rng.uniform(),
+                     "param_optimizer": optimizer, "param_lr": 10 ** (low + position * (high - low)),
+                     "position_lr": position})
+    importance = importance_frame(pd.DataFrame(rows)).set_index("parameter")["importance"]
+    assert importance["optimizer"] > 0.99 and importance["lr"] < 0.01
+
+
 def test_importance_of_a_boolean_parameter_without_optuna_warnings() -> None:
     rows = [{"task": "t", "strategy": "random", "seed": 0, "trial": i, "state": "COMPLETE",
              "val_accuracy": 0.5 + 0.4 * (i % 2) + 0.01 * (i % 3), "param_bidirectional": bool(i % 2),

@@ -45,7 +45,9 @@ def draw_figures(analysis: Analysis, out_dir: Path) -> list[FigureFile]:
                    plot_learning_curves(a.results, a.curves, out / "learning_curves")),
         FigureFile("importance", "Hyperparameter importance (fANOVA)",
                    "Optuna's fANOVA evaluator over all COMPLETE trials of each task (every strategy and seed), "
-                   "rebuilt from the results frame into an in-memory study.",
+                   "rebuilt from the results frame into an in-memory study. A learning rate whose range is its "
+                   "optimizer's own counts by its position in that range, as it was drawn, so that the optimizers' "
+                   "different scales count for `optimizer`, not for `lr`.",
                    plot_importance(a.importance, a.tasks, out / "importance")),
     ]
     if a.ranks.pairwise is not None and a.ranks.rejected:  # Nemenyi's bars mean nothing unless Friedman rejects
