@@ -9,6 +9,7 @@ energy (see harness/cost.py).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -63,7 +64,7 @@ class RayTasks(Executor):
         ray = import_ray()
         if not ray.is_initialized():
             with stopping.handlers_kept():
-                ray.init(address=self.ray_address, log_to_driver=False)
+                ray.init(address=self.ray_address, log_to_driver=False, logging_level=logging.WARNING)
         tasks = self.start(ray, store)
         failures = watch(ray, tasks, TrialWatcher(plan, store, hooks))
         if stopping.requested():
