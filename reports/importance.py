@@ -46,8 +46,8 @@ def infer_distribution(values: pd.Series) -> BaseDistribution | None:
 
 def as_drawn(trials: pd.DataFrame) -> dict[str, tuple[pd.Series, BaseDistribution | None]]:
     """Each parameter's values as the samplers drew them, with their distribution (None: never varied). A value
-    with a position in every trial that holds it is taken as that position, on 0..1; runs recorded before
-    positions were, and parameters a spec fixed have none, and are taken as values."""
+    with a position in every trial that holds it is taken as that position, on 0..1; one without (a spec fixed
+    it, or the run was recorded before positions were) is taken as itself."""
     drawn = {}
     for column in param_columns(trials):
         name, values = column.removeprefix("param_"), trials[column]
