@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_validator
-from sklearn.datasets import load_digits
 from torch import nn
 
 from harness.optim import taking, training_space
@@ -68,6 +67,8 @@ class Digits(Task):
         })
 
     def data(self) -> Data:
+        from sklearn.datasets import load_digits  # a second's import, which only loading these data needs
+
         digits = load_digits()
         pixels = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # 0..16 -> -1..1
         labels = torch.tensor(digits.target, dtype=torch.long)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from transformers import BertConfig, BertModel
 
 from tasks.text_split import PAD, Tokens
 
@@ -85,6 +84,8 @@ class TransformerClassifier(nn.Module):
         if d_model % heads:
             raise ValueError(f"d_model must be a multiple of heads, but got d_model={d_model}, heads={heads}")
         self.pooling = pooling
+        from transformers import BertConfig, BertModel  # a second's import, which only this model needs
+
         config = BertConfig(vocab_size=vocab_size, hidden_size=d_model, num_hidden_layers=layers,
                             num_attention_heads=heads, intermediate_size=ffn, hidden_dropout_prob=dropout,
                             attention_probs_dropout_prob=dropout, max_position_embeddings=max_length,
