@@ -67,7 +67,8 @@ class Digits(Task):
         })
 
     def data(self) -> Data:
-        from sklearn.datasets import load_digits  # a second's import, which only loading these data needs
+        # a second's import, which only loading these data needs
+        from sklearn.datasets import load_digits
 
         digits = load_digits()
         pixels = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # 0..16 -> -1..1

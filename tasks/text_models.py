@@ -84,7 +84,8 @@ class TransformerClassifier(nn.Module):
         if d_model % heads:
             raise ValueError(f"d_model must be a multiple of heads, but got d_model={d_model}, heads={heads}")
         self.pooling = pooling
-        from transformers import BertConfig, BertModel  # a second's import, which only this model needs
+        # a second's import, which only this model needs
+        from transformers import BertConfig, BertModel
 
         config = BertConfig(vocab_size=vocab_size, hidden_size=d_model, num_hidden_layers=layers,
                             num_attention_heads=heads, intermediate_size=ffn, hidden_dropout_prob=dropout,
