@@ -20,6 +20,7 @@ from optuna.storages._rdb import models  # Optuna's tables; the write path below
 from optuna.storages._rdb.storage import _create_scoped_session
 
 from harness.journal import HeartbeatJournalStorage
+from harness.patience import backend_of, patiently
 
 NONE: Mapping[str, Any] = MappingProxyType({})
 
@@ -27,19 +28,24 @@ NONE: Mapping[str, Any] = MappingProxyType({})
 def write_trial_attrs(storage: optuna.storages.BaseStorage, trial_id: int, user: Mapping[str, Any] = NONE,
                       system: Mapping[str, Any] = NONE) -> None:
     """Set several user and system attributes of a running trial together (see above)."""
-    backend = storage._backend if isinstance(storage, optuna.storages._CachedStorage) else storage  # a study's cache
+    backend = backend_of(storage)
     if isinstance(backend, HeartbeatJournalStorage):
         backend.set_trial_attrs(trial_id, user, system)
     elif isinstance(backend, optuna.storages.RDBStorage):
-        with _create_scoped_session(backend.scoped_session, True) as session:
-            for table, attrs in ((models.TrialUserAttributeModel, user), (models.TrialSystemAttributeModel, system)):
-                for key, value in attrs.items():
-                    backend._set_trial_attr_without_commit(session, table, trial_id, key, value)
+        patiently(backend, write_in_one_transaction, backend, trial_id, user, system)
     else:
         for key, value in user.items():
             storage.set_trial_user_attr(trial_id, key, value)
         for key, value in system.items():
             storage.set_trial_system_attr(trial_id, key, value)
+
+
+def write_in_one_transaction(storage: optuna.storages.RDBStorage, trial_id: int, user: Mapping[str, Any],
+                             system: Mapping[str, Any]) -> None:
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        for table, attrs in ((models.TrialUserAttributeModel, user), (models.TrialSystemAttributeModel, system)):
+            for key, value in attrs.items():
+                storage._set_trial_attr_without_commit(session, table, trial_id, key, value)
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:

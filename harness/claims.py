@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +31,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.attrs import write_trial_attrs
 from harness.budget import Budget, Spent
+from harness.errors import connection_lost
 from harness.journal import HeartbeatJournalStorage
+from harness.patience import patiently
 from harness.store import WORKER
 
 WORKER_KEY = "worker"  # trial system attribute: the "host:pid" that runs it
@@ -80,10 +82,22 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
     the user attributes a trial not taken from the queue gets, written under the lock with its worker's.
 
     A running trial counts as spending its full `epochs`, and before them its range test's sweep: the one
-    it recorded (planned before the sweep starts, taken once it ends), or `sweep_epochs` while it has not."""
+    it recorded (planned before the sweep starts, taken once it ends), or `sweep_epochs` while it has not.
+
+    A claim cut off by a lost connection starts again once the database is back (harness.patience), and fails
+    the trial it had created, as a dead worker's."""
+    abandoned: list[int] = []
+    return patiently(storage, claim_once, study, storage, budget, prepare, sweep_epochs, abandoned)
+
+
+def claim_once(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Budget,
+               prepare: Callable[[list[FrozenTrial]], Mapping[str, Any]], sweep_epochs: float,
+               abandoned: list[int]) -> optuna.Trial | Slot:
+    """One try at `claim`; the trial it creates is in `abandoned` until the lock is released."""
     with cell_lock(storage, study.study_name), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Heartbeat of storage")  # meant for `optimize`, says Optuna; we beat here
-        trials = fail_stale(study, storage)
+        trials = fail_stale(study, storage, abandoned)
+        abandoned.clear()
         spent = Spent.of(trials)
         if budget.exhausted(spent):
             return Slot.DONE
@@ -93,20 +107,23 @@ def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, budget: Bud
             return Slot.BUSY
         fresh = prepare(trials)
         trial = study.ask()
+        abandoned.append(trial._trial_id)
         user = {key: value for key, value in fresh.items() if key not in trial.user_attrs}  # a queued trial has its own
         write_trial_attrs(storage, trial._trial_id, user=user,
                           system={WORKER_KEY: WORKER, STARTED_KEY: process_started(os.getpid())})
         trial._cached_frozen_trial.user_attrs.update(user)
         if isinstance(storage, BaseHeartbeat):
             storage.record_heartbeat(trial._trial_id)
-        return trial
+    abandoned.clear()
+    return trial
 
 
-def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[FrozenTrial]:
+def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage,
+               abandoned: Collection[int] = ()) -> list[FrozenTrial]:
     """Fail running trials whose worker died: no heartbeat within the grace period (Optuna's check), or,
     at once, a worker process on this host that no longer exists, or a trial no worker marked as its own
-    (its claimer was killed between creating and marking it: under the claim lock, no live one is). Their
-    failure spends no budget.
+    (its claimer was killed between creating and marking it: under the claim lock, no live one is), or one
+    of `abandoned` (its claim was cut off). Their failure spends no budget.
 
     Returns the study's trials as they are after (read once more only when one was failed here)."""
     with warnings.catch_warnings():
@@ -114,7 +131,7 @@ def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> lis
         optuna.storages.fail_stale_trials(study)
     trials = study.get_trials(deepcopy=False)
     dead = [t for t in trials if t.state == TrialState.RUNNING
-            and (WORKER_KEY not in t.system_attrs
+            and (WORKER_KEY not in t.system_attrs or t._trial_id in abandoned
                  or worker_is_dead(t.system_attrs[WORKER_KEY], t.system_attrs.get(STARTED_KEY)))]
     for trial in dead:
         try:
@@ -181,6 +198,10 @@ def heartbeat(storage: optuna.storages.BaseStorage, trial: optuna.Trial) -> Iter
                 storage.record_heartbeat(trial._trial_id)
             except optuna.exceptions.UpdateFinishedTrialError:
                 return
+            except Exception as error:
+                if connection_lost(error):  # past the storage's patience: the trial's next write stops the run
+                    return
+                raise
 
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()

@@ -17,7 +17,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.errors import YAML_STRING_NUMBER, HarnessError, Wording, first_line, storage_failed, worded, wording
+from harness.errors import (YAML_STRING_NUMBER, HarnessError, Wording, cause_line, first_line, storage_failed, worded,
+                            wording)
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +49,7 @@ def user_errors(command: Callable) -> Callable:
         except Exception as error:
             if not storage_failed(error):
                 raise
-            errors.print(f"[bold red]error:[/] the storage failed ({escape(first_line(error))}); every finished trial "
+            errors.print(f"[bold red]error:[/] the storage failed ({escape(cause_line(error))}); every finished trial "
                          "is kept: free space on its disk (or bring its database back), then run the same command "
                          "again to resume", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

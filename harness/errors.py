@@ -80,7 +80,33 @@ def storage_failed(error: BaseException) -> bool:
     stops and what it was doing runs again on resume."""
     from optuna.exceptions import StorageInternalError
 
-    return isinstance(error, StorageInternalError) or (isinstance(error, OSError) and error.errno in DISK_FULL)
+    return (isinstance(error, StorageInternalError) or connection_lost(error)
+            or (isinstance(error, OSError) and error.errno in DISK_FULL))
+
+
+def connection_lost(error: BaseException) -> bool:
+    """The database is out of reach (a server refusing, restarting or cutting the connection, which a wait may
+    mend; a SQLite file that cannot be written): SQLAlchemy's OperationalError, raised as it is or under the
+    error Optuna raises for a failed commit."""
+    import sqlalchemy
+
+    return any(isinstance(e, sqlalchemy.exc.OperationalError)
+               or (isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated) for e in causes(error))
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and the ones it was raised from, outermost first."""
+    while error is not None:
+        yield error
+        error = error.__cause__
+
+
+def cause_line(error: BaseException) -> str:
+    """The innermost cause's type and first line: a database driver's own words (SQLAlchemy keeps them in
+    `orig`), not the wrappers' around them."""
+    innermost = list(causes(error))[-1]
+    cause = getattr(innermost, "orig", None) or innermost
+    return f"{type(cause).__name__}: {first_line(cause)}"
 
 
 def first_line(text: object) -> str:

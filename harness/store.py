@@ -29,8 +29,9 @@ from filelock import FileLock, Timeout
 
 from harness import journal, sqlite
 from harness.budget import counts_against_budget, trial_epochs
-from harness.errors import HarnessError, first_line
+from harness.errors import HarnessError, cause_line
 from harness.options import Options
+from harness.patience import PatientStorage
 from harness.plan import Cell, Plan
 from harness.plugins import plugin_sources
 from harness.positions import position
@@ -396,10 +397,12 @@ def open_storage(url: str, heartbeat_seconds: int = HEARTBEAT_SECONDS, retries: 
         try:
             if file is not None:
                 sqlite.create_in_wal_mode(file)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds,
-                                              heartbeat_stale_trial_callback=retry)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds,
+                                                  heartbeat_stale_trial_callback=retry)
+            return PatientStorage(url, patience=heartbeat_seconds, heartbeat_interval=heartbeat_seconds,
+                                  heartbeat_stale_trial_callback=retry)
         except Exception as error:  # SQLAlchemy raises many kinds; all mean the same to the user
-            raise HarnessError(f"cannot open storage {shown(url)}: {one_line(error)}") from None
+            raise HarnessError(f"cannot open storage {shown(url)}: {cause_line(error)}") from None
 
 
 def shown(url: str) -> str:
@@ -408,12 +411,6 @@ def shown(url: str) -> str:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except sqlalchemy.exc.ArgumentError:
         return url
-
-
-def one_line(error: Exception) -> str:
-    """The driver's own first line (SQLAlchemy wraps it in several), prefixed by its type."""
-    cause = getattr(error, "orig", None) or error
-    return f"{type(cause).__name__}: {first_line(cause)}"
 
 
 def frames(storage: optuna.storages.BaseStorage, spec_hash: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -12,8 +12,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,6 +35,7 @@ from harness.plan import build_plan
 from harness.positions import INTERRUPTED_KEY
 from harness.spec import parse_spec
 from harness.store import WORKER, RunStore, open_storage
+from harness.testing import postgres
 from harness.trainer import resolve_device
 
 runner = CliRunner()
@@ -57,15 +59,23 @@ def trials_of(url: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
 
 def wait_for_running_trial(url: str, epochs_done: int, complete: int = 0, timeout: float = 180) -> None:
     """Poll the storage until a trial is running with `epochs_done` epochs reported, after `complete` ended."""
+
+    def running() -> bool:
+        if url.startswith("journal://") and not Path(url.removeprefix("journal://")).exists():
+            return False
+        trials = [t for ts in trials_of(url).values() for t in ts]
+        running = [t for t in trials if t.state.name == "RUNNING" and len(t.intermediate_values) == epochs_done]
+        return bool(running) and sum(t.state.name == "COMPLETE" for t in trials) >= complete
+
+    wait_until(running, f"a running trial with {epochs_done} epochs", timeout)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if Path(url.removeprefix("journal://")).exists():
-            trials = [t for ts in trials_of(url).values() for t in ts]
-            running = [t for t in trials if t.state.name == "RUNNING" and len(t.intermediate_values) == epochs_done]
-            if running and sum(t.state.name == "COMPLETE" for t in trials) >= complete:
-                return
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
         time.sleep(0.05)
-    raise AssertionError(f"no running trial with {epochs_done} epochs within {timeout} s")
 
 
 def test_a_worker_killed_mid_trial_is_resumed_with_every_complete_trial_kept(write_spec, tmp_path):
@@ -162,6 +172,20 @@ def test_a_trial_whose_claimer_was_killed_before_marking_it_is_failed_at_once(tm
     assert [t.state.name for t in after] == [t.state.name for t in study.trials] == ["FAIL"]
 
 
+def test_a_trial_whose_claim_was_cut_off_is_failed_at_once_though_its_worker_lives(tmp_path):
+    """A claim a lost connection cut off after creating and marking its trial starts again: the trial it leaves
+    behind is this live worker's, so neither the heartbeat check nor the dead-worker one would fail it."""
+    storage = open_storage(f"journal://{tmp_path / 'journal.log'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    kept, cut_off = study.ask(), study.ask()
+    for trial in (kept, cut_off):
+        storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, WORKER)
+        storage.record_heartbeat(trial._trial_id)
+    after = fail_stale(study, storage, abandoned=[cut_off._trial_id])
+    assert [t.state.name for t in after] == ["RUNNING", "FAIL"]
+    assert not Spent.of(after).trials  # it spent nothing
+
+
 def test_a_trial_whose_worker_was_killed_but_not_yet_reaped_is_failed_at_once(tmp_path):
     """A `processes` worker killed while its siblings run stays a zombie until the parent reaps it; it is dead all
     the same, and its trial waited two heartbeats (two minutes by default) to be failed."""
@@ -190,6 +214,38 @@ def test_postgresql_heartbeat_fails_a_silent_trial_and_retries_its_configuration
     after = fail_stale(study, storage)
     assert [t.state.name for t in after] == [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
     assert study.trials[1].params == {"lr": lr}
+
+
+def test_a_database_restart_is_waited_for_and_a_longer_outage_stops_the_run_which_resumes_exactly(
+        postgres_server, postgres_url, tmp_path):
+    """A restart of the server used to stop the run at the next write, blaming "invalid data" for it. A worker now
+    waits one heartbeat interval (5 s here) for its database; an outage longer than that still stops the run."""
+    spec = slow(0.4, storage=postgres_url, budget={"trials": 3, "epochs": 3},
+                executor={"name": "local", "heartbeat_seconds": 5})
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+    run = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "spec.yaml", "--runs-dir", "runs"],
+                           cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(iter(run.stderr.readline, "")), daemon=True)
+    reader.start()
+    wait_for_running_trial(postgres_url, epochs_done=1)
+    with postgres.stopped(postgres_server):
+        wait_until(lambda: run.poll() is not None or "lost the connection" in "".join(said), "notice of the outage")
+        assert run.poll() is None, "".join(said)
+    wait_for_running_trial(postgres_url, epochs_done=1, complete=1)
+    with postgres.stopped(postgres_server):
+        assert run.wait(timeout=120) == 2
+    reader.join(timeout=10)
+    err = "".join(said)
+    assert "Traceback" not in err and err.count("storage is back after") == 1, err
+    assert err.count("lost the connection to the storage (") == 2
+    assert "error: the storage failed (" in err and "bring its database back" in err
+    resumed = harness("run", "spec.yaml", "--runs-dir", "runs", cwd=tmp_path)
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    trials = trials_of(postgres_url)["tiny/slow/random/seed-0"]
+    assert [t.state.name for t in trials].count("COMPLETE") == 3
+    assert not any("fail_reason" in t.user_attrs for t in trials)  # the trial the outage stopped spent nothing
 
 
 @pytest.mark.parametrize("executor", ["local", {"name": "batched", "batch_trials": 5}], ids=["local", "batched"])
@@ -523,9 +579,7 @@ def test_a_second_run_on_the_same_sqlite_file_at_once_is_refused_and_the_first_s
     (tmp_path / "spec.yaml").write_text(json.dumps(spec))
     first = harness("run", "spec.yaml", "--runs-dir", "runs", cwd=tmp_path)
     run_dir = tmp_path / "runs" / "tiny"
-    deadline = time.monotonic() + 120
-    while not (run_dir / "manifest.json").exists() and time.monotonic() < deadline:  # its session has begun
-        time.sleep(0.05)
+    wait_until((run_dir / "manifest.json").exists, "manifest of its session")
     refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(tmp_path / "runs")],
             f"another process is running on storage sqlite:///{run_dir / 'studies.db'}")
     assert first.wait(timeout=120) == 0, first.communicate()

@@ -41,26 +41,57 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+_data_folders: dict[str, str] = {}  # a running server's URL -> its data directory
+
+
 @contextmanager
 def temporary_server() -> Iterator[str]:
     """Start a server; yields the URL of its `postgres` database (no password, loopback only)."""
-    initdb, pg_ctl = binary("initdb"), binary("pg_ctl")
-    if initdb is None or pg_ctl is None:
+    initdb = binary("initdb")
+    if initdb is None or binary("pg_ctl") is None:
         raise FileNotFoundError("PostgreSQL server programs not found (Debian: apt-get install postgresql)")
     home = tempfile.mkdtemp(prefix="harness-pg-")
     if os.geteuid() == 0:
         os.chown(home, pwd.getpwnam(SERVER_USER).pw_uid, -1)
     data, port = os.path.join(home, "data"), free_port()
+    url = f"postgresql://postgres@127.0.0.1:{port}"
     try:
         subprocess.run(as_server_user([initdb, "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]),
                        check=True, capture_output=True)
-        options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        subprocess.run(as_server_user([pg_ctl, "-D", data, "-o", options, "-l", os.path.join(home, "log"), "-w",
-                                       "start"]), check=True, capture_output=True)
-        yield f"postgresql://postgres@127.0.0.1:{port}"
+        _data_folders[url] = data
+        start(url)
+        yield url
     finally:
-        subprocess.run(as_server_user([pg_ctl, "-D", data, "-m", "immediate", "stop"]), capture_output=True)
+        stop(url, "immediate")
+        _data_folders.pop(url, None)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def start(server: str) -> None:
+    """Start the stopped `temporary_server` at `server`'s URL, on its port; returns once it takes connections."""
+    data, port = _data_folders[server], sqlalchemy.engine.make_url(server).port
+    home = os.path.dirname(data)
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    subprocess.run(as_server_user([binary("pg_ctl"), "-D", data, "-o", options, "-l", os.path.join(home, "log"), "-w",
+                                   "start"]), check=True, capture_output=True)
+
+
+def stop(server: str, mode: str = "fast") -> None:
+    """Stop the `temporary_server` at `server`'s URL ("fast": every session ended, its transaction aborted)."""
+    if server in _data_folders:
+        subprocess.run(as_server_user([binary("pg_ctl"), "-D", _data_folders[server], "-m", mode, "stop"]),
+                       capture_output=True, check=False)
+
+
+@contextmanager
+def stopped(server: str) -> Iterator[None]:
+    """The `temporary_server` at `server`'s URL stopped while the body runs, as a restart stops a production
+    server: every session ended and its transaction aborted. Started again on the same port after."""
+    stop(server)
+    try:
+        yield
+    finally:
+        start(server)
 
 
 def create_database(server: str, name: str) -> str:

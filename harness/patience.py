@@ -1,0 +1,108 @@
+"""A worker rides through a restart of its database server instead of ending the run.
+
+A PostgreSQL or MySQL server restarts in seconds to a minute (an upgrade, a managed database's fail-over),
+and every worker on every machine would otherwise stop at its next storage call, each cutting its trial
+short. Here a storage call that finds the connection lost is tried again, with pauses doubling up to 5 s,
+for `patience` seconds: one heartbeat interval, so that a trial whose heartbeats the outage held back is
+still inside its grace of two intervals when the first worker back checks it. Past that the error stands,
+and the run stops with one message as for any storage failure; a process that gave up once does not wait
+again while it stops.
+
+Calls made inside one `patiently` are retried as one: a claim (harness.claims) holds a lock the lost
+connection released, so it starts again under a new lock rather than go on from its middle.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import optuna
+
+from harness.errors import cause_line, connection_lost
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+LONGEST_PAUSE = 5.0
+_inside = threading.local()  # whether this thread is already in a call that will be tried again whole
+_notices = threading.Lock()  # one notice of an outage for the whole process, whichever thread sees it first
+
+
+class PatientStorage(optuna.storages.RDBStorage):
+    """Optuna's storage on a database server, every public call tried again while the connection is lost."""
+
+    def __init__(self, url: str, patience: float, **kwargs: Any) -> None:
+        self.patience, self.gave_up = patience, False  # before Optuna's set-up, whose calls come through here
+        self.lost_since: float | None = None  # while the connection is lost: when this process found it so
+        super().__init__(url, **kwargs)  # a pooled connection a restart cut fails once, is dropped, and is tried anew
+
+    def patiently(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`call(*args, **kwargs)`, again while the connection is lost, for `patience` seconds at most."""
+        if getattr(_inside, "call", False) or self.gave_up:
+            return call(*args, **kwargs)
+        _inside.call = True
+        deadline, pause = time.monotonic() + self.patience, 0.25
+        try:
+            while True:
+                try:
+                    result = call(*args, **kwargs)
+                except Exception as error:
+                    if not connection_lost(error):
+                        raise
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self.gave_up = True
+                        raise
+                    self.notice_lost(error)
+                    time.sleep(min(pause, left))
+                    pause = min(2 * pause, LONGEST_PAUSE)
+                else:
+                    self.notice_back()
+                    return result
+        finally:
+            _inside.call = False
+
+    def notice_lost(self, error: Exception) -> None:
+        """Say that the connection is lost, once an outage, whichever of the process's threads finds it first."""
+        with _notices:
+            if self.lost_since is None:
+                self.lost_since = time.monotonic()
+                log.warning("lost the connection to the storage (%s); trying again for up to %.0f s",
+                            cause_line(error), self.patience)
+
+    def notice_back(self) -> None:
+        """Say that the connection is back, once an outage."""
+        if self.lost_since is None:
+            return
+        with _notices:
+            if self.lost_since is not None:
+                log.warning("the storage is back after %.0f s", time.monotonic() - self.lost_since)
+                self.lost_since = None
+
+
+def _tried_again(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def call(self: PatientStorage, *args: Any, **kwargs: Any) -> T:
+        return self.patiently(method, self, *args, **kwargs)
+
+    return call
+
+
+for _name, _method in vars(optuna.storages.RDBStorage).items():
+    if callable(_method) and not _name.startswith("_"):
+        setattr(PatientStorage, _name, _tried_again(_method))
+
+
+def patiently(storage: optuna.storages.BaseStorage, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`call` retried as one while `storage`'s connection is lost (see above); at once on other storages."""
+    backend = backend_of(storage)
+    return backend.patiently(call, *args, **kwargs) if isinstance(backend, PatientStorage) else call(*args, **kwargs)
+
+
+def backend_of(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """The storage itself behind the cache Optuna puts in front of a study's database storage."""
+    return storage._backend if isinstance(storage, optuna.storages._CachedStorage) else storage
