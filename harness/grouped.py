@@ -19,6 +19,7 @@ probe batch.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from harness.member_dropout import MemberDropout
 from harness.trainer import autocast
@@ -107,14 +107,20 @@ PER_CHANNEL = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mis
                nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
                nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
                MemberDropout)  # its rates are already per member
-COMPOSITIONS = (nn.Sequential, BasicBlock, Bottleneck)  # their forward composes children and adds residuals
+@functools.cache
+def compositions() -> tuple[type[nn.Module], ...]:
+    """Containers whose forward composes their children and adds residuals (torchvision's blocks: imported here,
+    when a stack is grouped, not with this module, since importing torchvision takes 1.5 s)."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    return nn.Sequential, BasicBlock, Bottleneck
 
 
 def keeps_members_apart(module: nn.Module) -> bool:
     """Whether `module`, kept as it is, acts on each member's channels alone (given its children do)."""
     if isinstance(module, nn.Flatten):
         return module.start_dim == 1  # [B, K*C, H, W] -> [B, K*C*H*W] is member-major
-    return isinstance(module, PER_CHANNEL + COMPOSITIONS)
+    return isinstance(module, PER_CHANNEL + compositions())
 
 
 def grouped_module(module: nn.Module) -> nn.Module | None:

@@ -17,14 +17,12 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
-from torchvision import datasets
-from torchvision.datasets.utils import check_integrity, extract_archive
 
 from harness.errors import HarnessError, wording
 from harness.optim import optimizers, training_space
@@ -32,6 +30,9 @@ from harness.space import Choice, Float, Space
 from harness.task import Data, Task, tasks
 from tasks.image_models import DEFAULT_DEPTH, DEPTHS, FAMILIES
 from tasks.image_split import ImageSplit, channel_stats
+
+if TYPE_CHECKING:
+    from torchvision.datasets import VisionDataset
 
 # What torchvision's idx reader raises on a damaged MNIST-format file (it checks the header with asserts and reads
 # it with int()); there is no checksum to catch it first, as CIFAR's md5 sums do (a RuntimeError)
@@ -56,14 +57,29 @@ class Files:
 
     def damaged(self) -> list[str]:
         """The files in the folder whose md5 sum is not the real file's."""
+        from torchvision.datasets.utils import check_integrity
+
         return [name for name, md5 in self.md5s.items()
                 if (self.folder / name).is_file() and not check_integrity(str(self.folder / name), md5)]
+
+
+class TorchvisionDataset:
+    """The torchvision data set class of a name, imported when first asked for, not when the tasks register (every
+    `harness` command does), since importing torchvision takes 1.5 s."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type) -> type[VisionDataset]:
+        from torchvision import datasets
+
+        return getattr(datasets, self.name)
 
 
 class ImageDataset(Task):
     """A torchvision image data set with the CIFAR-style VGG or ResNet families."""
 
-    source: ClassVar[type[datasets.VisionDataset]]
+    source: ClassVar[TorchvisionDataset]
     crop_padding: ClassVar[int] = 0  # the data set's standard augmentation: random crop with this padding ...
     flips: ClassVar[bool] = False  # ... and horizontal flips (not for digits: a mirrored digit is another glyph)
 
@@ -126,7 +142,7 @@ class ImageDataset(Task):
                                             dropout=config["dropout"])
         return model.to(memory_format=torch.channels_last) if data.train.inputs.is_cuda else model
 
-    def _load(self, train: bool) -> datasets.VisionDataset:
+    def _load(self, train: bool) -> VisionDataset:
         """torchvision's loader; a missing or damaged file is one message saying what, where and how to fix it.
 
         Archives already under `root` (copied by hand to an offline machine) that hold a missing file are unpacked
@@ -179,6 +195,8 @@ class ImageDataset(Task):
         replaced a good file of the same name, or was taken for the real one by the next run. The scratch folder's
         name holds this process's "host:pid" (taken now, not at import, so a forked process names itself): what a
         killed unpack leaves, a later load removes (`_remove_abandoned_scratch`)."""
+        from torchvision.datasets.utils import extract_archive
+
         owner = f"{socket.gethostname()}:{os.getpid()}"  # the form harness.claims.worker_is_dead reads
         with tempfile.TemporaryDirectory(prefix=f"{SCRATCH}{owner}-", dir=archive.parent) as scratch:
             try:
@@ -236,7 +254,7 @@ def _remove_abandoned_scratch(folder: Path) -> None:
             shutil.rmtree(scratch, ignore_errors=True)  # another process may be removing it too
 
 
-def _disagreement(dataset: datasets.VisionDataset) -> str:
+def _disagreement(dataset: VisionDataset) -> str:
     """How images, labels and classes disagree, or "". MNIST's images and labels are two files with no checksum:
     a damaged one failed later, in the split, or in every trial with a label outside the classes (on a GPU, a
     device-side assert that ends the process)."""
@@ -247,7 +265,7 @@ def _disagreement(dataset: datasets.VisionDataset) -> str:
     return f"label {outside[0].item()}, outside the classes 0..{classes - 1}" if len(outside) else ""
 
 
-def _tensors(dataset: datasets.VisionDataset) -> tuple[torch.Tensor, torch.Tensor]:
+def _tensors(dataset: VisionDataset) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images (N, C, H, W) and int64 labels from a torchvision data set's in-memory arrays."""
     images = torch.as_tensor(np.asarray(dataset.data))
     images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)  # grey (N, H, W) or HWC
@@ -258,25 +276,25 @@ def _tensors(dataset: datasets.VisionDataset) -> tuple[torch.Tensor, torch.Tenso
 class CIFAR10(CIFAR):
     """CIFAR-10 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images of 10 classes; crop and flip."""
 
-    source = datasets.CIFAR10
+    source = TorchvisionDataset("CIFAR10")
 
 
 @tasks.register("cifar100")
 class CIFAR100(CIFAR):
     """CIFAR-100 (Krizhevsky, 2009): 50,000 + 10,000 32x32 colour images of 100 classes; crop and flip."""
 
-    source = datasets.CIFAR100
+    source = TorchvisionDataset("CIFAR100")
 
 
 @tasks.register("mnist")
 class MNIST(MNISTLike):
     """MNIST (LeCun et al., 1998): 60,000 + 10,000 28x28 handwritten digits; no augmentation."""
 
-    source = datasets.MNIST
+    source = TorchvisionDataset("MNIST")
 
 
 @tasks.register("fashion_mnist")
 class FashionMNIST(MNISTLike):
     """Fashion-MNIST (Xiao et al., 2017): 60,000 + 10,000 28x28 clothing images of 10 classes; no augmentation."""
 
-    source = datasets.FashionMNIST
+    source = TorchvisionDataset("FashionMNIST")

@@ -9,19 +9,30 @@ the published CIFAR variants: ResNet-18 on CIFAR-10 has 11.2 M parameters, VGG-1
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
-from torchvision.models.vgg import cfgs
 
-Block = type[BasicBlock] | type[Bottleneck]
+if TYPE_CHECKING:
+    from torchvision.models.resnet import BasicBlock, Bottleneck
 
-RESNET_DEPTHS: dict[int, tuple[Block, tuple[int, ...]]] = {
-    18: (BasicBlock, (2, 2, 2, 2)),
-    34: (BasicBlock, (3, 4, 6, 3)),
-    50: (Bottleneck, (3, 4, 6, 3)),
+    Block = type[BasicBlock | Bottleneck]
+
+# torchvision's names for them: its modules are imported when a model is built, not when the tasks register (every
+# `harness` command does), since importing torchvision takes 1.5 s
+RESNET_DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
+    18: ("BasicBlock", (2, 2, 2, 2)),
+    34: ("BasicBlock", (3, 4, 6, 3)),
+    50: ("Bottleneck", (3, 4, 6, 3)),
 }
-VGG_DEPTHS: dict[int, list[int | str]] = {11: cfgs["A"], 13: cfgs["B"], 16: cfgs["D"], 19: cfgs["E"]}
+VGG_DEPTHS: dict[int, str] = {11: "A", 13: "B", 16: "D", 19: "E"}  # torchvision's `cfgs` keys
+
+
+def resnet_block(name: str) -> Block:
+    """torchvision's ResNet block class of that name."""
+    from torchvision.models import resnet as torchvision_resnet
+
+    return getattr(torchvision_resnet, name)
 
 
 def classifier(features: int, num_classes: int, dropout: float) -> nn.Sequential:
@@ -81,20 +92,22 @@ def scaled(channels: int, width: float) -> int:
 def resnet(depth: int, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.0) -> nn.Sequential:
     """CIFAR ResNet-18/34/50; `width` scales the 64-128-256-512 planes of the stages."""
     block, blocks = RESNET_DEPTHS[depth]
-    return resnet_layers(in_channels, num_classes, block, blocks, [scaled(c, width) for c in (64, 128, 256, 512)],
+    return resnet_layers(in_channels, num_classes, resnet_block(block), blocks, [scaled(c, width) for c in (64, 128, 256, 512)],
                          dropout)
 
 
 def vgg(depth: int, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.0) -> nn.Sequential:
     """CIFAR VGG-11/13/16/19 with batch norm: torchvision's configurations, one linear layer on 512 features."""
-    cfg = [item if item == "M" else scaled(int(item), width) for item in VGG_DEPTHS[depth]]
+    from torchvision.models.vgg import cfgs
+
+    cfg = [item if item == "M" else scaled(int(item), width) for item in cfgs[VGG_DEPTHS[depth]]]
     return vgg_layers(in_channels, num_classes, cfg, dropout)
 
 
 def compact_resnet(in_channels: int, num_classes: int, width: int = 16, depth: int = 1,
                    dropout: float = 0.0) -> nn.Sequential:
     """Three stages of `depth` basic blocks with `width`, 2x and 4x channels: for 8x8 images."""
-    return resnet_layers(in_channels, num_classes, BasicBlock, (depth,) * 3, (width, 2 * width, 4 * width), dropout)
+    return resnet_layers(in_channels, num_classes, resnet_block("BasicBlock"), (depth,) * 3, (width, 2 * width, 4 * width), dropout)
 
 
 def compact_vgg(in_channels: int, num_classes: int, width: int = 16, depth: int = 1,

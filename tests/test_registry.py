@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -76,3 +78,14 @@ def test_ls_lists_only_the_options_each_executor_accepts():
     assert "compile=False" in listed_options(output, "local")
     assert "batch_trials=8" in listed_options(output, "batched")
     assert "compile" not in listed_options(output, "batched")  # its spec check refuses compile: true
+
+
+def test_registering_the_builtins_leaves_the_heavy_libraries_to_the_tasks_that_use_them():
+    """torchvision, scikit-learn and transformers took 4 of a `harness ls`'s 7 s to import, and with it of every
+    command's, worker's and Ray task's start; they are imported where an image model, digits' data or a Transformer
+    is built."""
+    imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "harness.cli", "ls"], capture_output=True,
+                             text=True, check=True).stderr
+    imported = {line.rpartition("|")[2].strip() for line in imports.splitlines() if line.startswith("import time:")}
+    assert "tasks.image_models" in imported and "harness.executor" in imported  # what registering imports
+    assert not imported & {"torchvision", "sklearn", "transformers"}
