@@ -54,7 +54,7 @@ class PatientStorage(optuna.storages.RDBStorage):
                     if not connection_lost(error):
                         raise
                     left = deadline - time.monotonic()
-                    if left <= 0:
+                    if left <= 0 or self.gave_up:  # or another thread of the process did
                         self.gave_up = True
                         raise
                     self.notice_lost(error)
