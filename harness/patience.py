@@ -45,7 +45,7 @@ class PatientStorage(optuna.storages.RDBStorage):
         if getattr(_inside, "call", False) or self.gave_up:
             return call(*args, **kwargs)
         _inside.call = True
-        deadline, pause = time.monotonic() + self.patience, 0.25
+        deadline, pause = None, 0.25  # counted from the first loss: a claim may have waited long for its lock
         try:
             while True:
                 try:
@@ -53,6 +53,8 @@ class PatientStorage(optuna.storages.RDBStorage):
                 except Exception as error:
                     if not connection_lost(error):
                         raise
+                    if deadline is None:
+                        deadline = time.monotonic() + self.patience
                     left = deadline - time.monotonic()
                     if left <= 0 or self.gave_up:  # or another thread of the process did
                         self.gave_up = True
