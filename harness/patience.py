@@ -8,6 +8,9 @@ still inside its grace of two intervals when the first worker back checks it. Pa
 and the run stops with one message as for any storage failure; a process that gave up once does not wait
 again while it stops.
 
+A server that takes a connection but never answers (hung, or behind a dead proxy) would hold a connection
+attempt forever, so each attempt is given `CONNECT_SECONDS`, unless the URL sets `connect_timeout` itself.
+
 Calls made inside one `patiently` are retried as one: a claim (harness.claims) holds a lock the lost
 connection released, so it starts again under a new lock rather than go on from its middle.
 """
@@ -22,12 +25,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import optuna
+import sqlalchemy
 
 from harness.errors import cause_line, connection_lost
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LONGEST_PAUSE = 5.0
+CONNECT_SECONDS = 10
+TIMED_DRIVERS = ("psycopg", "psycopg2", "pymysql", "mysqldb")  # each takes `connect_timeout` in seconds
 _inside = threading.local()  # whether this thread is already in a call that will be tried again whole
 _notices = threading.Lock()  # one notice of an outage for the whole process, whichever thread sees it first
 
@@ -38,7 +44,7 @@ class PatientStorage(optuna.storages.RDBStorage):
     def __init__(self, url: str, patience: float, **kwargs: Any) -> None:
         self.patience, self.gave_up = patience, False  # before Optuna's set-up, whose calls come through here
         self.lost_since: float | None = None  # while the connection is lost: when this process found it so
-        super().__init__(url, **kwargs)  # a pooled connection a restart cut fails once, is dropped, and is tried anew
+        super().__init__(url, engine_kwargs=bounded_connect(url), **kwargs)  # a pooled connection a restart cut fails once, is dropped, and is tried anew
 
     def patiently(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`call(*args, **kwargs)`, again while the connection is lost, for `patience` seconds at most."""
@@ -84,6 +90,14 @@ class PatientStorage(optuna.storages.RDBStorage):
             if self.lost_since is not None:
                 log.warning("the storage is back after %.0f s", time.monotonic() - self.lost_since)
                 self.lost_since = None
+
+
+def bounded_connect(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine arguments giving each connection attempt `CONNECT_SECONDS`, where the driver takes them."""
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.get_driver_name() not in TIMED_DRIVERS or "connect_timeout" in parsed.query:
+        return {}
+    return {"connect_args": {"connect_timeout": CONNECT_SECONDS}}
 
 
 def _tried_again(method: Callable[..., T]) -> Callable[..., T]:

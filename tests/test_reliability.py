@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ import pytest
 from conftest import tiny_spec
 from typer.testing import CliRunner
 
+from harness import patience
 from harness.budget import Spent
 from harness.cli import app
 from harness.claims import STARTED_KEY, WORKER_KEY, fail_stale, process_started
@@ -346,8 +348,6 @@ def test_a_bad_spec_is_one_clear_error_and_the_run_is_untouched(finished_run, tm
 
 
 def test_an_unreachable_postgresql_is_one_line(finished_run, tmp_path):
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens there once the probe closes
@@ -356,6 +356,19 @@ def test_an_unreachable_postgresql_is_one_line(finished_run, tmp_path):
                       f"postgresql://harness:secret@127.0.0.1:{port}/runs"],
                      f"cannot open storage postgresql://harness:***@127.0.0.1:{port}/runs: OperationalError")
     assert len(output.strip().splitlines()) == 1 and "secret" not in output
+
+
+def test_a_postgresql_that_takes_the_connection_but_never_answers_is_one_line_after_the_connect_timeout(
+        finished_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(patience, "CONNECT_SECONDS", 2)  # libpq's shortest
+    (tmp_path / "spec.yaml").write_text(json.dumps(slow(0.0)))
+    with socket.socket() as silent:  # the kernel completes the handshake; nothing ever reads or replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"postgresql://harness@127.0.0.1:{silent.getsockname()[1]}/runs"
+        output = refused(["run", str(tmp_path / "spec.yaml"), "--runs-dir", str(finished_run.parent), "--storage", url],
+                         f"cannot open storage {url}: ConnectionTimeout: connection timeout expired")
+    assert len(output.strip().splitlines()) == 1
 
 
 def test_another_spec_is_refused_unless_force_new_which_moves_the_old_run_aside(finished_run, tmp_path):
