@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark tuning strategies on deep-learning tasks.")
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get the whole table
 errors = Console(stderr=True)
+ReportFormats = Annotated[str, typer.Option("--format", help="the report's formats, comma-separated: md, tex, csv, "
+                                                             "html (md and html draw the figures)")]
+EVERY_FORMAT = "md,tex,csv,html"  # reports.FORMATS, which is not imported before a report is written
 
 
 def user_errors(command: Callable) -> Callable:
@@ -66,12 +69,14 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
         force_new: Annotated[bool, typer.Option(help="move aside a run directory that holds another spec's "
                                                      "run, or trials drawn in another search space, and start "
                                                      "afresh")] = False,
+        format: ReportFormats = EVERY_FORMAT,
         ) -> None:
     """Run (or resume) every task x strategy x seed of a spec, then write its report."""
     from harness.plan import build_plan
     from harness.spec import load_spec
     from harness.store import RunStore
 
+    formats = parse_formats(format)
     spec = load_spec(spec_file)
     if storage is not None:
         spec = spec.model_copy(update={"storage": storage})
@@ -93,7 +98,7 @@ def run(spec_file: Annotated[Path, typer.Argument(help="YAML spec")],
             console.print(f"{escape(str(store.dir))} held a run of another spec (hash {replaced}) with no trial; "
                           "this spec's run replaces it")
         run_plan(store, device, spec_file.parent)
-    write_and_show(store.dir, store.storage, spec.hash())
+    write_and_show(store.dir, store.storage, spec.hash(), formats=formats)
 
 
 def run_plan(store: RunStore, device: torch.device, spec_dir: Path) -> None:
@@ -307,8 +312,7 @@ def parse_metric(name: str) -> Metric:
 def report(run_dir: Annotated[Path | None, typer.Argument(help="a run directory, e.g. runs/quickstart")] = None,
            out: Annotated[Path | None, typer.Option(help="where to write the report (default: the run directory)")]
            = None,
-           format: Annotated[str, typer.Option("--format", help="comma-separated: md, tex, csv, html")]
-           = "md,tex,csv,html",
+           format: ReportFormats = EVERY_FORMAT,
            compare: Annotated[tuple[Path, Path] | None, typer.Option(help="diff two run directories instead; "
                                                                      "exits 1 when their numbers differ, 2 when "
                                                                      "neither has a trial")] = None,

@@ -20,6 +20,7 @@ atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 os.environ.update(HARNESS_CACHE=os.path.join(_CACHE, "harness"), HF_HOME=os.path.join(_CACHE, "huggingface"),
                   HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
+TABLES_ONLY = ("--format", "csv")  # `harness run`'s report without figures, for tests that read none of them
 TINY_LISTOPS = {"name": "listops", "model_family": "transformer", "train_size": 120, "val_size": 40,
                 "test_size": 40, "max_length": 24, "max_depth": 3}
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import optuna
 import pytest
 import torch
-from conftest import interrupt_at_epoch, tiny_spec
+from conftest import TABLES_ONLY, interrupt_at_epoch, tiny_spec
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -43,7 +43,7 @@ def spec_in(**changes) -> dict:
 
 
 def run_ok(*args: str) -> str:
-    result = runner.invoke(app, ["run", *args])
+    result = runner.invoke(app, ["run", *args, *TABLES_ONLY])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -194,7 +194,7 @@ def test_a_worker_given_the_spec_starts_the_run_when_it_is_the_first(write_spec,
     result = runner.invoke(app, ["worker", str(tmp_path / "runs" / "tiny"), "--spec", str(spec)])
     assert result.exit_code == 0, result.output
     assert_exactly_the_plan(f"journal://{(tmp_path / 'runs' / 'tiny' / 'journal.log').resolve()}")
-    report = runner.invoke(app, ["report", str(tmp_path / "runs" / "tiny")])
+    report = runner.invoke(app, ["report", str(tmp_path / "runs" / "tiny"), *TABLES_ONLY])
     assert report.exit_code == 0, report.output
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TABLES_ONLY
 from pydantic import ValidationError
 from torchvision import datasets
 from typer.testing import CliRunner
@@ -345,7 +346,7 @@ def test_harness_run_studies_cifar10_end_to_end(root, write_spec, tmp_path):
     spec = {"name": "tiny_cifar", "seeds": [0], "strategies": ["random"], "budget": {"trials": 2, "epochs": 1},
             "device": "cpu", "tasks": [{"name": "cifar10", "root": str(root), "val_size": 10,
                                         "space": {"depth": 18, "width": 0.0625, "batch_size": 32}}]}
-    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs"), *TABLES_ONLY])
     assert result.exit_code == 0, result.output
     results = pd.read_csv(tmp_path / "runs" / "tiny_cifar" / "results.csv")
     assert len(results) == 2 and set(results["task"]) == {"cifar10-resnet"}

@@ -7,7 +7,7 @@ import contextlib
 import optuna
 import pytest
 import torch
-from conftest import TINY_LISTOPS, tiny_spec
+from conftest import TABLES_ONLY, TINY_LISTOPS, tiny_spec
 from typer.testing import CliRunner
 
 from harness.budget import Spent
@@ -69,7 +69,7 @@ def test_range_test_that_diverges_at_once_fails_the_trial(small_digits):
 def test_lr_range_test_strategy_end_to_end_counts_the_sweep_against_the_budget(write_spec, tmp_path):
     spec = tiny_spec(tasks=["digits"], strategies=["lr_range_test"], budget={"total_epochs": 2, "epochs": 1},
                      space={"width": 8, "batch_size": 128, "optimizer": "sgd", "schedule": "constant"})
-    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs"), *TABLES_ONLY])
     assert result.exit_code == 0, result.output
     storage = open_storage(f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'studies.db'}")
     study = optuna.load_study(study_name="tiny/digits-resnet/lr_range_test/seed-0", storage=storage)
@@ -100,7 +100,7 @@ def test_each_trials_range_test_sweeps_and_picks_in_its_optimizers_own_range(wri
     searches it, and its sweep starts a tenth below it, not below SGD's."""
     spec = tiny_spec(tasks=["blobs_by_optimizer"], strategies=["lr_range_test"], budget={"trials": 2, "epochs": 1},
                      space={}, plugins=["harness.testing.tasks"])
-    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs"), *TABLES_ONLY])
     assert result.exit_code == 0, result.output
     storage = open_storage(f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'studies.db'}")
     study = optuna.load_study(study_name="tiny/blobs_by_optimizer/lr_range_test/seed-0", storage=storage)
@@ -118,7 +118,7 @@ def test_a_trial_whose_range_test_finds_no_rate_records_its_seed_sweep_and_cost(
     spec = tiny_spec(tasks=["digits"], strategies=["lr_range_test"], budget={"trials": 1, "epochs": 1},
                      space={"width": 8, "batch_size": 128, "optimizer": "sgd", "schedule": "constant",
                             "lr": {"low": 1e11, "high": 1e12}})
-    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs"), *TABLES_ONLY])
     assert result.exit_code == 0, result.output
     storage = open_storage(f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'studies.db'}")
     (trial,) = optuna.load_study(study_name="tiny/digits-resnet/lr_range_test/seed-0", storage=storage).trials

@@ -11,22 +11,23 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_LISTOPS, interrupt_at_epoch, tiny_spec
+from conftest import TABLES_ONLY, TINY_LISTOPS, interrupt_at_epoch, tiny_spec
 from typer.testing import CliRunner
 
-from harness.cli import app, progress_bars, trial_ended
+from harness.cli import EVERY_FORMAT, app, progress_bars, trial_ended
 from harness.executor import CellRunner
 from harness.plan import build_plan
 from harness.spec import parse_spec
 from harness.store import RunStore, frames, open_storage
 from harness.trainer import resolve_device
+from reports import FORMATS
 
 runner = CliRunner()
 DIGITS_SPACE = {"width": 8, "depth": 1, "batch_size": [64, 128]}
 
 
-def run(spec_path: Path, runs_dir: Path) -> str:
-    result = runner.invoke(app, ["run", str(spec_path), "--runs-dir", str(runs_dir)])
+def run(spec_path: Path, runs_dir: Path, report: tuple[str, ...] = TABLES_ONLY) -> str:
+    result = runner.invoke(app, ["run", str(spec_path), "--runs-dir", str(runs_dir), *report])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -45,7 +46,7 @@ def finished_run(tmp_path_factory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("e2e")
     spec_path = root / "spec.yaml"
     spec_path.write_text(json.dumps(tiny_spec()))
-    output = run(spec_path, root / "runs")
+    output = run(spec_path, root / "runs", report=())  # the whole report, which tests below read
     return root / "runs" / "tiny", output
 
 
@@ -247,6 +248,18 @@ def test_an_interrupted_run_resumes_to_exactly_the_planned_trials(tmp_path):
     assert results.groupby(["strategy"]).size().to_dict() == {"grid": 4, "random": 4}
 
 
+def test_a_run_writes_the_report_formats_asked_and_refuses_an_unknown_one_before_it_starts(write_spec, tmp_path):
+    spec = write_spec(tiny_spec(tasks=["digits"], strategies=["random"], space=DIGITS_SPACE))
+    refused = runner.invoke(app, ["run", str(spec), "--runs-dir", str(tmp_path / "runs"), "--format", "csv,pdf"])
+    assert refused.exit_code == 2 and "--format takes a comma-separated list of md, tex, csv, html" in refused.output
+    assert not (tmp_path / "runs").exists()
+    output = run(spec, tmp_path / "runs", report=("--format", "tex,csv"))
+    written = {path.name for path in (tmp_path / "runs" / "tiny").iterdir()}
+    assert {"tables.tex", "summary.csv", "results.csv"} <= written and f"report: {tmp_path / 'runs' / 'tiny'}" in output
+    assert not {"index.html", "report.md"} & written and not [name for name in written if name.endswith(".png")]
+    assert EVERY_FORMAT.split(",") == list(FORMATS)  # what `harness run` writes unless asked
+
+
 def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(write_spec, tmp_path):
     spec = tiny_spec(tasks=["digits"], strategies=["random"],
                      space={"optimizer": "sgd", "schedule": "constant", "width": 8, "lr": {"low": 1e11, "high": 1e12}})
@@ -356,7 +369,8 @@ def test_runs_sharing_one_database_keep_their_own_studies(write_spec, tmp_path):
     small = {"tasks": ["digits"], "strategies": ["random"], "space": {"width": 8}, "storage": shared}
     run(write_spec(tiny_spec(name="first", **small), "first.yaml"), tmp_path / "runs")
     second = write_spec(tiny_spec(name="second", seeds=[3], **{**small, "storage": None}), "second.yaml")
-    result = runner.invoke(app, ["run", str(second), "--runs-dir", str(tmp_path / "runs"), "--storage", shared])
+    result = runner.invoke(app, ["run", str(second), "--runs-dir", str(tmp_path / "runs"), "--storage", shared,
+                                 *TABLES_ONLY])
     assert result.exit_code == 0, result.output
     storage = open_storage(shared)
     assert len(optuna.get_all_study_names(storage)) == 2

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from tasks.text_tasks import LocalText
+from conftest import TABLES_ONLY
 from text_helpers import topic_rows, write_local
 
 
@@ -43,7 +44,7 @@ def test_a_grid_over_vocabulary_sizes_trains_every_size(tmp_path, write_spec):
                       "cell": "gru", "bidirectional": False, "pooling": "mean", "lr": 1e-2, "optimizer": "adam",
                       "schedule": "constant", "weight_decay": 1e-5, "dropout": 0.0, "grad_clip": 1.0,
                       "beta1": 0.9, "beta2": 0.999}}
-    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(app, ["run", str(write_spec(spec)), "--runs-dir", str(tmp_path / "runs"), *TABLES_ONLY])
     assert result.exit_code == 0, result.output
     trials = pd.read_csv(tmp_path / "runs" / "vocab" / "results.csv")
     assert sorted(trials["param_vocab_size"]) == [100, 200] and (trials["state"] == "COMPLETE").all()
