@@ -21,11 +21,12 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy
+from optuna.trial import TrialState
 
 from harness.errors import cause_line, connection_lost
 
@@ -44,7 +45,8 @@ class PatientStorage(optuna.storages.RDBStorage):
     def __init__(self, url: str, patience: float, **kwargs: Any) -> None:
         self.patience, self.gave_up = patience, False  # before Optuna's set-up, whose calls come through here
         self.lost_since: float | None = None  # while the connection is lost: when this process found it so
-        super().__init__(url, engine_kwargs=bounded_connect(url), **kwargs)  # a pooled connection a restart cut fails once, is dropped, and is tried anew
+        # a pooled connection a restart cut fails once, is dropped, and is tried anew
+        super().__init__(url, engine_kwargs=bounded_connect(url), **kwargs)
 
     def patiently(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`call(*args, **kwargs)`, again while the connection is lost, for `patience` seconds at most."""
@@ -73,6 +75,28 @@ class PatientStorage(optuna.storages.RDBStorage):
                     return result
         finally:
             _inside.call = False
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        """Optuna's, tried again as every call is. A try after one whose connection was lost that finds the trial
+        finished already, in the very state and values asked, takes it as done: the lost one's commit had landed."""
+        tries = 0
+
+        def attempt() -> bool:
+            nonlocal tries
+            tries += 1
+            try:
+                return optuna.storages.RDBStorage.set_trial_state_values(self, trial_id, state, values)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                if tries > 1 and self.finished_as(trial_id, state, values):
+                    return True
+                raise
+
+        return self.patiently(attempt)
+
+    def finished_as(self, trial_id: int, state: TrialState, values: Sequence[float] | None) -> bool:
+        trial = self.get_trial(trial_id)
+        return trial.state == state and (values is None or trial.values == list(values))
 
     def notice_lost(self, error: Exception) -> None:
         """Say that the connection is lost, once an outage, whichever of the process's threads finds it first."""
@@ -109,7 +133,7 @@ def _tried_again(method: Callable[..., T]) -> Callable[..., T]:
 
 
 for _name, _method in vars(optuna.storages.RDBStorage).items():
-    if callable(_method) and not _name.startswith("_"):
+    if callable(_method) and not _name.startswith("_") and _name not in vars(PatientStorage):  # unless done above
         setattr(PatientStorage, _name, _tried_again(_method))
 
 

@@ -23,7 +23,9 @@ from types import SimpleNamespace
 import optuna
 import pandas as pd
 import pytest
+from commit_cutter import commit_cutter
 from conftest import TABLES_ONLY, tiny_spec
+from optuna.trial import TrialState
 from typer.testing import CliRunner, Result
 
 from harness import patience
@@ -253,6 +255,19 @@ def test_a_database_restart_is_waited_for_and_a_longer_outage_stops_the_run_whic
     trials = trials_of(postgres_url)["tiny/slow/random/seed-0"]
     assert [t.state.name for t in trials].count("COMPLETE") == 2
     assert not any("fail_reason" in t.user_attrs for t in trials)  # the trial the outage stopped spent nothing
+
+
+def test_a_final_state_whose_commit_landed_unanswered_is_taken_as_written(postgres_url):
+    """Tried again after its connection was lost, it used to fail as "already finished", stopping the run though the
+    trial was stored as the run meant it."""
+    with commit_cutter(postgres_url) as cutter:
+        storage = open_storage(cutter.url)
+        trial = optuna.create_study(storage=storage, study_name="cut").ask()
+        cutter.cut_next_commit()
+        assert storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [0.5])
+        assert cutter.cuts == 1
+    (stored,) = optuna.load_study(study_name="cut", storage=open_storage(postgres_url)).trials
+    assert (stored.state.name, stored.value) == ("COMPLETE", 0.5)
 
 
 @pytest.mark.parametrize("executor", ["local", {"name": "batched", "batch_trials": 5}], ids=["local", "batched"])
