@@ -11,6 +11,9 @@ again while it stops.
 A server that takes a connection but never answers (hung, or behind a dead proxy) would hold a connection
 attempt forever, so each attempt is given `CONNECT_SECONDS`, unless the URL sets `connect_timeout` itself.
 
+A commit can reach the server just as the connection drops, landing unconfirmed: trying a trial's end again
+then finds it ended, which is taken as done where it ended as asked (`set_trial_state_values`).
+
 Calls made inside one `patiently` are retried as one: a claim (harness.claims) holds a lock the lost
 connection released, so it starts again under a new lock rather than go on from its middle.
 """
@@ -95,6 +98,7 @@ class PatientStorage(optuna.storages.RDBStorage):
         return self.patiently(attempt)
 
     def finished_as(self, trial_id: int, state: TrialState, values: Sequence[float] | None) -> bool:
+        """Whether the trial is stored finished in `state`, with `values` where given."""
         trial = self.get_trial(trial_id)
         return trial.state == state and (values is None or trial.values == list(values))
 
